@@ -1,0 +1,44 @@
+# The two commands a newcomer needs:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_STAMP := web_client/node_modules/.installed
+
+.PHONY: run test test-fast bench venv web chromium screenshots clean
+
+run: venv web                       ## start the gateway with its embedded defaults
+	$(BIN)/scenelink serve
+
+test: venv web chromium             ## install what the tests need and run the whole suite
+	tests/netns-run $(BIN)/python -m pytest -q
+
+test-fast: venv                     ## unit tests only, no browser, no network namespace
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: venv                         ## run the benchmarks; figures go to docs/performance.md
+	$(BIN)/python -m benchmarks.bench_gis
+
+screenshots: venv web chromium      ## refresh docs/screenshots/ from the end-to-end test
+	SCENELINK_SCREENSHOTS=1 tests/netns-run $(BIN)/python -m pytest -q tests/e2e
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+web: $(NODE_STAMP)
+$(NODE_STAMP): web_client/package.json web_client/package-lock.json
+	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium drives the browser tests (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+clean:
+	rm -rf $(VENV) web_client/node_modules samples/build

@@ -1,0 +1,152 @@
+"""The ``scenelink`` command: serve, manage operators and tokens, place positions, check boundaries."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config import ConfigError, Settings, load_settings, with_database
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scenelink", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default: samples/scenelink.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.set_defaults(func=_serve)
+
+    users = sub.add_parser("users", help="manage operators").add_subparsers(dest="action", required=True)
+    add = users.add_parser("add", help="add an operator; the password is read from standard input")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="handler, dispatcher, supervisor or admin")
+    add.set_defaults(func=_users_add)
+
+    tokens = sub.add_parser("tokens", help="manage API tokens for machine clients").add_subparsers(dest="action", required=True)
+    create = tokens.add_parser("create", help="create a bearer token and print it once")
+    create.add_argument("name")
+    create.add_argument("--role", required=True)
+    create.set_defaults(func=_tokens_create)
+
+    for name in ("geocode", "boundaries"):
+        try:
+            module = __import__(f"gateway.commands.{name}", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(sub)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"scenelink: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return with_database(load_settings(args.config))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .app import build_app
+    from .tls import ensure_self_signed, server_context
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    settings = _settings(args)
+    ssl_context = None
+    if settings.tls == "self-signed":
+        names = [urlsplit(settings.public_url).hostname or "localhost", "localhost", "127.0.0.1", socket.gethostname()]
+        if settings.host not in ("0.0.0.0", "::"):
+            names.append(settings.host)
+        cert, key = ensure_self_signed(settings.data_dir / "tls", names)
+        ssl_context = server_context(cert, key)
+    elif settings.tls == "files":
+        assert settings.tls_cert and settings.tls_key
+        ssl_context = server_context(settings.tls_cert, settings.tls_key)
+    app = build_app(settings)
+    print(f"scenelink: serving on {settings.public_url} (data in {settings.data_dir})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context, print=None,
+                access_log_format='%a "%r" %s %b %Tfs')
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise SystemExit("scenelink: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from .auth import check_password_strength, hash_password, parse_role
+    from .record import Accounts, Database
+    from .record.accounts import DuplicateName
+
+    try:
+        role = parse_role(args.role)
+        password = _read_password()
+        check_password_strength(password)
+    except ValueError as exc:
+        print(f"scenelink: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+
+    async def run() -> int:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(settings.database_url)
+        try:
+            await Accounts(db).add_operator(args.name, role.value, hash_password(password), "cli")
+        except DuplicateName as exc:
+            print(f"scenelink: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await db.close()
+        print(f"added operator {args.name!r} with role {role.value}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    from .auth import digest, new_api_token, parse_role
+    from .record import Accounts, Database
+    from .record.accounts import DuplicateName
+
+    try:
+        role = parse_role(args.role)
+    except ValueError as exc:
+        print(f"scenelink: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    token = new_api_token()
+
+    async def run() -> int:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(settings.database_url)
+        try:
+            await Accounts(db).add_token(args.name, role.value, digest(token), "cli")
+        except DuplicateName as exc:
+            print(f"scenelink: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await db.close()
+        print(token)
+        print(f"(token {args.name!r}, role {role.value}: shown once, only its hash is kept)", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

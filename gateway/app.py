@@ -1,0 +1,121 @@
+"""Builds the aiohttp application: opens the record, loads the boundaries, wires every part."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gis import Placer
+
+from .auth import Role, hash_password, new_secret
+from .config import Settings, with_database
+from .events import EventBus
+from .live import LiveSessions
+from .record import Accounts, BlobStore, Database, Incidents
+from .record.database import utcnow
+from .sms import make_sender
+from .web import auth, caller, incidents, live, pages
+from .web.keys import ACCOUNTS, BLOBS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
+from .web.security import Throttle, content_security_policy, json_errors, security_headers
+
+log = logging.getLogger(__name__)
+
+EXPIRY_SWEEP_SECONDS = 15
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def load_placer(settings: Settings) -> Placer:
+    return Placer.from_config(dict(settings.boundaries), settings.boundaries_base)
+
+
+def build_app(settings: Settings, placer: Placer | None = None) -> web.Application:
+    settings = with_database(settings)
+    tile_origin = None
+    if settings.map.tile_url:
+        parts = urlsplit(settings.map.tile_url.replace("{s}", "a"))
+        tile_origin = f"{parts.scheme}://{parts.netloc}".replace("://a.", "://*.")
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[
+            security_headers(content_security_policy(tile_origin), settings.public_url.startswith("https://")),
+            json_errors,
+            auth.operators_only,
+        ],
+    )
+    app[SETTINGS] = settings
+    app[EVENTS] = EventBus()
+    app[THROTTLE] = Throttle()
+    app[PLACER] = placer or load_placer(settings)
+    app.cleanup_ctx.append(_resources)
+    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes):
+        app.add_routes(table)
+    pages.add_static(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = await Database.open(settings.database_url)
+    app[DATABASE] = db
+    app[ACCOUNTS] = Accounts(db)
+    app[INCIDENTS] = Incidents(db)
+    app[BLOBS] = BlobStore(settings.blob_dir)
+    app[SMS] = make_sender(settings.sms_provider, settings.outbox_dir)
+    app[LIVE] = LiveSessions(
+        app[INCIDENTS], app[EVENTS], app[PLACER], app[BLOBS],
+        settings.ice_servers, settings.session_max_seconds,
+    )
+    await _close_orphans(app[INCIDENTS])
+    await ensure_admin(app[ACCOUNTS], settings.admin_password)
+    sweeper = asyncio.ensure_future(_sweep_expired(app))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await app[LIVE].close_all()
+        await db.close()
+
+
+async def ensure_admin(accounts: Accounts, password: str | None) -> str | None:
+    """On first start, create the ``admin`` operator. Returns a generated password, if one was made.
+
+    No password ships with the gateway: it is taken from ``SCENELINK_ADMIN_PASSWORD`` or generated
+    and printed once.
+    """
+    if await accounts.count_operators() > 0:
+        return None
+    generated = None
+    if not password:
+        password = generated = new_secret(12)
+    await accounts.add_operator("admin", Role.ADMIN.value, await asyncio.to_thread(hash_password, password), "gateway")
+    if generated:
+        print(
+            f"\n  First start: created operator 'admin' with one-time password: {generated}\n"
+            "  Sign in and add named operators with `scenelink users add NAME --role ROLE`.\n",
+            flush=True,
+        )
+    return generated
+
+
+async def _close_orphans(incidents: Incidents) -> None:
+    # A session left open by a crash or restart has no peer connection any more.
+    for session in await incidents.open_sessions():
+        await incidents.end_session(session["id"], "gateway", "gateway restarted")
+
+
+async def _sweep_expired(app: web.Application) -> None:
+    while True:
+        try:
+            for incident_id, link_id in await app[INCIDENTS].expire_links(utcnow()):
+                app[EVENTS].publish("link.state", incident_id, {"link_id": link_id, "state": "expired"})
+        except Exception:
+            log.exception("link expiry sweep failed")
+        await asyncio.sleep(EXPIRY_SWEEP_SECONDS)

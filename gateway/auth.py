@@ -1,0 +1,91 @@
+"""Operators' credentials and roles: argon2 password hashes, bearer tokens, what each role may do."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from enum import Enum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+TOKEN_PREFIX = "slk_"
+MIN_PASSWORD_LENGTH = 12
+
+
+class Role(str, Enum):
+    HANDLER = "handler"
+    DISPATCHER = "dispatcher"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Permission(str, Enum):
+    READ = "read"          # incidents, fixes, snapshots, live video and events
+    ACT = "act"            # create incidents, send links, take snapshots, end sessions
+    AUDIT = "audit"        # read the audit log
+    MANAGE = "manage"      # operators and tokens
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.HANDLER: frozenset({Permission.READ, Permission.ACT}),
+    Role.DISPATCHER: frozenset({Permission.READ}),
+    Role.SUPERVISOR: frozenset({Permission.READ, Permission.ACT, Permission.AUDIT}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        names = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r}; choose one of {names}") from None
+
+
+def may(role: str, permission: Permission) -> bool:
+    try:
+        return permission in GRANTS[Role(role)]
+    except ValueError:
+        return False
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the user does not exist, so that a wrong username costs as much
+# time as a wrong password and timing does not reveal which names exist.
+DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_api_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """Tokens and session ids are high-entropy, so a plain SHA-256 is the right stored form."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,182 @@
+"""One settings object, built from embedded defaults, a TOML file and ``SCENELINK_*`` variables.
+
+Precedence, lowest first: the defaults below, the TOML file given with ``--config``, then the
+environment. The defaults run a complete gateway on one machine with nothing to configure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+DEFAULT_CONFIG = SAMPLES_DIR / "scenelink.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN or TURN server, as the browser's ``RTCIceServer`` dictionary names it."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def to_browser(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            entry["username"] = self.username
+        if self.credential is not None:
+            entry["credential"] = self.credential
+        return entry
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    center: tuple[float, float] = (53.79, -1.55)
+    zoom: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "0.0.0.0"
+    port: int = 8443
+    public_url: str = ""
+    # "self-signed" (generated on first start), "files" (tls_cert + tls_key) or "off" (behind a
+    # reverse proxy that terminates TLS).
+    tls: str = "self-signed"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    database_url: str = ""
+    link_ttl_seconds: int = 30 * 60
+    session_max_seconds: int = 2 * 60 * 60
+    ice_servers: tuple[IceServer, ...] = ()
+    sms_provider: str = "outbox"
+    sms_sender_name: str = "999 Control Room"
+    boundaries: Mapping[str, Any] = field(default_factory=dict)
+    boundaries_base: Path = SAMPLES_DIR
+    map: MapSettings = MapSettings()
+    admin_password: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+def load_settings(
+    config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings. With no file, the sample configuration shipped in ``samples/`` applies."""
+    env = os.environ if environ is None else environ
+    path = config_path or DEFAULT_CONFIG
+    try:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return _from_table(table, path.resolve().parent, env)
+
+
+def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Settings:
+    server = table.get("server", {})
+    links = table.get("links", {})
+    sms = table.get("sms", {})
+    webrtc = table.get("webrtc", {})
+    map_table = table.get("map", {})
+
+    data_dir = Path(env.get("SCENELINK_DATA_DIR") or server.get("data_dir") or "data")
+    if not data_dir.is_absolute():
+        data_dir = (Path.cwd() / data_dir).resolve()
+    host = env.get("SCENELINK_HOST") or server.get("host", "0.0.0.0")
+    port = _int(env.get("SCENELINK_PORT") or server.get("port", 8443), "server.port")
+    tls = env.get("SCENELINK_TLS") or server.get("tls", "self-signed")
+    if tls not in ("self-signed", "files", "off"):
+        raise ConfigError(f"server.tls must be 'self-signed', 'files' or 'off', not {tls!r}")
+    cert = server.get("tls_cert")
+    key = server.get("tls_key")
+    if tls == "files" and not (cert and key):
+        raise ConfigError("server.tls = 'files' needs both server.tls_cert and server.tls_key")
+
+    public_url = env.get("SCENELINK_PUBLIC_URL") or server.get("public_url") or ""
+    if not public_url:
+        scheme = "http" if tls == "off" else "https"
+        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+        public_url = f"{scheme}://{shown}:{port}"
+    if not public_url.startswith(("https://", "http://")):
+        raise ConfigError(f"public_url must start with https:// (got {public_url!r})")
+
+    ice = tuple(_ice_server(entry) for entry in webrtc.get("ice_servers", []))
+    center = map_table.get("center", [53.79, -1.55])
+    return Settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        public_url=public_url.rstrip("/"),
+        tls=tls,
+        tls_cert=_path(cert, base),
+        tls_key=_path(key, base),
+        database_url=env.get("SCENELINK_DATABASE_URL") or server.get("database_url") or "",
+        link_ttl_seconds=_int(links.get("ttl_seconds", 1800), "links.ttl_seconds"),
+        session_max_seconds=_int(links.get("session_max_seconds", 7200), "links.session_max_seconds"),
+        ice_servers=ice,
+        sms_provider=sms.get("provider", "outbox"),
+        sms_sender_name=sms.get("sender_name", "999 Control Room"),
+        boundaries=table.get("boundaries", {}),
+        boundaries_base=base,
+        map=MapSettings(
+            tile_url=map_table.get("tile_url") or None,
+            tile_attribution=map_table.get("tile_attribution", ""),
+            center=(float(center[0]), float(center[1])),
+            zoom=_int(map_table.get("zoom", 10), "map.zoom"),
+        ),
+        admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
+    )
+
+
+def with_database(settings: Settings) -> Settings:
+    """Fill in the embedded SQLite database under the data directory when none is configured."""
+    if settings.database_url:
+        return settings
+    return replace(
+        settings, database_url=f"sqlite+aiosqlite:///{settings.data_dir / 'scenelink.db'}"
+    )
+
+
+def _ice_server(entry: Mapping[str, Any]) -> IceServer:
+    urls = entry.get("urls")
+    if isinstance(urls, str):
+        urls = [urls]
+    if not urls or not all(isinstance(u, str) and u.startswith(("stun:", "turn:", "turns:")) for u in urls):
+        raise ConfigError(f"webrtc.ice_servers: each entry needs urls starting stun:, turn: or turns: ({entry!r})")
+    return IceServer(tuple(urls), entry.get("username"), entry.get("credential"))
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from exc
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if not value:
+        return None
+    p = Path(value)
+    return p if p.is_absolute() else base / p

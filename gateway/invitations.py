@@ -1,0 +1,53 @@
+"""Inviting a caller: issue a link for the incident, text it, and record each step."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .events import EventBus
+from .links import LinkState, expiry, link_url, new_token, token_hash
+from .record import Incidents
+from .record.database import utcnow
+from .sms import SmsError, SmsSender, link_message
+
+log = logging.getLogger(__name__)
+
+
+async def send_link(
+    incidents: Incidents,
+    events: EventBus,
+    sms: SmsSender,
+    incident: dict[str, Any],
+    public_url: str,
+    ttl_seconds: int,
+    sender_name: str,
+    actor: str,
+) -> dict[str, Any]:
+    """Create a new link (superseding any earlier one) and text it to the caller.
+
+    A provider failure does not lose the link: it is recorded as ``failed`` with the reason, and
+    the handler still gets the URL to read out or resend.
+    """
+    token = new_token()
+    link = await incidents.create_link(
+        incident["id"], token_hash(token), expiry(utcnow(), ttl_seconds), actor
+    )
+    url = link_url(public_url, token)
+    body = link_message(sender_name, url)
+    message = await incidents.add_sms(incident["id"], link["id"], incident["caller_phone"], body, sms.name, actor)
+    try:
+        result = await sms.send(incident["caller_phone"], body)
+    except SmsError as exc:
+        await incidents.update_sms(message["id"], "failed", error=exc.reason)
+        message.update(status="failed", error=exc.reason)
+        state = LinkState.FAILED
+    else:
+        await incidents.update_sms(message["id"], result.status, provider_ref=result.provider_ref)
+        message["status"] = result.status
+        state = LinkState.SENT
+    at = await incidents.move_link(link["id"], state, actor, message.get("error"))
+    link["state"] = state.value
+    events.publish("sms.sent", incident["id"], message)
+    events.publish("link.state", incident["id"], {"link_id": link["id"], "state": state.value, "at": at})
+    return {**link, "url": url, "sms": message}

@@ -1,0 +1,87 @@
+"""Capability links: the one-time URL a caller receives, and the states it moves through.
+
+A link's token is the caller's only credential. It carries 192 random bits, travels only in the
+SMS, and the record keeps just its SHA-256, so a copy of the database opens no session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from enum import Enum
+
+TOKEN_BYTES = 24
+
+
+class LinkState(str, Enum):
+    CREATED = "created"
+    SENT = "sent"
+    FAILED = "failed"
+    OPENED = "opened"
+    CONSENTED = "consented"
+    STREAMING = "streaming"
+    ENDED = "ended"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+FINAL = frozenset({LinkState.ENDED, LinkState.EXPIRED, LinkState.REVOKED})
+
+# Which states a link may move to from each state. Reopening the page (OPENED again) is allowed
+# while the link is live so that a caller who reloads can carry on.
+_NEXT: dict[LinkState, frozenset[LinkState]] = {
+    LinkState.CREATED: frozenset({LinkState.SENT, LinkState.FAILED, LinkState.OPENED}),
+    LinkState.SENT: frozenset({LinkState.OPENED, LinkState.FAILED}),
+    LinkState.FAILED: frozenset({LinkState.SENT, LinkState.OPENED}),
+    LinkState.OPENED: frozenset({LinkState.OPENED, LinkState.CONSENTED}),
+    LinkState.CONSENTED: frozenset({LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING}),
+    LinkState.STREAMING: frozenset({LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING}),
+}
+
+
+class LinkUnusable(Exception):
+    """The link cannot be used. ``reason`` is for the log and the handler, never for the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(token: str) -> bool:
+    """Cheap shape check before touching the database (token_urlsafe(24) is 32 characters)."""
+    return len(token) == 32 and all(c.isalnum() or c in "-_" for c in token)
+
+
+def link_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/c/{token}"
+
+
+def expiry(now: datetime, ttl_seconds: int) -> datetime:
+    return now + timedelta(seconds=ttl_seconds)
+
+
+def can_move(current: LinkState, new: LinkState) -> bool:
+    if new in FINAL:
+        return current not in FINAL
+    return new in _NEXT.get(current, frozenset())
+
+
+def check_usable(state: LinkState, expires_at: datetime, opened: bool, now: datetime) -> None:
+    """Raise :class:`LinkUnusable` unless a caller may use a link in this state now.
+
+    The expiry applies to a link that was never opened; once opened, the session's own maximum
+    length governs.
+    """
+    if state in FINAL:
+        raise LinkUnusable(state.value)
+    if not opened and now >= expires_at:
+        raise LinkUnusable("expired")

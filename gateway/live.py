@@ -1,0 +1,218 @@
+"""Live sessions: a caller's media and fixes joined to the incident record and the event bus.
+
+One :class:`LiveSession` per incident at a time. It owns the caller's peer connection, the
+viewers fed from it and every task they started; :meth:`LiveSessions.end` releases them all,
+whichever side ends the session or if the network drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from gis import Fix, FixRejected, Placer
+
+from .config import IceServer
+from .events import EventBus
+from .links import LinkState
+from .media.frames import encode_jpeg
+from .media.ingest import CallerPeer
+from .media.viewers import Viewer, open_viewer
+from .record import BlobStore, Incidents
+
+log = logging.getLogger(__name__)
+
+
+class NoStream(Exception):
+    """There is no live video for this incident (not started, or no frame received yet)."""
+
+
+@dataclass
+class LiveSession:
+    incident_id: str
+    session_id: str
+    link_id: str
+    peer: CallerPeer
+    viewers: list[Viewer] = field(default_factory=list)
+    last_fix: Fix | None = None
+    timer: asyncio.TimerHandle | None = None
+    ending: bool = False
+
+
+class LiveSessions:
+    def __init__(
+        self,
+        incidents: Incidents,
+        events: EventBus,
+        placer: Placer,
+        blobs: BlobStore,
+        ice_servers: Iterable[IceServer] = (),
+        session_max_seconds: int = 7200,
+    ) -> None:
+        self.incidents = incidents
+        self.events = events
+        self.placer = placer
+        self.blobs = blobs
+        self.ice_servers = tuple(ice_servers)
+        self.session_max_seconds = session_max_seconds
+        self.by_incident: dict[str, LiveSession] = {}
+
+    async def start(self, link: dict[str, Any], user_agent: str, offer_sdp: str) -> str:
+        """Answer the caller's offer, starting a new session; an earlier one for the incident ends.
+
+        A caller who reconnects (a reload, a change of network) sends a new offer: the old peer
+        connection cannot be resumed, so it is closed and recorded as ended.
+        """
+        incident_id = link["incident_id"]
+        if incident_id in self.by_incident:
+            await self.end(incident_id, "caller", "replaced by a new connection", final=False)
+
+        session_ref: dict[str, LiveSession] = {}
+
+        async def on_message(text: str) -> None:
+            await self._on_message(session_ref["s"], text)
+
+        async def on_event(kind: str) -> None:
+            await self._on_peer_event(session_ref["s"], kind)
+
+        peer = CallerPeer(self.ice_servers, on_message, on_event)
+        try:
+            answer = await peer.answer(offer_sdp)
+        except Exception:
+            await peer.close()
+            raise
+        record = await self.incidents.start_session(incident_id, link["id"], user_agent)
+        live = LiveSession(incident_id, record["id"], link["id"], peer)
+        session_ref["s"] = live
+        self.by_incident[incident_id] = live
+        live.timer = asyncio.get_running_loop().call_later(
+            self.session_max_seconds,
+            lambda: asyncio.ensure_future(self.end(incident_id, "gateway", "maximum session length reached")),
+        )
+        self.events.publish(
+            "session.started", incident_id, {"session_id": live.session_id, "user_agent": user_agent}
+        )
+        return answer
+
+    async def _on_peer_event(self, live: LiveSession, kind: str) -> None:
+        if kind == "video":
+            at = await self.incidents.move_link(live.link_id, LinkState.STREAMING, "caller")
+            self.events.publish("stream.started", live.incident_id, {"session_id": live.session_id, "kind": "video"})
+            if at:
+                self._publish_link(live, LinkState.STREAMING, at)
+        elif kind in ("failed", "closed") and not live.ending:
+            # The link stays usable: the caller's page reconnects with a new offer.
+            await self.end(live.incident_id, "gateway", f"connection {kind}", final=False, only=live)
+
+    async def _on_message(self, live: LiveSession, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.warning("session %s: ignored a data-channel message that is not JSON", live.session_id)
+            return
+        if not isinstance(message, dict) or message.get("type") != "fix":
+            log.warning("session %s: ignored a data-channel message of unknown type", live.session_id)
+            return
+        seq = message.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**31:
+            live.peer.send(json.dumps({"type": "rejected", "seq": seq, "reason": "seq must be a positive integer"}))
+            return
+        await self.record_fix(live, seq, message)
+
+    async def record_fix(self, live: LiveSession, seq: int, message: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            fix = Fix.from_mapping(message)
+        except FixRejected as exc:
+            reason = str(exc)
+            live.peer.send(json.dumps({"type": "rejected", "seq": seq, "reason": reason}))
+            self.events.publish("fix.rejected", live.incident_id, {"session_id": live.session_id, "seq": seq, "reason": reason})
+            return None
+        placement = self.placer.place(fix, previous=live.last_fix)
+        values = {
+            "latitude": fix.latitude, "longitude": fix.longitude, "accuracy": fix.accuracy,
+            "altitude": fix.altitude, "heading": fix.heading, "speed": fix.speed,
+        }
+        stored = await self.incidents.add_fix(
+            live.incident_id, live.session_id, seq, values, fix.time, placement.to_dict()
+        )
+        live.peer.send(json.dumps({"type": "ack", "seq": seq}))
+        if stored is None:
+            return None  # a resend of a fix already recorded
+        live.last_fix = fix
+        self.events.publish("fix", live.incident_id, stored)
+        return stored
+
+    async def add_viewer(self, incident_id: str, offer_sdp: str, operator: str) -> str:
+        live = self.by_incident.get(incident_id)
+        if live is None or live.peer.video is None:
+            raise NoStream("the caller is not streaming video")
+        viewer, answer = await open_viewer(
+            live.peer.relay, live.peer.video, offer_sdp, self.ice_servers, operator
+        )
+        live.viewers.append(viewer)
+
+        @viewer.pc.on("connectionstatechange")
+        async def _state() -> None:
+            if viewer.pc.connectionState in ("failed", "closed") and viewer in live.viewers:
+                live.viewers.remove(viewer)
+                await viewer.close()
+
+        return answer
+
+    async def snapshot(self, incident_id: str, actor: str, reason: str = "on_demand") -> dict[str, Any]:
+        live = self.by_incident.get(incident_id)
+        captured = live.peer.latest.current if live else None
+        if live is None or captured is None:
+            raise NoStream("no video frame has been received for this incident")
+        jpeg = await asyncio.to_thread(encode_jpeg, captured.frame)
+        sha = await asyncio.to_thread(self.blobs.put, jpeg.data)
+        taken_at = datetime.fromtimestamp(captured.received_at, timezone.utc)
+        fix = await self.incidents.nearest_fix(incident_id, taken_at)
+        snap = await self.incidents.add_snapshot(
+            incident_id, live.session_id, sha, jpeg.width, jpeg.height, len(jpeg.data),
+            taken_at, actor, reason, fix,
+        )
+        self.events.publish("snapshot", incident_id, snap)
+        return snap
+
+    async def end(
+        self,
+        incident_id: str,
+        actor: str,
+        reason: str,
+        final: bool = True,
+        only: LiveSession | None = None,
+    ) -> bool:
+        """End the incident's live session. ``final`` also ends the link so it cannot reopen."""
+        live = self.by_incident.get(incident_id)
+        if live is None or (only is not None and live is not only) or live.ending:
+            return False
+        live.ending = True
+        del self.by_incident[incident_id]
+        if live.timer:
+            live.timer.cancel()
+        live.peer.send(json.dumps({"type": "end", "reason": reason}))
+        for viewer in live.viewers:
+            await viewer.close()
+        live.viewers.clear()
+        await live.peer.close()
+        await self.incidents.end_session(live.session_id, actor, reason)
+        if final:
+            at = await self.incidents.move_link(live.link_id, LinkState.ENDED, actor, reason)
+            if at:
+                self._publish_link(live, LinkState.ENDED, at)
+        self.events.publish(
+            "session.ended", incident_id, {"session_id": live.session_id, "ended_by": actor, "reason": reason}
+        )
+        return True
+
+    async def close_all(self, reason: str = "gateway shutting down") -> None:
+        for incident_id in list(self.by_incident):
+            await self.end(incident_id, "gateway", reason, final=False)
+
+    def _publish_link(self, live: LiveSession, state: LinkState, at: str) -> None:
+        self.events.publish("link.state", live.incident_id, {"link_id": live.link_id, "state": state.value, "at": at})

@@ -1,0 +1,123 @@
+"""The caller's side of the media path: one peer connection, its video and its data channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Iterable
+
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError
+
+from ..config import IceServer
+from .frames import LatestFrame
+from .peers import new_peer_connection, prefer_vp8
+from .sdp import add_bitrate_hints
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 2048
+
+# What the caller page asks for is about 640x480 at 15 fps; these hold Chromium at that size.
+START_KBPS, MIN_KBPS, MAX_KBPS = 900, 300, 2500
+
+MessageHandler = Callable[[str], Awaitable[None]]
+Notify = Callable[[str], Awaitable[None]]
+
+
+class CallerPeer:
+    """Receives the caller's camera and fixes. Every received track is consumed from the start.
+
+    ``on_message`` gets each data-channel text message (already size-checked); ``on_event`` gets
+    ``"video"`` on the first decoded frame and ``"closed"``/``"failed"`` when the connection ends.
+    """
+
+    def __init__(
+        self, ice_servers: Iterable[IceServer], on_message: MessageHandler, on_event: Notify
+    ) -> None:
+        self.pc = new_peer_connection(ice_servers)
+        self.relay = MediaRelay()
+        self.latest = LatestFrame()
+        self.video: MediaStreamTrack | None = None
+        self.channel: RTCDataChannel | None = None
+        self._on_message = on_message
+        self._on_event = on_event
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+        self.pc.on("track", self._on_track)
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    async def answer(self, offer_sdp: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        prefer_vp8(self.pc)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return add_bitrate_hints(self.pc.localDescription.sdp, START_KBPS, MIN_KBPS, MAX_KBPS)
+
+    def send(self, text: str) -> None:
+        if self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(text)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video" and self.video is None:
+            self.video = track
+            # The keeper reads through the relay like any viewer, unbuffered, so it always holds
+            # the newest frame and keeps the source drained even when nobody is watching.
+            self._spawn(self._keep_latest(self.relay.subscribe(track, buffered=False)))
+        else:
+            self._spawn(self._drain(track))
+
+    async def _keep_latest(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                first = self.latest.count == 0
+                self.latest.update(frame)
+                if first:
+                    await self._on_event("video")
+        except MediaStreamError:
+            pass
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+        except MediaStreamError:
+            pass
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        self.channel = channel
+
+        @channel.on("message")
+        def _message(message: str | bytes) -> None:
+            if not isinstance(message, str) or len(message) > MAX_MESSAGE_BYTES:
+                log.warning("ignored a data-channel message that is binary or over %d bytes", MAX_MESSAGE_BYTES)
+                return
+            self._spawn(self._on_message(message))
+
+    async def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state in ("failed", "closed") and not self._closed:
+            await self._on_event(state)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("caller media task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.pc.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

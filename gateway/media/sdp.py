@@ -1,0 +1,86 @@
+"""Checks on offers before aiortc sees them, and the tuning the gateway adds to its answers.
+
+Pure text in, text out: no sockets, no peer connections.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+MAX_SDP_BYTES = 64 * 1024
+MAX_MEDIA_SECTIONS = 8
+
+# Payload formats that carry no video of their own and take no bitrate hints.
+_AUXILIARY = {"rtx", "red", "ulpfec", "flexfec-03"}
+
+
+class SdpError(ValueError):
+    """The offer is not one the gateway will negotiate; the message says why."""
+
+
+def parse_offer(body: Any) -> str:
+    """Validate a JSON ``{"sdp": ..., "type": "offer"}`` body and return the SDP text."""
+    if not isinstance(body, Mapping):
+        raise SdpError("expected a JSON object with 'sdp' and 'type'")
+    if body.get("type") != "offer":
+        raise SdpError("'type' must be 'offer'")
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp:
+        raise SdpError("'sdp' must be a non-empty string")
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise SdpError(f"the offer is larger than {MAX_SDP_BYTES} bytes")
+    lines = sdp.replace("\r\n", "\n").strip().split("\n")
+    if lines[0] != "v=0":
+        raise SdpError("an SDP must start with 'v=0'")
+    if any(len(line) < 2 or line[1] != "=" for line in lines):
+        raise SdpError("every SDP line must have the form 'x=value'")
+    media = [line for line in lines if line.startswith("m=")]
+    if not media:
+        raise SdpError("the offer has no media sections")
+    if len(media) > MAX_MEDIA_SECTIONS:
+        raise SdpError(f"the offer has more than {MAX_MEDIA_SECTIONS} media sections")
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        raise SdpError("the offer has no DTLS fingerprint")
+    return sdp
+
+
+def media_kinds(sdp: str) -> list[str]:
+    return [line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")]
+
+
+def add_bitrate_hints(sdp: str, start_kbps: int, min_kbps: int, max_kbps: int) -> str:
+    """Add Chromium's ``x-google-*-bitrate`` parameters to each video format of an answer.
+
+    aiortc sends only REMB feedback, from which Chromium's estimate climbs slowly; with a start
+    and a floor it sends the camera's full resolution from the first seconds instead of stepping
+    down to 480x360 or lower. Other browsers ignore the parameters.
+    """
+    hints = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={min_kbps};x-google-max-bitrate={max_kbps}"
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    out: list[str] = []
+    sections = re.split(r"(?m)^(?=m=)", sdp)
+    for section in sections:
+        if not section.startswith("m=video"):
+            out.append(section)
+            continue
+        lines = section.rstrip("\r\n").split(eol)
+        codecs = {}
+        for line in lines:
+            m = re.match(r"a=rtpmap:(\d+) ([^/]+)/", line)
+            if m:
+                codecs[m.group(1)] = m.group(2).lower()
+        primary = [pt for pt, name in codecs.items() if name not in _AUXILIARY]
+        seen = set()
+        for i, line in enumerate(lines):
+            m = re.match(r"a=fmtp:(\d+) (.*)", line)
+            if m and m.group(1) in primary:
+                seen.add(m.group(1))
+                if "x-google-start-bitrate" not in line:
+                    lines[i] = f"{line};{hints}"
+        for pt in primary:
+            if pt not in seen:
+                at = max(i for i, line in enumerate(lines) if line.startswith(f"a=rtpmap:{pt} "))
+                lines.insert(at + 1, f"a=fmtp:{pt} {hints}")
+        out.append(eol.join(lines) + eol)
+    return "".join(out)

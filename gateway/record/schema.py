@@ -1,0 +1,168 @@
+"""The incident record's tables (SQLAlchemy Core, so SQLite and PostgreSQL share one schema)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _ts(name: str, nullable: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    _ts("created_at"),
+    _ts("disabled_at", True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _ts("created_at"),
+    _ts("revoked_at", True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("reference", String(64), nullable=False, unique=True),
+    Column("caller_phone", String(20), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("ended_at", True),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("device_hash", String(64)),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("opened_at", True),
+)
+
+link_states = Table(
+    "link_states",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("link_id", String(32), ForeignKey("links.id"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("detail", Text),
+    _ts("at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("link_id", String(32), ForeignKey("links.id"), nullable=False),
+    Column("user_agent", String(400)),
+    _ts("started_at"),
+    _ts("ended_at", True),
+    Column("ended_by", String(64)),
+    Column("end_reason", String(200)),
+)
+
+fixes = Table(
+    "fixes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    Column("accuracy", Float),
+    Column("altitude", Float),
+    Column("heading", Float),
+    Column("speed", Float),
+    _ts("device_time", True),
+    _ts("received_at"),
+    Column("placement", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    UniqueConstraint("session_id", "seq", name="uq_fix_session_seq"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("session_id", String(32), ForeignKey("sessions.id")),
+    Column("sha256", String(64), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("bytes", Integer, nullable=False),
+    _ts("taken_at"),
+    Column("taken_by", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("fix_id", Integer, ForeignKey("fixes.id")),
+)
+
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("link_id", String(32), ForeignKey("links.id")),
+    Column("to", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("provider_ref", String(100)),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    _ts("created_at"),
+)
+
+# Every operator action and every recorded item, chained by hashes so that a removed or altered
+# entry breaks the chain from that point on.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ts("at"),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("incident_id", String(32), index=True),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)

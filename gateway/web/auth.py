@@ -1,0 +1,195 @@
+"""Operators signing in: the login form, session cookies, bearer tokens, CSRF and roles."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ..auth import DUMMY_HASH, Permission, digest, may, new_secret, same, verify_password
+from ..record.database import utcnow
+from .keys import ACCOUNTS, DATABASE, SETTINGS, THROTTLE
+from .security import Handler, client_address, json_error
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "scenelink_session"
+LOGIN_CSRF_COOKIE = "scenelink_login_csrf"
+SESSION_HOURS = 12
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+OPERATOR_PAGES = ("/console", "/dispatch")
+HOME = {"dispatcher": "/dispatch"}
+
+routes = web.RouteTableDef()
+
+
+def operator(request: web.Request) -> dict[str, Any]:
+    return request["operator"]
+
+
+def require(request: web.Request, permission: Permission) -> dict[str, Any]:
+    """The signed-in operator, if their role grants ``permission``; otherwise 403."""
+    who = request["operator"]
+    if not may(who["role"], permission):
+        raise web.HTTPForbidden(
+            text='{"error": "forbidden", "message": "your role does not allow this"}',
+            content_type="application/json",
+        )
+    return who
+
+
+async def _identify(request: web.Request) -> dict[str, Any] | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = await request.app[ACCOUNTS].token_by_hash(digest(header[7:].strip()))
+        if token:
+            return {"name": f"token:{token['name']}", "role": token["role"], "via": "token"}
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await request.app[ACCOUNTS].web_session(digest(cookie))
+        if session:
+            return {
+                "name": session["username"], "role": session["role"], "via": "session",
+                "csrf": session["csrf_token"], "session_hash": digest(cookie),
+            }
+    return None
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+@web.middleware
+async def operators_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every ``/api/`` call and operator page needs a signed-in operator or a bearer token."""
+    path = request.path
+    is_api = path.startswith("/api/")
+    is_page = path in OPERATOR_PAGES
+    if not (is_api or is_page):
+        return await handler(request)
+    who = await _identify(request)
+    if who is None:
+        if is_page:
+            raise web.HTTPSeeOther(f"/login?next={path}")
+        return json_error(401, "unauthenticated", "sign in, or send a bearer token")
+    if who["via"] == "session":
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get("X-CSRF-Token", "")
+            if not sent or not same(sent, who["csrf"]):
+                return json_error(403, "csrf", "missing or wrong X-CSRF-Token header")
+        # A WebSocket handshake carries cookies from any site; only our own pages may open one.
+        if request.headers.get("Upgrade", "").lower() == "websocket" and not _same_origin(request):
+            return json_error(403, "origin", "cross-origin WebSocket refused")
+    request["operator"] = who
+    return await handler(request)
+
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in - scenelink</title><link rel="stylesheet" href="/static/login/login.css"></head>
+<body><main class="login">
+<h1>scenelink</h1><p class="sub">Control room sign-in</p>
+{error}
+<form method="post" action="/login">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form></main></body></html>"""
+
+
+def _safe_next(value: str | None) -> str:
+    # Only paths on this gateway: an open redirect would make a phishing page look like ours.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return ""
+
+
+def _login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    csrf = new_secret(16)
+    body = _LOGIN_PAGE.format(
+        csrf=csrf,
+        next=html.escape(_safe_next(request.query.get("next"))),
+        error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
+    )
+    response = web.Response(text=body, content_type="text/html", status=status)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(request), path="/login"
+    )
+    return response
+
+
+def _secure(request: web.Request) -> bool:
+    return request.app[SETTINGS].public_url.startswith("https://")
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not same(cookie, str(form.get("csrf", ""))):
+        return _login_page(request, "Your sign-in form expired. Please try again.", 403)
+    address = client_address(request)
+    throttle = request.app[THROTTLE]
+    wait = throttle.delay(f"login:{address}")
+    if wait:
+        await asyncio.sleep(wait)
+    username = str(form.get("username", ""))[:64]
+    password = str(form.get("password", ""))[:1024]
+    accounts = request.app[ACCOUNTS]
+    found = await accounts.operator_by_name(username)
+    stored = found["password_hash"] if found and found["disabled_at"] is None else DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, stored, password)
+    database = request.app[DATABASE]
+    if not (ok and found and found["disabled_at"] is None):
+        throttle.fail(f"login:{address}")
+        await database.record_action(username or "?", "login.failed", address=address)
+        log.warning("failed sign-in for %r from %s", username, address)
+        return _login_page(request, "Wrong username or password.", 401)
+    throttle.succeed(f"login:{address}")
+    session_id = new_secret(32)
+    await accounts.add_web_session(
+        digest(session_id), found["id"], new_secret(24), utcnow() + timedelta(hours=SESSION_HOURS)
+    )
+    await database.record_action(username, "login", address=address)
+    target = _safe_next(str(form.get("next", ""))) or HOME.get(found["role"], "/console")
+    response = web.Response(status=303, headers={"Location": target})
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=_secure(request),
+        path="/", max_age=SESSION_HOURS * 3600,
+    )
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        accounts = request.app[ACCOUNTS]
+        session = await accounts.web_session(digest(cookie))
+        form = await request.post()
+        sent = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
+        if session and same(sent, session["csrf_token"]):
+            await accounts.end_web_session(digest(cookie))
+            await request.app[DATABASE].record_action(session["username"], "logout")
+    response = web.Response(status=303, headers={"Location": "/login"})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,25 @@
+"""Typed keys for what the application holds (aiohttp wants ``web.AppKey``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gis import Placer
+
+from ..config import Settings
+from ..events import EventBus
+from ..live import LiveSessions
+from ..record import Accounts, BlobStore, Database, Incidents
+from ..sms import SmsSender
+from .security import Throttle
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+INCIDENTS = web.AppKey("incidents", Incidents)
+BLOBS = web.AppKey("blobs", BlobStore)
+EVENTS = web.AppKey("events", EventBus)
+PLACER = web.AppKey("placer", Placer)
+SMS = web.AppKey("sms", SmsSender)
+LIVE = web.AppKey("live", LiveSessions)
+THROTTLE = web.AppKey("throttle", Throttle)

@@ -1,0 +1,83 @@
+"""Operators' live surface: the event streams and the WebRTC viewer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from ..auth import Permission
+from ..live import NoStream
+from ..media.sdp import SdpError, parse_offer
+from .auth import require
+from .incidents import json_body
+from .keys import DATABASE, EVENTS, INCIDENTS, LIVE
+from .security import json_error
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+HEARTBEAT_SECONDS = 20
+
+
+async def _stream(request: web.Request, incident_id: str | None) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    await ws.prepare(request)
+    with request.app[EVENTS].subscribe(incident_id) as subscription:
+        # The socket's reader must run so that pings, pongs and a close from the browser are seen.
+        reader = asyncio.ensure_future(_read_until_closed(ws))
+        try:
+            while not ws.closed:
+                getter = asyncio.ensure_future(subscription.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await ws.send_str(json.dumps(getter.result().to_json()))
+        except (ConnectionResetError, RuntimeError):
+            pass
+        finally:
+            reader.cancel()
+            await ws.close()
+    return ws
+
+
+async def _read_until_closed(ws: web.WebSocketResponse) -> None:
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break
+
+
+@routes.get("/api/incidents/{id}/events")
+async def incident_events(request: web.Request) -> web.StreamResponse:
+    require(request, Permission.READ)
+    incident_id = request.match_info["id"]
+    if await request.app[INCIDENTS].get(incident_id) is None:
+        return json_error(404, "not_found", "no such incident")
+    return await _stream(request, incident_id)
+
+
+@routes.get("/api/events")
+async def all_events(request: web.Request) -> web.StreamResponse:
+    require(request, Permission.READ)
+    return await _stream(request, None)
+
+
+@routes.post("/api/incidents/{id}/viewer")
+async def open_viewer(request: web.Request) -> web.Response:
+    who = require(request, Permission.READ)
+    incident_id = request.match_info["id"]
+    try:
+        offer = parse_offer(await json_body(request))
+    except SdpError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    try:
+        answer = await request.app[LIVE].add_viewer(incident_id, offer, who["name"])
+    except NoStream as exc:
+        return json_error(409, "no_stream", str(exc))
+    except ValueError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    await request.app[DATABASE].record_action(who["name"], "video.viewed", incident_id)
+    return web.json_response({"sdp": answer, "type": "answer"})

@@ -1,0 +1,84 @@
+"""Operator pages, the static web client, the map's configuration and boundary layers."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from aiohttp import web
+
+from ..auth import Permission
+from .auth import require
+from .keys import PLACER, SETTINGS
+from .security import json_error
+
+WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"
+LEAFLET = WEB_CLIENT / "node_modules" / "leaflet" / "dist"
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    return web.Response(status=303, headers={"Location": "/console"})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/console")
+async def console(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_CLIENT / "console" / "index.html")
+
+
+@routes.get("/dispatch")
+async def dispatch(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_CLIENT / "dispatch" / "index.html")
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    who = request["operator"]
+    return web.json_response({"username": who["name"], "role": who["role"], "csrf_token": who.get("csrf")})
+
+
+@routes.get("/api/client-config")
+async def client_config(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    settings = request.app[SETTINGS]
+    placer = request.app[PLACER]
+    return web.json_response({
+        "ice_servers": [s.to_browser() for s in settings.ice_servers],
+        "tile_url": settings.map.tile_url,
+        "tile_attribution": settings.map.tile_attribution,
+        "layers": [{"level": level, "url": f"/api/layers/{level}"} for level in placer.levels],
+        "map_center": list(settings.map.center),
+        "map_zoom": settings.map.zoom,
+    })
+
+
+@routes.get("/api/layers/{level}")
+async def layer(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    placer = request.app[PLACER]
+    level = request.match_info["level"]
+    if level not in placer.levels:
+        return json_error(404, "not_found", f"no boundary layer named {level!r}")
+    return web.Response(
+        body=_layer_json(placer, level), content_type="application/geo+json",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+@lru_cache(maxsize=32)
+def _layer_json(placer, level: str) -> bytes:
+    return json.dumps(placer.layer_geojson(level), separators=(",", ":")).encode()
+
+
+def add_static(app: web.Application) -> None:
+    if LEAFLET.exists():
+        app.router.add_static("/static/vendor/leaflet/", LEAFLET)
+    app.router.add_static("/static/", WEB_CLIENT, follow_symlinks=False)

@@ -1,0 +1,52 @@
+"""Settings come from embedded defaults, then a TOML file, then SCENELINK_* variables."""
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_settings, with_database
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_embedded_defaults_need_nothing_configured(tmp_path):
+    s = with_database(load_settings(environ={"SCENELINK_DATA_DIR": str(tmp_path)}))
+    assert s.port == 8443 and s.tls == "self-signed" and s.sms_provider == "outbox"
+    assert s.ice_servers == ()
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path / 'scenelink.db'}"
+    assert s.boundaries.get("layers"), "the sample boundaries are configured by default"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    cfg = write(tmp_path, '[server]\nport = 9000\nhost = "127.0.0.1"\n')
+    s = load_settings(cfg, {"SCENELINK_PORT": "9443", "SCENELINK_PUBLIC_URL": "https://gw.example:9443/",
+                            "SCENELINK_DATA_DIR": str(tmp_path)})
+    assert s.port == 9443 and s.host == "127.0.0.1"
+    assert s.public_url == "https://gw.example:9443"
+
+
+def test_ice_servers_are_only_what_is_configured(tmp_path):
+    cfg = write(tmp_path, '[[webrtc.ice_servers]]\nurls = "turn:t.example:3478"\nusername = "u"\ncredential = "p"\n')
+    (server,) = load_settings(cfg, {}).ice_servers
+    assert server.to_browser() == {"urls": ["turn:t.example:3478"], "username": "u", "credential": "p"}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[server]\nport = 'eighty'\n", "server.port"),
+    ("[server]\ntls = 'maybe'\n", "server.tls"),
+    ("[server]\ntls = 'files'\n", "tls_cert"),
+    ("[[webrtc.ice_servers]]\nurls = 'http://x'\n", "stun:"),
+    ("[server\n", "not valid TOML"),
+])
+def test_bad_settings_are_named_in_the_error(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text), {})
+
+
+def test_a_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", {})

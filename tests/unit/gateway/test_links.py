@@ -1,0 +1,61 @@
+"""A link's token is unguessable and stored hashed; its state moves only forward."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gateway.links import (
+    LinkState, LinkUnusable, can_move, check_usable, link_url, looks_like_token, new_token, token_hash,
+)
+
+NOW = datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc)
+
+
+def test_tokens_carry_at_least_128_random_bits_and_differ():
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(looks_like_token(t) for t in tokens)
+    assert len(new_token()) * 6 >= 128
+
+
+def test_only_the_hash_identifies_a_token():
+    token = new_token()
+    assert token_hash(token) == token_hash(token)
+    assert token not in token_hash(token)
+
+
+@pytest.mark.parametrize("bad", ["", "short", "x" * 31, "x" * 33, "a" * 31 + "/", "../../etc/passwd"])
+def test_malformed_tokens_are_recognised_before_any_lookup(bad):
+    assert not looks_like_token(bad)
+
+
+def test_link_url_puts_the_token_under_c():
+    assert link_url("https://gw.example/", "T") == "https://gw.example/c/T"
+
+
+def test_a_link_moves_through_sent_opened_consented_streaming_ended():
+    path = [LinkState.CREATED, LinkState.SENT, LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING, LinkState.ENDED]
+    for current, new in zip(path, path[1:]):
+        assert can_move(current, new)
+
+
+@pytest.mark.parametrize("final", [LinkState.ENDED, LinkState.EXPIRED, LinkState.REVOKED])
+def test_a_final_state_is_never_left(final):
+    assert not any(can_move(final, s) for s in LinkState)
+
+
+def test_streaming_cannot_go_back_to_sent():
+    assert not can_move(LinkState.STREAMING, LinkState.SENT)
+
+
+def test_an_unopened_link_expires_but_an_opened_one_does_not():
+    past = NOW - timedelta(seconds=1)
+    with pytest.raises(LinkUnusable, match="expired"):
+        check_usable(LinkState.SENT, past, opened=False, now=NOW)
+    check_usable(LinkState.STREAMING, past, opened=True, now=NOW)
+
+
+@pytest.mark.parametrize("state", [LinkState.REVOKED, LinkState.ENDED, LinkState.EXPIRED])
+def test_revoked_ended_and_expired_links_are_unusable(state):
+    with pytest.raises(LinkUnusable):
+        check_usable(state, NOW + timedelta(hours=1), opened=True, now=NOW)
