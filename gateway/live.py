@@ -195,7 +195,7 @@ class LiveSessions:
         del self.by_incident[incident_id]
         if live.timer:
             live.timer.cancel()
-        live.peer.send(json.dumps({"type": "end", "reason": reason}))
+        await live.peer.say_goodbye(json.dumps({"type": "end", "reason": reason}))
         for viewer in live.viewers:
             await viewer.close()
         live.viewers.clear()

@@ -61,6 +61,16 @@ class CallerPeer:
         if self.channel is not None and self.channel.readyState == "open":
             self.channel.send(text)
 
+    async def say_goodbye(self, text: str, timeout: float = 0.5) -> None:
+        """Send a last message and give it a moment to leave before the connection closes."""
+        if self.channel is None or self.channel.readyState != "open":
+            return
+        self.channel.send(text)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.channel.bufferedAmount and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video" and self.video is None:
             self.video = track

@@ -134,7 +134,22 @@ class Incidents:
         summary["messages"] = [_sms(m) for m in sms_rows]
         return summary
 
-    async def mark_ended(self, incident_id: str, actor: str) -> None:
+    async def mark_ended(self, incident_id: str, actor: str) -> list[tuple[str, str]]:
+        """End the incident and any link still live; returns the (link id, time) of links ended."""
+        async with self.db.connect() as conn:
+            live_links = (
+                await conn.execute(
+                    select(links.c.id).where(
+                        links.c.incident_id == incident_id,
+                        links.c.state.not_in([s.value for s in FINAL]),
+                    )
+                )
+            ).scalars().all()
+        ended = []
+        for link_id in live_links:
+            at = await self.move_link(link_id, LinkState.ENDED, actor, "incident ended")
+            if at:
+                ended.append((link_id, at))
         async with self.db.chain(), self.db.begin() as conn:
             await conn.execute(
                 update(incidents)
@@ -142,6 +157,7 @@ class Incidents:
                 .values(ended_at=utcnow())
             )
             await self.db.audit(conn, actor, "incident.ended", incident_id, {})
+        return ended
 
     # -- links -----------------------------------------------------------------------------------
 

@@ -129,5 +129,6 @@ async def end_incident(request: web.Request) -> web.Response:
     who = require(request, Permission.ACT)
     incident = await _incident(request)
     await request.app[LIVE].end(incident["id"], who["name"], "ended by the control room")
-    await request.app[INCIDENTS].mark_ended(incident["id"], who["name"])
+    for link_id, at in await request.app[INCIDENTS].mark_ended(incident["id"], who["name"]):
+        request.app[EVENTS].publish("link.state", incident["id"], {"link_id": link_id, "state": "ended", "at": at})
     return web.json_response(await request.app[INCIDENTS].get(incident["id"]))
