@@ -19,7 +19,7 @@ from gis import Fix, FixRejected, Placer
 from .config import IceServer
 from .events import EventBus
 from .links import LinkState
-from .media.frames import encode_jpeg
+from .media.frames import encode_jpeg, sharpest
 from .media.ingest import CallerPeer
 from .media.viewers import Viewer, open_viewer
 from .record import BlobStore, Incidents
@@ -165,9 +165,10 @@ class LiveSessions:
 
     async def snapshot(self, incident_id: str, actor: str, reason: str = "on_demand") -> dict[str, Any]:
         live = self.by_incident.get(incident_id)
-        captured = live.peer.latest.current if live else None
-        if live is None or captured is None:
+        frames = live.peer.latest.window_frames() if live else []
+        if live is None or not frames:
             raise NoStream("no video frame has been received for this incident")
+        captured = await asyncio.to_thread(sharpest, frames)
         jpeg = await asyncio.to_thread(encode_jpeg, captured.frame)
         sha = await asyncio.to_thread(self.blobs.put, jpeg.data)
         taken_at = datetime.fromtimestamp(captured.received_at, timezone.utc)

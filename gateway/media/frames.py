@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import av
@@ -26,18 +27,49 @@ class Jpeg:
 
 
 class LatestFrame:
-    """Holds only the newest frame: a snapshot wants the current scene, never a backlog."""
+    """The newest frame, and the last second or so of frames for choosing a sharp one.
 
-    def __init__(self) -> None:
-        self.current: CapturedFrame | None = None
+    Frames from a hand-held phone are often blurred; a snapshot picks the sharpest recent frame.
+    Keeping references costs no CPU; sharpness is measured only when a snapshot is taken.
+    """
+
+    def __init__(self, window_seconds: float = 1.0, max_frames: int = 32) -> None:
+        self.window = window_seconds
+        self.recent: deque[CapturedFrame] = deque(maxlen=max_frames)
         self.count = 0
         self.first = asyncio.Event()
 
-    def update(self, frame: av.VideoFrame) -> None:
-        self.current = CapturedFrame(frame, time.time())
+    @property
+    def current(self) -> CapturedFrame | None:
+        return self.recent[-1] if self.recent else None
+
+    def update(self, frame: av.VideoFrame, received_at: float | None = None) -> None:
+        captured = CapturedFrame(frame, time.time() if received_at is None else received_at)
+        self.recent.append(captured)
+        while captured.received_at - self.recent[0].received_at > self.window:
+            self.recent.popleft()
         self.count += 1
         if not self.first.is_set():
             self.first.set()
+
+    def window_frames(self) -> list[CapturedFrame]:
+        return list(self.recent)
+
+
+def sharpness(frame: av.VideoFrame) -> float:
+    """Variance of the Laplacian of the luma plane: high for crisp edges, low for blur."""
+    gray = frame.to_ndarray(format="gray")
+    if gray.shape[1] > 480:
+        # Half size keeps the ranking and quarters the cost.
+        gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def sharpest(frames: list[CapturedFrame]) -> CapturedFrame:
+    """The sharpest of ``frames`` (CPU work: call through ``asyncio.to_thread``)."""
+    if not frames:
+        raise ValueError("no frames to choose from")
+    return max(frames, key=lambda c: sharpness(c.frame))
 
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> Jpeg:
