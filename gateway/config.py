@@ -21,6 +21,19 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message says which setting and why."""
 
 
+SMS_PROVIDERS = ("outbox", "twilio", "govuk_notify")
+
+# Provider secrets are better kept out of the file: each variable fills in one [sms] setting.
+SMS_ENVIRONMENT = {
+    "SCENELINK_SMS_PROVIDER": ("provider",),
+    "SCENELINK_TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "SCENELINK_TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "SCENELINK_TWILIO_API_KEY_SECRET": ("twilio", "api_key_secret"),
+    "SCENELINK_NOTIFY_API_KEY": ("govuk_notify", "api_key"),
+    "SCENELINK_NOTIFY_CALLBACK_TOKEN": ("govuk_notify", "callback_bearer_token"),
+}
+
+
 @dataclass(frozen=True)
 class IceServer:
     """A STUN or TURN server, as the browser's ``RTCIceServer`` dictionary names it."""
@@ -63,6 +76,9 @@ class Settings:
     ice_servers: tuple[IceServer, ...] = ()
     sms_provider: str = "outbox"
     sms_sender_name: str = "999 Control Room"
+    # The whole [sms] table with the environment's secrets filled in; gateway.sms reads the
+    # provider's own settings from it. Kept out of repr: it holds secrets.
+    sms: Mapping[str, Any] = field(default_factory=dict, repr=False)
     boundaries: Mapping[str, Any] = field(default_factory=dict)
     boundaries_base: Path = SAMPLES_DIR
     map: MapSettings = MapSettings()
@@ -97,7 +113,7 @@ def load_settings(
 def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Settings:
     server = table.get("server", {})
     links = table.get("links", {})
-    sms = table.get("sms", {})
+    sms = _sms_table(table.get("sms", {}), env)
     webrtc = table.get("webrtc", {})
     map_table = table.get("map", {})
 
@@ -138,6 +154,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         ice_servers=ice,
         sms_provider=sms.get("provider", "outbox"),
         sms_sender_name=sms.get("sender_name", "999 Control Room"),
+        sms=sms,
         boundaries=table.get("boundaries", {}),
         boundaries_base=base,
         map=MapSettings(
@@ -157,6 +174,20 @@ def with_database(settings: Settings) -> Settings:
     return replace(
         settings, database_url=f"sqlite+aiosqlite:///{settings.data_dir / 'scenelink.db'}"
     )
+
+
+def _sms_table(table: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    sms = {key: dict(value) if isinstance(value, Mapping) else value for key, value in table.items()}
+    for variable, path in SMS_ENVIRONMENT.items():
+        if env.get(variable):
+            target = sms
+            for key in path[:-1]:
+                target = target.setdefault(key, {})
+            target[path[-1]] = env[variable]
+    provider = sms.setdefault("provider", "outbox")
+    if provider not in SMS_PROVIDERS:
+        raise ConfigError(f"sms.provider must be one of {', '.join(SMS_PROVIDERS)}, not {provider!r}")
+    return sms
 
 
 def _ice_server(entry: Mapping[str, Any]) -> IceServer:

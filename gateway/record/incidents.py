@@ -405,6 +405,20 @@ class Incidents:
                 {"sms_id": sms_id, "provider_ref": provider_ref, "error": error},
             )
 
+    async def sms_by_provider_ref(self, provider: str, provider_ref: str) -> dict[str, Any] | None:
+        """The message ``provider`` knows as ``provider_ref``, for its delivery receipts."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sms_messages).where(
+                        and_(sms_messages.c.provider == provider, sms_messages.c.provider_ref == provider_ref)
+                    )
+                )
+            ).mappings().first()
+        if not row:
+            return None
+        return {**_sms(row), "incident_id": row["incident_id"], "provider_ref": row["provider_ref"]}
+
     async def open_sessions(self) -> list[dict[str, Any]]:
         """Sessions not yet ended (e.g. left over from a restart)."""
         async with self.db.connect() as conn:

@@ -1,12 +1,56 @@
-"""Sending the caller their link by text message, through a configured provider."""
+"""Sending the caller their link by text message, through a configured provider.
 
-from .base import SmsError, SmsResult, SmsSender, link_message
+``outbox`` (the default) stores each message for the console; ``twilio`` and ``govuk_notify`` send
+it, wrapped in :class:`RetryingSender` so every provider retries and times out the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import SMS_PROVIDERS, ConfigError
+from .base import Receipt, SmsError, SmsResult, SmsSender, link_message
 from .outbox import OutboxSender
+from .retry import RetryingSender, RetryPolicy
 
-__all__ = ["OutboxSender", "SmsError", "SmsResult", "SmsSender", "link_message", "make_sender"]
+if TYPE_CHECKING:
+    from ..config import Settings
 
+__all__ = [
+    "OutboxSender", "Receipt", "RetryPolicy", "RetryingSender", "SmsError", "SmsResult", "SmsSender",
+    "close_sender", "link_message", "make_sender",
+]
 
-def make_sender(provider: str, outbox_dir) -> SmsSender:
-    if provider == "outbox":
+def make_sender(settings: "Settings | str", outbox_dir: Path | None = None) -> SmsSender:
+    """The sender ``[sms]`` configures; a missing or wrong setting is a :class:`ConfigError`.
+
+    ``make_sender(provider, outbox_dir)``, the older form, still builds the outbox.
+    """
+    if isinstance(settings, str):
+        if settings != "outbox" or outbox_dir is None:
+            raise ConfigError(f"sms.provider {settings!r} needs make_sender(settings)")
         return OutboxSender(outbox_dir)
-    raise ValueError(f"unknown SMS provider {provider!r}; this build knows: outbox")
+    provider = settings.sms_provider
+    table = settings.sms
+    if provider == "outbox":
+        return OutboxSender(settings.outbox_dir)
+    policy = RetryPolicy.from_table(table)
+    if provider == "twilio":
+        from .twilio import TwilioSender, TwilioSettings
+
+        sender: SmsSender = TwilioSender(TwilioSettings.from_table(table.get("twilio", {}), settings.public_url))
+    elif provider == "govuk_notify":
+        from .govuk_notify import NotifySender, NotifySettings
+
+        sender = NotifySender(NotifySettings.from_table(table.get("govuk_notify", {})), policy.attempt_timeout)
+    else:
+        raise ConfigError(f"sms.provider must be one of {', '.join(SMS_PROVIDERS)}, not {provider!r}")
+    return RetryingSender(sender, policy)
+
+
+async def close_sender(sender: SmsSender) -> None:
+    """Release what a sender holds open (Twilio's HTTP session); harmless for the others."""
+    close = getattr(sender, "aclose", None)
+    if close is not None:
+        await close()

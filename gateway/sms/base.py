@@ -21,6 +21,15 @@ class SmsResult:
     status: str  # "sent" when handed over; receipts may later say "delivered" or "failed"
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's final word on one message, from its delivery callback."""
+
+    provider_ref: str
+    status: str  # "delivered" or "failed"
+    reason: str | None = None  # why it failed, in words a handler can act on
+
+
 class SmsSender(Protocol):
     name: str
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..auth import DUMMY_HASH, Permission, digest, may, new_secret, same, verify_password
 from ..record.database import utcnow
-from .keys import ACCOUNTS, DATABASE, SETTINGS, THROTTLE
+from .keys import ACCOUNTS, DATABASE, OPERATOR, SETTINGS, THROTTLE
 from .security import Handler, client_address, json_error
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,12 @@ routes = web.RouteTableDef()
 
 
 def operator(request: web.Request) -> dict[str, Any]:
-    return request["operator"]
+    return request[OPERATOR]
 
 
 def require(request: web.Request, permission: Permission) -> dict[str, Any]:
     """The signed-in operator, if their role grants ``permission``; otherwise 403."""
-    who = request["operator"]
+    who = request[OPERATOR]
     if not may(who["role"], permission):
         raise web.HTTPForbidden(
             text='{"error": "forbidden", "message": "your role does not allow this"}',
@@ -89,7 +89,7 @@ async def operators_only(request: web.Request, handler: Handler) -> web.StreamRe
         # A WebSocket handshake carries cookies from any site; only our own pages may open one.
         if request.headers.get("Upgrade", "").lower() == "websocket" and not _same_origin(request):
             return json_error(403, "origin", "cross-origin WebSocket refused")
-    request["operator"] = who
+    request[OPERATOR] = who
     return await handler(request)
 
 

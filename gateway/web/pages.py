@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..auth import Permission
 from .auth import require
-from .keys import PLACER, SETTINGS
+from .keys import OPERATOR, PLACER, SETTINGS
 from .security import json_error
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"
@@ -41,7 +41,7 @@ async def dispatch(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
-    who = request["operator"]
+    who = request[OPERATOR]
     return web.json_response({"username": who["name"], "role": who["role"], "csrf_token": who.get("csrf")})
 
 
