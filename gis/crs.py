@@ -1,0 +1,108 @@
+"""Coordinate reference systems of boundary files, and moving their geometries into BNG metres.
+
+Any CRS that PROJ knows is accepted. The path into British National Grid is chosen so that the
+OS's own transformation is used whenever the data are not already on the OSGB36 datum:
+
+* EPSG:27700 already: nothing to do;
+* on OSGB36 (e.g. EPSG:4277): PROJ, which is exact on one datum;
+* anything else: PROJ to WGS84 longitude/latitude when needed, then OSTN15 (``convertbng``), with
+  PROJ's Helmert path only for vertices outside OSTN15's coverage (counted, so they can be reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pyproj
+import shapely
+from numpy.typing import NDArray
+
+from gis.grid import BNG, OSTN15, lonlat_to_bng
+
+# Geographic CRSs whose longitude/latitude OSTN15 takes directly (ETRS89 and WGS84 agree to well
+# under a metre in Britain; OS treats them as the same for OSTN15 input).
+_LONLAT_CODES = {4326, 4258, 4937, 4979, 4936, 4978}
+
+
+@dataclass(frozen=True)
+class Reprojected:
+    """Geometries in BNG, the transformation used, and how many vertices fell outside OSTN15."""
+
+    geometries: NDArray[np.object_]
+    transformation: str
+    outside_ostn15: int
+
+
+def parse_crs(value: str) -> pyproj.CRS:
+    """A CRS from user input (``EPSG:27700``, a WKT string, a PROJ string); ``ValueError`` if unknown."""
+    try:
+        return _parse_crs(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise ValueError(f"{value!r} is not a CRS PROJ knows ({exc})") from None
+
+
+def describe(crs: pyproj.CRS) -> str:
+    """A short name for reports: ``EPSG:27700`` when it has a code, else the CRS's own name."""
+    authority = crs.to_authority(min_confidence=90)
+    if authority is not None:
+        return f"{authority[0]}:{authority[1]}"
+    return crs.name
+
+
+def is_bng(crs: pyproj.CRS) -> bool:
+    return crs.to_epsg(min_confidence=90) == 27700
+
+
+def is_lonlat(crs: pyproj.CRS) -> bool:
+    """Geographic longitude/latitude in degrees (whatever the datum)."""
+    return crs.is_geographic
+
+
+def to_bng(geometries: NDArray[np.object_], crs: pyproj.CRS) -> Reprojected:
+    """Move ``geometries`` (x = longitude or easting, as stored in files) into BNG metres."""
+    if is_bng(crs):
+        return Reprojected(geometries, "none (already EPSG:27700)", 0)
+    if crs.datum is not None and crs.datum == _osgb36():
+        transformer = _transformer(crs.to_wkt(), BNG)
+        moved = shapely.transform(geometries, lambda xy: _pyproj_xy(transformer, xy))
+        return Reprojected(moved, f"PROJ ({describe(crs)} to EPSG:27700, same datum)", 0)
+
+    to_lonlat = None
+    epsg = crs.to_epsg(min_confidence=90)
+    if not (crs.is_geographic and epsg in _LONLAT_CODES):
+        to_lonlat = _transformer(crs.to_wkt(), "EPSG:4326")
+    outside = 0
+
+    def move(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        nonlocal outside
+        if to_lonlat is not None:
+            xy = _pyproj_xy(to_lonlat, xy)
+        e, n, covered = lonlat_to_bng(xy[:, 0], xy[:, 1])
+        outside += int(xy.shape[0] - covered.sum())
+        return np.column_stack([e, n])
+
+    moved = shapely.transform(geometries, move)
+    via = "" if to_lonlat is None else f"PROJ {describe(crs)} to EPSG:4326, then "
+    return Reprojected(moved, f"{via}{OSTN15}", outside)
+
+
+def _pyproj_xy(transformer: pyproj.Transformer, xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    x, y = transformer.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+@cache
+def _osgb36() -> pyproj.datum.Datum:
+    return pyproj.CRS.from_epsg(27700).datum
+
+
+@cache
+def _parse_crs(value: str) -> pyproj.CRS:
+    return pyproj.CRS.from_user_input(value)
+
+
+@cache
+def _transformer(source_wkt: str, target: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(pyproj.CRS.from_wkt(source_wkt), target, always_xy=True)

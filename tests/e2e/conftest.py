@@ -1,0 +1,229 @@
+"""End-to-end fixtures: a real gateway process and Debian's headless Chromium, all on 10.99.0.1.
+
+These tests must run inside the private network namespace made by ``tests/netns-run`` (WebRTC
+gathers every non-loopback address; outside the namespace that would be this machine's real
+interfaces). Elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "10.99.0.1"
+CHROMIUM = os.environ.get("SCENELINK_CHROMIUM", "/usr/bin/chromium")
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+VIDEO_PATH = ROOT / "samples" / "build" / "scene.y4m"
+STARTUP_SECONDS = 40
+
+
+def host_is_local(host: str = HOST) -> bool:
+    """True when ``host`` is an address of this network namespace (we can bind to it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, 0))
+        except OSError:
+            return False
+    return True
+
+
+def _skip_reason() -> str | None:
+    if not host_is_local():
+        return (
+            f"end-to-end tests need the private test network ({HOST} is not a local address): "
+            "run them through tests/netns-run, e.g. `tests/netns-run .venv/bin/python -m pytest tests/e2e`"
+        )
+    if not Path(CHROMIUM).exists():
+        return f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    reason = _skip_reason()
+    for item in items:
+        if here not in Path(str(item.fspath)).parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def load_make_video():
+    """samples/make_video.py as a module (samples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("scenelink_make_video", ROOT / "samples" / "make_video.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("scenelink_make_video", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def make_video():
+    return load_make_video()
+
+
+@pytest.fixture(scope="session")
+def sample_video(make_video) -> Path:
+    return make_video.ensure_video(VIDEO_PATH)
+
+
+# ---------------------------------------------------------------------------------------------
+# The gateway
+
+
+@dataclass
+class Gateway:
+    base_url: str
+    data_dir: Path
+    log_path: Path
+    passwords: dict[str, str]
+    proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no gateway log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _config_args() -> list[str]:
+    # The embedded sample configuration by default; SCENELINK_E2E_CONFIG tries another one.
+    config = os.environ.get("SCENELINK_E2E_CONFIG")
+    return ["--config", config] if config else []
+
+
+def _add_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+    done = subprocess.run(
+        [PYTHON, "-m", "gateway", *_config_args(), "users", "add", name, "--role", role],
+        input=password + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, f"`scenelink users add {name}` failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _wait_ready(gw: Gateway) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + STARTUP_SECONDS
+    last = None
+    while time.monotonic() < deadline:
+        if gw.proc and gw.proc.poll() is not None:
+            raise RuntimeError(f"the gateway exited with {gw.proc.returncode}:\n{gw.log_tail()}")
+        try:
+            with urllib.request.urlopen(gw.base_url + "/healthz", context=context, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except Exception as exc:  # connection refused while it starts
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"the gateway was not ready within {STARTUP_SECONDS} s ({last}):\n{gw.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory):
+    data_dir = tmp_path_factory.mktemp("gateway-data")
+    port = _free_port(HOST)
+    base_url = f"https://{HOST}:{port}"
+    passwords = {
+        "admin": secrets.token_urlsafe(18),
+        "handler1": secrets.token_urlsafe(18),
+        "dispatcher1": secrets.token_urlsafe(18),
+    }
+    env = dict(os.environ)
+    env.update({
+        "SCENELINK_DATA_DIR": str(data_dir),
+        "SCENELINK_HOST": HOST,
+        "SCENELINK_PORT": str(port),
+        "SCENELINK_PUBLIC_URL": base_url,
+        "SCENELINK_ADMIN_PASSWORD": passwords["admin"],
+        "PYTHONUNBUFFERED": "1",
+    })
+    gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
+    _add_user(env, "handler1", "handler", passwords["handler1"])
+    _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"])
+    log = open(gw.log_path, "wb")
+    gw.proc = subprocess.Popen(
+        [PYTHON, "-m", "gateway", *_config_args(), "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(gw)
+        yield gw
+    finally:
+        if gw.proc.poll() is None:
+            gw.proc.send_signal(signal.SIGINT)
+            try:
+                gw.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                gw.proc.kill()
+                gw.proc.wait(timeout=5)
+        log.close()
+        keep = os.environ.get("SCENELINK_KEEP_E2E_LOG")
+        if keep:
+            shutil.copy(gw.log_path, keep)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    gw = getattr(item, "funcargs", {}).get("gateway")
+    if report.failed and isinstance(gw, Gateway):
+        report.sections.append(("gateway log (last lines)", gw.log_tail(120)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser
+
+
+def chromium_args(video: Path) -> list[str]:
+    return [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+        "--use-fake-ui-for-media-stream",
+        # This machine has no network: without these Chromium keeps trying to reach outside.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-gpu",
+        "--no-sandbox",
+        # Deliberately NOT --disable-features=WebRtcHideLocalIpsWithMdns: the console has no camera
+        # permission, so, as in a real control room, its host candidates are mDNS names; it still
+        # connects (the gateway learns its address from the incoming connectivity checks).
+    ]
+
+
+@pytest.fixture
+async def browser(sample_video: Path):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(sample_video))
+        try:
+            yield b
+        finally:
+            await b.close()

@@ -1,0 +1,517 @@
+// The call handler's console: send a link, follow its state, watch the caller's video, see where
+// they are, take snapshots, end the session. Contract: docs/api.md.
+
+import { ApiError, get, logout, post, whoAmI } from "/static/common/api.js";
+import { connectEvents } from "/static/common/events.js";
+import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.js";
+import { summarise } from "/static/common/placement.js";
+import { waitForIceGatheringComplete } from "/static/common/webrtc.js";
+
+const $ = (id) => document.getElementById(id);
+
+const STEPS = ["sent", "opened", "consented", "streaming", "ended"];
+const STATE_TEXT = {
+  created: "Link created",
+  sent: "Link sent",
+  opened: "Caller opened the link",
+  consented: "Caller agreed to share",
+  streaming: "Streaming live",
+  ended: "Ended",
+  expired: "Link expired",
+  revoked: "Link replaced",
+  failed: "Link could not be sent",
+};
+
+let me = null;
+let iceServers = [];
+let current = null; // {id, reference, state, feed, viewer, snapshots: Set, fixId, fixAt, linkUrl}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+function showError(el, err) {
+  const text = err instanceof ApiError || err instanceof Error ? err.message : String(err);
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function clearError(el) {
+  el.textContent = "";
+  el.hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creating an incident and sending the link
+
+async function onCreate(event) {
+  event.preventDefault();
+  const button = $("send-link");
+  const errorEl = $("form-error");
+  clearError(errorEl);
+  const reference = $("reference").value.trim();
+  const phone = $("phone").value.trim();
+  if (!reference) {
+    showError(errorEl, "Enter the incident reference.");
+    $("reference").focus();
+    return;
+  }
+  if (!phone) {
+    showError(errorEl, "Enter the caller's mobile number.");
+    $("phone").focus();
+    return;
+  }
+  button.disabled = true;
+  button.textContent = "Sending…";
+  try {
+    const incident = await post("/api/incidents", { reference, caller_phone: phone });
+    const link = await post(`/api/incidents/${encodeURIComponent(incident.id)}/links`, {});
+    $("new-incident").reset();
+    await selectIncident(incident.id, incident);
+    applyLink(link);
+    refreshList();
+  } catch (err) {
+    showError(errorEl, err);
+    if (err.code === "invalid_phone" || err.code === "not_mobile") $("phone").focus();
+    else if (err.code === "invalid_reference" || err.code === "duplicate_reference") $("reference").focus();
+  } finally {
+    button.disabled = false;
+    button.textContent = "Send link";
+  }
+}
+
+function applyLink(link) {
+  if (!current || !link) return;
+  if (link.url) current.linkUrl = link.url;
+  if (link.sms) showSms(link.sms);
+  if (link.state) setState(link.state);
+}
+
+function showSms(sms) {
+  if (!sms) return;
+  $("sms").hidden = false;
+  $("sms-to").textContent = sms.to || "";
+  $("sms-body").textContent = sms.body || "";
+  $("sms-status").textContent = sms.status ? `(${sms.status}${sms.provider ? ", " + sms.provider : ""})` : "";
+  const url = current && current.linkUrl ? current.linkUrl : urlIn(sms.body);
+  const a = $("link-url");
+  a.textContent = url || "";
+  a.href = url || "#";
+}
+
+function urlIn(text) {
+  const m = /https?:\/\/\S+/.exec(text || "");
+  return m ? m[0] : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list of active incidents
+
+async function refreshList() {
+  let data;
+  try {
+    data = await get("/api/incidents?active=1");
+  } catch (err) {
+    return; // the list is a convenience; the next refresh will try again
+  }
+  const list = $("incident-list");
+  list.replaceChildren();
+  const incidents = (data && data.incidents) || [];
+  for (const inc of incidents) {
+    const place = inc.latest_fix ? summarise(inc.latest_fix.placement) : null;
+    const where = place ? [place.force, place.district].filter(Boolean).join(" · ") : "";
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: "incident-item" + (current && current.id === inc.id ? " selected" : ""),
+        "aria-current": current && current.id === inc.id ? "true" : null,
+        onclick: () => selectIncident(inc.id, inc),
+      },
+      h("span", { class: "ref", text: inc.reference }),
+      h("span", { class: "state", dataset: { state: inc.state || "" }, text: STATE_TEXT[inc.state] || inc.state || "" }),
+      where ? h("span", { class: "where", text: where }) : null,
+    );
+    list.append(h("li", { dataset: { incidentId: inc.id, reference: inc.reference } }, button));
+  }
+  $("incident-list-empty").hidden = incidents.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One incident
+
+async function selectIncident(id, summary) {
+  if (current && current.id === id) {
+    await loadRecord();
+    return;
+  }
+  closeIncident();
+  current = {
+    id,
+    reference: summary ? summary.reference : "",
+    state: summary ? summary.state : "",
+    feed: null,
+    viewer: null,
+    snapshots: new Set(),
+    fixId: null,
+    fixAt: null,
+    linkUrl: null,
+  };
+  history.replaceState(null, "", "#" + encodeURIComponent(id));
+  $("placeholder").hidden = true;
+  $("incident").hidden = false;
+  $("incident").dataset.incidentId = id;
+  $("incident-reference").textContent = current.reference;
+  $("sms").hidden = true;
+  $("gallery").replaceChildren();
+  $("gallery-empty").hidden = false;
+  $("fix").hidden = true;
+  $("fix-none").hidden = false;
+  $("fix-flags").replaceChildren();
+  clearError($("action-error"));
+  setState(current.state);
+  for (const li of $("incident-list").children) {
+    const selected = li.dataset.incidentId === id;
+    li.firstElementChild.classList.toggle("selected", selected);
+    if (selected) li.firstElementChild.setAttribute("aria-current", "true");
+    else li.firstElementChild.removeAttribute("aria-current");
+  }
+  const mine = current;
+  mine.feed = connectEvents(`/api/incidents/${encodeURIComponent(id)}/events`, {
+    onOpen: () => { if (current === mine) loadRecord(); },
+    onEvent: (ev) => { if (current === mine) onEvent(ev); },
+    onStatus: setWsStatus,
+  });
+}
+
+function closeIncident() {
+  if (!current) return;
+  if (current.feed) current.feed.close();
+  stopViewer();
+  current = null;
+}
+
+async function loadRecord() {
+  const mine = current;
+  let rec;
+  try {
+    rec = await get(`/api/incidents/${encodeURIComponent(mine.id)}`);
+  } catch (err) {
+    if (current === mine) showError($("action-error"), err);
+    return;
+  }
+  if (current !== mine) return;
+  mine.reference = rec.reference;
+  $("incident-reference").textContent = rec.reference;
+  const messages = rec.messages || [];
+  if (messages.length) showSms(messages[messages.length - 1]);
+  const fixes = rec.fixes || [];
+  if (fixes.length) showFix(fixes[fixes.length - 1]);
+  else if (rec.latest_fix) showFix(rec.latest_fix);
+  for (const snap of rec.snapshots || []) addSnapshot(snap);
+  setState(rec.state);
+}
+
+function setState(state) {
+  if (!current || !state) return;
+  current.state = state;
+  const badge = $("link-state");
+  badge.dataset.state = state;
+  badge.textContent = STATE_TEXT[state] || state;
+  const reached = STEPS.indexOf(state);
+  for (const li of $("link-steps").children) {
+    const i = STEPS.indexOf(li.dataset.step);
+    li.classList.toggle("done", reached >= 0 && i <= reached);
+    li.classList.toggle("now", i === reached);
+  }
+  const listed = [...$("incident-list").children].find((li) => li.dataset.incidentId === current.id);
+  const badgeInList = listed && listed.querySelector(".state");
+  if (badgeInList) {
+    badgeInList.dataset.state = state;
+    badgeInList.textContent = STATE_TEXT[state] || state;
+  }
+  const ended = ["ended", "expired", "revoked", "failed"].includes(state);
+  $("end-session").disabled = ended;
+  if (state === "streaming") startViewer();
+  if (ended) {
+    stopViewer();
+    liveStatus(state === "ended" ? "The session has ended." : STATE_TEXT[state]);
+  } else if (!current.viewer) {
+    liveStatus({
+      created: "The link has not been sent yet.",
+      sent: "Waiting for the caller to open the link.",
+      opened: "The caller has opened the link.",
+      consented: "The caller agreed. Connecting…",
+    }[state] || "Waiting for the caller to start sharing.");
+  }
+}
+
+function onEvent(ev) {
+  const data = ev.data || {};
+  switch (ev.type) {
+    case "link.state":
+      setState(data.state);
+      break;
+    case "sms.sent":
+      showSms(data);
+      break;
+    case "session.started":
+      liveStatus("The caller is connecting…");
+      break;
+    case "stream.started":
+      startViewer();
+      break;
+    case "fix":
+      showFix(data);
+      break;
+    case "fix.rejected":
+      addFlag("flag", `A location from the caller was refused: ${data.reason || "invalid"}`);
+      break;
+    case "snapshot":
+      addSnapshot(data);
+      break;
+    case "session.ended":
+      stopViewer();
+      liveStatus(`Video stopped${data.reason ? ": " + data.reason : ""}.`);
+      break;
+    case "link.refused":
+      addFlag("flag", "The link was opened on a second phone and refused.");
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live video: the console offers to receive; the gateway relays the caller's track.
+
+function liveStatus(text) {
+  const el = $("live-status");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+
+async function startViewer() {
+  const mine = current;
+  if (!mine || mine.viewer) return; // one viewer at a time; session.ended clears it
+  const viewer = { pc: new RTCPeerConnection({ iceServers }), negotiating: true };
+  mine.viewer = viewer;
+  const pc = viewer.pc;
+  const video = $("live");
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addEventListener("track", (ev) => {
+    video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+    const p = video.play();
+    if (p && p.catch) p.catch(() => {});
+  });
+  pc.addEventListener("connectionstatechange", () => {
+    if (mine.viewer !== viewer) return;
+    const st = pc.connectionState;
+    if (st === "connected") {
+      liveStatus("");
+    } else if (st === "disconnected") {
+      liveStatus("Video interrupted…");
+    } else if (st === "failed") {
+      liveStatus("Video connection lost. Reconnecting…");
+      stopViewer();
+      if (current === mine && mine.state === "streaming") setTimeout(() => startViewer(), 1000);
+    }
+  });
+  liveStatus("Connecting to the video…");
+  try {
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await waitForIceGatheringComplete(pc, 3000);
+    if (mine.viewer !== viewer) return;
+    const answer = await requestAnswer(mine, viewer);
+    if (!answer || mine.viewer !== viewer) return;
+    await pc.setRemoteDescription(answer);
+    viewer.negotiating = false;
+    $("snapshot").disabled = false;
+  } catch (err) {
+    if (mine.viewer !== viewer) return;
+    stopViewer();
+    liveStatus(`The video could not be shown: ${err.message || err}`);
+  }
+}
+
+// The caller's first frame can arrive a moment after the link says "streaming": retry no_stream.
+async function requestAnswer(mine, viewer) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      return await post(`/api/incidents/${encodeURIComponent(mine.id)}/viewer`, {
+        sdp: viewer.pc.localDescription.sdp,
+        type: "offer",
+      });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== "no_stream") throw err;
+      if (mine.viewer !== viewer || ["ended", "expired", "revoked"].includes(mine.state)) return null;
+      liveStatus("Waiting for the caller's video…");
+      await new Promise((r) => setTimeout(r, 750));
+    }
+  }
+  throw new Error("the caller's video did not start");
+}
+
+function stopViewer() {
+  if (!current || !current.viewer) return;
+  const { pc } = current.viewer;
+  current.viewer = null;
+  try {
+    pc.close();
+  } catch (err) {
+    /* already closed */
+  }
+  const video = $("live");
+  video.srcObject = null;
+  $("snapshot").disabled = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Position
+
+function showFix(fix) {
+  if (!current || !fix) return;
+  const at = fix.received_at || fix.device_time || "";
+  if (current.fixAt && at && at < current.fixAt) return; // an older fix arriving late
+  current.fixAt = at;
+  current.fixId = fix.id;
+  const p = summarise(fix.placement);
+  $("fix-none").hidden = true;
+  $("fix").hidden = false;
+  $("fix").dataset.seq = fix.seq;
+  $("fix-force").textContent = p.forceText || "Outside every force area";
+  $("fix-district").textContent = p.districtText || "—";
+  $("fix-postcode").textContent = p.postcode || "—";
+  $("fix-neighbourhood").textContent = p.neighbourhood || "—";
+  $("fix-gridref").textContent = p.gridref || "—";
+  $("fix-easting").textContent = fmtNumber(p.easting, 0);
+  $("fix-northing").textContent = fmtNumber(p.northing, 0);
+  $("fix-lat").textContent = fmtNumber(fix.latitude, 6);
+  $("fix-lon").textContent = fmtNumber(fix.longitude, 6);
+  $("fix-accuracy").textContent = fmtMetres(fix.accuracy);
+  $("fix-time").textContent = at ? `${fmtTime(at)} (${fmtAge(at)})` : "—";
+  const flags = $("fix-flags");
+  flags.replaceChildren();
+  for (const n of p.notices) addFlag(n.kind, n.text);
+}
+
+function addFlag(kind, text) {
+  $("fix-flags").append(h("li", { class: `flag flag-${kind}`, text }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+async function takeSnapshot() {
+  if (!current) return;
+  const button = $("snapshot");
+  if (button.disabled) return;
+  const errorEl = $("action-error");
+  clearError(errorEl);
+  button.disabled = true;
+  try {
+    const snap = await post(`/api/incidents/${encodeURIComponent(current.id)}/snapshots`, {});
+    addSnapshot(snap);
+  } catch (err) {
+    showError(errorEl, err.code === "no_video" ? "No video has been received yet." : err);
+  } finally {
+    button.disabled = !(current && current.viewer);
+  }
+}
+
+function addSnapshot(snap) {
+  if (!current || !snap || !snap.id || current.snapshots.has(snap.id)) return;
+  if (snap.incident_id && snap.incident_id !== current.id) return;
+  current.snapshots.add(snap.id);
+  const url = snap.url || `/api/snapshots/${encodeURIComponent(snap.id)}`;
+  const where = snap.fix ? summarise(snap.fix.placement) : null;
+  const caption = [
+    fmtTime(snap.taken_at),
+    snap.taken_by ? `by ${snap.taken_by}` : null,
+    snap.width && snap.height ? `${snap.width}×${snap.height}` : null,
+    where && where.gridref ? where.gridref : null,
+  ].filter(Boolean).join(" · ");
+  const item = h(
+    "li",
+    { dataset: { snapshotId: snap.id } },
+    h(
+      "figure",
+      {},
+      h("a", { href: url, target: "_blank", rel: "noopener" },
+        h("img", { src: url, alt: `Snapshot taken at ${fmtTime(snap.taken_at)}`, loading: "lazy" })),
+      h("figcaption", {}, caption, h("br"), h("span", { class: "mono muted", title: snap.sha256 || "", text: snap.sha256 ? "SHA-256 " + snap.sha256.slice(0, 12) + "…" : "" })),
+    ),
+  );
+  $("gallery").prepend(item);
+  $("gallery-empty").hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ending
+
+async function endSession() {
+  if (!current) return;
+  const button = $("end-session");
+  const errorEl = $("action-error");
+  clearError(errorEl);
+  button.disabled = true;
+  try {
+    const incident = await post(`/api/incidents/${encodeURIComponent(current.id)}/end`, {});
+    stopViewer();
+    if (incident && incident.state) setState(incident.state);
+    else setState("ended");
+    refreshList();
+  } catch (err) {
+    showError(errorEl, err);
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function setWsStatus(state) {
+  const el = $("ws-status");
+  el.dataset.state = state;
+  el.textContent = { open: "live", connecting: "connecting…", closed: "offline" }[state] || state;
+}
+
+function onKey(event) {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  const tag = (event.target && event.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
+  if (event.key === "s" || event.key === "S") {
+    event.preventDefault();
+    takeSnapshot();
+  }
+}
+
+async function init() {
+  $("new-incident").addEventListener("submit", onCreate);
+  $("refresh").addEventListener("click", refreshList);
+  $("snapshot").addEventListener("click", takeSnapshot);
+  $("end-session").addEventListener("click", endSession);
+  $("logout").addEventListener("click", logout);
+  document.addEventListener("keydown", onKey);
+  try {
+    me = await whoAmI();
+  } catch (err) {
+    showError($("form-error"), err);
+    return;
+  }
+  $("me").textContent = `${me.username} (${me.role})`;
+  document.body.dataset.role = me.role;
+  try {
+    const config = await get("/api/client-config");
+    iceServers = Array.isArray(config.ice_servers) ? config.ice_servers : [];
+  } catch (err) {
+    iceServers = [];
+  }
+  document.body.dataset.ready = "true";
+  await refreshList();
+  setInterval(refreshList, 20000);
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  if (wanted) selectIncident(wanted, null);
+  else $("reference").focus();
+}
+
+init();
