@@ -18,8 +18,8 @@ from .events import EventBus
 from .live import LiveSessions
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
-from .sms import make_sender
-from .web import auth, caller, incidents, live, pages
+from .sms import close_sender, make_sender
+from .web import auth, caller, incidents, live, pages, sms_receipts
 from .web.keys import ACCOUNTS, BLOBS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
 from .web.security import Throttle, content_security_policy, json_errors, security_headers
 
@@ -52,7 +52,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[THROTTLE] = Throttle()
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
-    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes):
+    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app
@@ -66,10 +66,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS] = Accounts(db)
     app[INCIDENTS] = Incidents(db)
     app[BLOBS] = BlobStore(settings.blob_dir)
-    app[SMS] = make_sender(settings.sms_provider, settings.outbox_dir)
+    app[SMS] = make_sender(settings)
     app[LIVE] = LiveSessions(
         app[INCIDENTS], app[EVENTS], app[PLACER], app[BLOBS],
-        settings.ice_servers, settings.session_max_seconds,
+        settings.ice_servers, settings.session_max_seconds, settings.media,
+        settings.data_dir / "work",
     )
     await _close_orphans(app[INCIDENTS])
     await ensure_admin(app[ACCOUNTS], settings.admin_password)
@@ -81,6 +82,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await app[LIVE].close_all()
+        await close_sender(app[SMS])
         await db.close()
 
 

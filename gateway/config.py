@@ -60,6 +60,23 @@ class MapSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    # Defaults for new incidents; a handler can change them per incident.
+    snapshot_interval_seconds: int | None = None
+    scene_change_snapshots: bool = True
+    record_by_default: bool = False
+    scene_change_threshold: float = 0.12
+    scene_change_cooldown_seconds: float = 5.0
+    segment_seconds: int = 60
+    # A caller that sends nothing (no frame, no message) for this long is treated as gone.
+    silence_timeout_seconds: float = 20.0
+    # Origins allowed to frame the embeddable viewer (frame-ancestors), e.g. the CAD system.
+    embed_origins: tuple[str, ...] = ()
+    embed_token_seconds: int = 8 * 3600
+    mjpeg_max_fps: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "0.0.0.0"
@@ -82,6 +99,7 @@ class Settings:
     boundaries: Mapping[str, Any] = field(default_factory=dict)
     boundaries_base: Path = SAMPLES_DIR
     map: MapSettings = MapSettings()
+    media: MediaSettings = MediaSettings()
     admin_password: str | None = None
     trusted_proxies: tuple[str, ...] = ()
 
@@ -116,6 +134,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
     sms = _sms_table(table.get("sms", {}), env)
     webrtc = table.get("webrtc", {})
     map_table = table.get("map", {})
+    media_table = table.get("media", {})
 
     data_dir = Path(env.get("SCENELINK_DATA_DIR") or server.get("data_dir") or "data")
     if not data_dir.is_absolute():
@@ -163,7 +182,29 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
             center=(float(center[0]), float(center[1])),
             zoom=_int(map_table.get("zoom", 10), "map.zoom"),
         ),
+        media=_media(media_table),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
+    )
+
+
+def _media(table: Mapping[str, Any]) -> MediaSettings:
+    interval = table.get("snapshot_interval_seconds")
+    if interval is not None and (not isinstance(interval, int) or interval < 5):
+        raise ConfigError("media.snapshot_interval_seconds must be a whole number of seconds, at least 5")
+    origins = table.get("embed_origins", [])
+    if not all(isinstance(o, str) and o.startswith("https://") for o in origins):
+        raise ConfigError("media.embed_origins must list https:// origins")
+    return MediaSettings(
+        snapshot_interval_seconds=interval,
+        scene_change_snapshots=bool(table.get("scene_change_snapshots", True)),
+        record_by_default=bool(table.get("record_by_default", False)),
+        scene_change_threshold=float(table.get("scene_change_threshold", 0.12)),
+        scene_change_cooldown_seconds=float(table.get("scene_change_cooldown_seconds", 5.0)),
+        segment_seconds=_int(table.get("segment_seconds", 60), "media.segment_seconds"),
+        silence_timeout_seconds=float(table.get("silence_timeout_seconds", 20.0)),
+        embed_origins=tuple(origins),
+        embed_token_seconds=_int(table.get("embed_token_seconds", 8 * 3600), "media.embed_token_seconds"),
+        mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),
     )
 
 

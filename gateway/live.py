@@ -12,15 +12,18 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterable
 
 from gis import Fix, FixRejected, Placer
 
-from .config import IceServer
+from .config import IceServer, MediaSettings
 from .events import EventBus
 from .links import LinkState
-from .media.frames import encode_jpeg, sharpest
+from .media.frames import encode_snapshot, sharpest
 from .media.ingest import CallerPeer
+from .media.recorder import Segment
+from .media.session import MediaPolicy, SessionMedia
 from .media.viewers import Viewer, open_viewer
 from .record import BlobStore, Incidents
 
@@ -37,7 +40,9 @@ class LiveSession:
     session_id: str
     link_id: str
     peer: CallerPeer
+    policy: MediaPolicy = field(default_factory=MediaPolicy)
     viewers: list[Viewer] = field(default_factory=list)
+    media: SessionMedia | None = None
     last_fix: Fix | None = None
     timer: asyncio.TimerHandle | None = None
     ending: bool = False
@@ -52,6 +57,8 @@ class LiveSessions:
         blobs: BlobStore,
         ice_servers: Iterable[IceServer] = (),
         session_max_seconds: int = 7200,
+        media: MediaSettings = MediaSettings(),
+        work_dir: Path | None = None,
     ) -> None:
         self.incidents = incidents
         self.events = events
@@ -59,6 +66,8 @@ class LiveSessions:
         self.blobs = blobs
         self.ice_servers = tuple(ice_servers)
         self.session_max_seconds = session_max_seconds
+        self.media_settings = media
+        self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
 
     async def start(self, link: dict[str, Any], user_agent: str, offer_sdp: str) -> str:
@@ -86,7 +95,9 @@ class LiveSessions:
             await peer.close()
             raise
         record = await self.incidents.start_session(incident_id, link["id"], user_agent)
-        live = LiveSession(incident_id, record["id"], link["id"], peer)
+        incident = await self.incidents.get(incident_id)
+        policy = MediaPolicy.from_mapping(incident["media_policy"] if incident else {})
+        live = LiveSession(incident_id, record["id"], link["id"], peer, policy)
         session_ref["s"] = live
         self.by_incident[incident_id] = live
         live.timer = asyncio.get_running_loop().call_later(
@@ -100,6 +111,8 @@ class LiveSessions:
 
     async def _on_peer_event(self, live: LiveSession, kind: str) -> None:
         if kind == "video":
+            live.media = self._session_media(live)
+            live.media.start()
             at = await self.incidents.move_link(live.link_id, LinkState.STREAMING, "caller")
             self.events.publish("stream.started", live.incident_id, {"session_id": live.session_id, "kind": "video"})
             if at:
@@ -113,6 +126,9 @@ class LiveSessions:
             message = json.loads(text)
         except ValueError:
             log.warning("session %s: ignored a data-channel message that is not JSON", live.session_id)
+            return
+        if isinstance(message, dict) and message.get("type") == "pong":
+            live.peer.pong(message.get("t"))
             return
         if not isinstance(message, dict) or message.get("type") != "fix":
             log.warning("session %s: ignored a data-channel message of unknown type", live.session_id)
@@ -165,17 +181,26 @@ class LiveSessions:
 
     async def snapshot(self, incident_id: str, actor: str, reason: str = "on_demand") -> dict[str, Any]:
         live = self.by_incident.get(incident_id)
-        frames = live.peer.latest.window_frames() if live else []
-        if live is None or not frames:
+        if live is None:
+            raise NoStream("the caller is not streaming video")
+        return await self.snapshot_of(live, actor, reason)
+
+    async def snapshot_of(self, live: LiveSession, actor: str, reason: str) -> dict[str, Any]:
+        """The sharpest frame of the last second, stored with its thumbnail and nearest fix."""
+        incident_id = live.incident_id
+        frames = live.peer.latest.window_frames()
+        if not frames:
             raise NoStream("no video frame has been received for this incident")
         captured = await asyncio.to_thread(sharpest, frames)
-        jpeg = await asyncio.to_thread(encode_jpeg, captured.frame)
+        encoded = await asyncio.to_thread(encode_snapshot, captured.frame)
+        jpeg = encoded.full
         sha = await asyncio.to_thread(self.blobs.put, jpeg.data)
+        thumb = await asyncio.to_thread(self.blobs.put, encoded.thumbnail.data)
         taken_at = datetime.fromtimestamp(captured.received_at, timezone.utc)
         fix = await self.incidents.nearest_fix(incident_id, taken_at)
         snap = await self.incidents.add_snapshot(
             incident_id, live.session_id, sha, jpeg.width, jpeg.height, len(jpeg.data),
-            taken_at, actor, reason, fix,
+            taken_at, actor, reason, fix, thumb_sha256=thumb,
         )
         self.events.publish("snapshot", incident_id, snap)
         return snap
@@ -200,6 +225,8 @@ class LiveSessions:
         for viewer in live.viewers:
             await viewer.close()
         live.viewers.clear()
+        if live.media is not None:
+            await live.media.close()
         await live.peer.close()
         await self.incidents.end_session(live.session_id, actor, reason)
         if final:
@@ -214,6 +241,49 @@ class LiveSessions:
     async def close_all(self, reason: str = "gateway shutting down") -> None:
         for incident_id in list(self.by_incident):
             await self.end(incident_id, "gateway", reason, final=False)
+
+    def _session_media(self, live: LiveSession) -> SessionMedia:
+        async def snapshot(reason: str) -> Any:
+            try:
+                return await self.snapshot_of(live, "gateway", reason)
+            except NoStream:
+                return None
+
+        async def store(segment: Segment) -> None:
+            sha, size = await asyncio.to_thread(self.blobs.adopt, segment.path)
+            stored = await self.incidents.add_recording(
+                live.incident_id, live.session_id, segment.index, sha, size, segment.frames,
+                segment.width, segment.height, segment.codec,
+                datetime.fromtimestamp(segment.started_at, timezone.utc),
+                datetime.fromtimestamp(segment.ended_at, timezone.utc),
+            )
+            self.events.publish("recording.segment", live.incident_id, stored)
+
+        async def gone(reason: str) -> None:
+            await self.end(live.incident_id, "gateway", reason, final=False, only=live)
+
+        return SessionMedia(
+            live.peer, self.media_settings, live.policy, self.work_dir / live.session_id,
+            snapshot, lambda kind, data: self.events.publish(kind, live.incident_id, data), store, gone,
+        )
+
+    async def set_policy(self, incident_id: str, policy: MediaPolicy) -> None:
+        live = self.by_incident.get(incident_id)
+        if live is not None:
+            live.policy = policy
+            if live.media is not None:
+                live.media.set_policy(policy)
+
+    def health(self, incident_id: str) -> dict[str, Any] | None:
+        live = self.by_incident.get(incident_id)
+        if live is None:
+            return None
+        return {
+            "session_id": live.session_id,
+            "viewers": len(live.viewers),
+            "stream": live.media.health if live.media else None,
+            "recording": bool(live.media and live.media.recording),
+        }
 
     def _publish_link(self, live: LiveSession, state: LinkState, at: str) -> None:
         self.events.publish("link.state", live.incident_id, {"link_id": live.link_id, "state": state.value, "at": at})

@@ -11,6 +11,7 @@ import av
 import cv2
 
 JPEG_QUALITY = 90
+THUMBNAIL_WIDTH = 160
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class Jpeg:
     data: bytes
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class EncodedSnapshot:
+    full: Jpeg
+    thumbnail: Jpeg
 
 
 class LatestFrame:
@@ -72,10 +79,21 @@ def sharpest(frames: list[CapturedFrame]) -> CapturedFrame:
     return max(frames, key=lambda c: sharpness(c.frame))
 
 
-def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> Jpeg:
-    """Encode at the received resolution (CPU work: call through ``asyncio.to_thread``)."""
-    image = frame.to_ndarray(format="bgr24")
+def _jpeg(image, quality: int) -> Jpeg:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return Jpeg(buf.tobytes(), frame.width, frame.height)
+    return Jpeg(buf.tobytes(), image.shape[1], image.shape[0])
+
+
+def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> Jpeg:
+    """Encode at the received resolution (CPU work: call through ``asyncio.to_thread``)."""
+    return _jpeg(frame.to_ndarray(format="bgr24"), quality)
+
+
+def encode_snapshot(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> EncodedSnapshot:
+    """The full-size JPEG and a thumbnail for galleries, from one conversion of the frame."""
+    image = frame.to_ndarray(format="bgr24")
+    height = max(1, round(image.shape[0] * THUMBNAIL_WIDTH / image.shape[1]))
+    small = cv2.resize(image, (THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
+    return EncodedSnapshot(_jpeg(image, quality), _jpeg(small, 80))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable, Iterable
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
@@ -45,6 +46,10 @@ class CallerPeer:
         self._on_event = on_event
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        # When anything last arrived from the caller (monotonic seconds), and the data channel's
+        # round trip as measured by the gateway's pings.
+        self.last_activity = time.monotonic()
+        self.rtt_ms: float | None = None
 
         self.pc.on("track", self._on_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -84,6 +89,7 @@ class CallerPeer:
         try:
             while True:
                 frame = await track.recv()
+                self.last_activity = time.monotonic()
                 first = self.latest.count == 0
                 self.latest.update(frame)
                 if first:
@@ -106,7 +112,16 @@ class CallerPeer:
             if not isinstance(message, str) or len(message) > MAX_MESSAGE_BYTES:
                 log.warning("ignored a data-channel message that is binary or over %d bytes", MAX_MESSAGE_BYTES)
                 return
+            self.last_activity = time.monotonic()
             self._spawn(self._on_message(message))
+
+    def pong(self, sent_ms: object) -> None:
+        """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample."""
+        if not isinstance(sent_ms, (int, float)) or isinstance(sent_ms, bool):
+            return
+        rtt = time.time() * 1000 - sent_ms
+        if 0 <= rtt < 60_000:
+            self.rtt_ms = round(rtt, 1)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState

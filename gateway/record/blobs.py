@@ -36,3 +36,21 @@ class BlobStore:
 
     def get(self, sha256: str) -> bytes:
         return self.path_for(sha256).read_bytes()
+
+    def adopt(self, path: Path) -> tuple[str, int]:
+        """Move a finished file into the store; returns its SHA-256 and size.
+
+        The hash is of the bytes as first written, read back once; the file is renamed, not copied.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        final = self.path_for(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        return sha, size

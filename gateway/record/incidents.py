@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..links import FINAL, LinkState, can_move
 from .database import Database, aware, canonical, iso, new_id, sha256_hex, utcnow
-from .schema import fixes, incidents, link_states, links, sessions, sms_messages, snapshots
+from .schema import fixes, incidents, link_states, links, recordings, sessions, sms_messages, snapshots
 
 
 class DuplicateReference(ValueError):
@@ -24,10 +24,12 @@ class Incidents:
 
     # -- incidents -------------------------------------------------------------------------------
 
-    async def create(self, reference: str, caller_phone: str, actor: str) -> dict[str, Any]:
+    async def create(
+        self, reference: str, caller_phone: str, actor: str, policy: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         values = {
             "id": new_id("inc"), "reference": reference, "caller_phone": caller_phone,
-            "created_by": actor, "created_at": utcnow(),
+            "created_by": actor, "created_at": utcnow(), **_policy_columns(policy or {}),
         }
         try:
             async with self.db.chain(), self.db.begin() as conn:
@@ -75,6 +77,11 @@ class Incidents:
             "id": row["id"], "reference": row["reference"], "caller_phone": row["caller_phone"],
             "created_at": iso(row["created_at"]), "created_by": row["created_by"],
             "ended_at": iso(row["ended_at"]), "state": link, "latest_fix": _fix(fix) if fix else None,
+            "media_policy": {
+                "snapshot_interval_seconds": row["snapshot_interval"],
+                "scene_change_snapshots": bool(row["scene_change"]),
+                "recording": bool(row["recording"]),
+            },
         }
 
     async def record(self, incident_id: str) -> dict[str, Any] | None:
@@ -132,7 +139,49 @@ class Incidents:
         summary["fixes"] = list(by_id.values())
         summary["snapshots"] = [_snapshot(s, by_id.get(s["fix_id"])) for s in snap_rows]
         summary["messages"] = [_sms(m) for m in sms_rows]
+        summary["recordings"] = await self.recordings(incident_id)
         return summary
+
+    async def set_media_policy(self, incident_id: str, policy: Mapping[str, Any], actor: str) -> None:
+        async with self.db.chain(), self.db.begin() as conn:
+            await conn.execute(
+                update(incidents).where(incidents.c.id == incident_id).values(**_policy_columns(policy))
+            )
+            await self.db.audit(conn, actor, "media_policy.changed", incident_id, dict(policy))
+
+    async def add_recording(
+        self, incident_id: str, session_id: str, segment: int, sha256: str, size: int, frames: int,
+        width: int, height: int, codec: str, started_at: datetime, ended_at: datetime,
+    ) -> dict[str, Any]:
+        values = {
+            "incident_id": incident_id, "session_id": session_id, "segment": segment, "sha256": sha256,
+            "bytes": size, "frames": frames, "width": width, "height": height, "codec": codec,
+            "started_at": started_at, "ended_at": ended_at,
+        }
+        async with self.db.chain(), self.db.begin() as conn:
+            result = await conn.execute(recordings.insert().values(**values))
+            await self.db.audit(
+                conn, "gateway", "recording.segment", incident_id,
+                {"session_id": session_id, "segment": segment, "sha256": sha256, "bytes": size},
+            )
+        values["id"] = int(result.inserted_primary_key[0])
+        return _recording(values)
+
+    async def recordings(self, incident_id: str) -> list[dict[str, Any]]:
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(recordings).where(recordings.c.incident_id == incident_id).order_by(recordings.c.id)
+                )
+            ).mappings().all()
+        return [_recording(r) for r in rows]
+
+    async def recording(self, recording_id: int) -> dict[str, Any] | None:
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(recordings).where(recordings.c.id == recording_id))
+            ).mappings().first()
+        return _recording(row) if row else None
 
     async def mark_ended(self, incident_id: str, actor: str) -> list[tuple[str, str]]:
         """End the incident and any link still live; returns the (link id, time) of links ended."""
@@ -349,8 +398,10 @@ class Incidents:
         taken_by: str,
         reason: str,
         fix: Mapping[str, Any] | None,
+        thumb_sha256: str | None = None,
     ) -> dict[str, Any]:
         values = {
+            "thumb_sha256": thumb_sha256,
             "id": new_id("snp"), "incident_id": incident_id, "session_id": session_id,
             "sha256": sha256, "width": width, "height": height, "bytes": size,
             "taken_at": taken_at, "taken_by": taken_by, "reason": reason,
@@ -466,7 +517,30 @@ def _snapshot(row: Mapping[str, Any], fix: dict[str, Any] | None) -> dict[str, A
         "sha256": row["sha256"], "width": row["width"], "height": row["height"], "bytes": row["bytes"],
         "taken_at": iso(row["taken_at"]), "taken_by": row["taken_by"], "reason": row["reason"],
         "fix_id": row["fix_id"], "fix": fix, "url": f"/api/snapshots/{row['id']}",
+        "thumb_sha256": row.get("thumb_sha256"),
+        "thumbnail_url": f"/api/snapshots/{row['id']}/thumbnail" if row.get("thumb_sha256") else None,
     }
+
+
+def _recording(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "session_id": row["session_id"], "segment": row["segment"],
+        "sha256": row["sha256"], "bytes": row["bytes"], "frames": row["frames"],
+        "width": row["width"], "height": row["height"], "codec": row["codec"],
+        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
+        "url": f"/api/recordings/{row['id']}",
+    }
+
+
+def _policy_columns(policy: Mapping[str, Any]) -> dict[str, Any]:
+    columns = {}
+    if "snapshot_interval_seconds" in policy:
+        columns["snapshot_interval"] = policy["snapshot_interval_seconds"]
+    if "scene_change_snapshots" in policy:
+        columns["scene_change"] = bool(policy["scene_change_snapshots"])
+    if "recording" in policy:
+        columns["recording"] = bool(policy["recording"])
+    return columns
 
 
 def _session(row: Mapping[str, Any]) -> dict[str, Any]:

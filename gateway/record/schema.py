@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -63,6 +64,10 @@ incidents = Table(
     Column("created_by", String(64), nullable=False),
     _ts("created_at"),
     _ts("ended_at", True),
+    # Media policy for this incident: automatic snapshots and recording.
+    Column("snapshot_interval", Integer),
+    Column("scene_change", Boolean, nullable=False, default=True),
+    Column("recording", Boolean, nullable=False, default=False),
 )
 
 links = Table(
@@ -135,6 +140,24 @@ snapshots = Table(
     Column("taken_by", String(64), nullable=False),
     Column("reason", String(32), nullable=False),
     Column("fix_id", Integer, ForeignKey("fixes.id")),
+    Column("thumb_sha256", String(64)),
+)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
+    Column("segment", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("frames", Integer, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("codec", String(16), nullable=False),
+    _ts("started_at"),
+    _ts("ended_at"),
 )
 
 sms_messages = Table(

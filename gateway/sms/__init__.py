@@ -6,7 +6,6 @@ it, wrapped in :class:`RetryingSender` so every provider retries and times out t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import SMS_PROVIDERS, ConfigError
@@ -22,15 +21,8 @@ __all__ = [
     "close_sender", "link_message", "make_sender",
 ]
 
-def make_sender(settings: "Settings | str", outbox_dir: Path | None = None) -> SmsSender:
-    """The sender ``[sms]`` configures; a missing or wrong setting is a :class:`ConfigError`.
-
-    ``make_sender(provider, outbox_dir)``, the older form, still builds the outbox.
-    """
-    if isinstance(settings, str):
-        if settings != "outbox" or outbox_dir is None:
-            raise ConfigError(f"sms.provider {settings!r} needs make_sender(settings)")
-        return OutboxSender(outbox_dir)
+def make_sender(settings: "Settings") -> SmsSender:
+    """The sender ``[sms]`` configures; a missing or wrong setting is a :class:`ConfigError`."""
     provider = settings.sms_provider
     table = settings.sms
     if provider == "outbox":

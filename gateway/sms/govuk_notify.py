@@ -82,6 +82,7 @@ class NotifySettings:
 
 class NotifySender:
     name = "govuk_notify"
+    label = "GOV.UK Notify"
 
     def __init__(self, settings: NotifySettings, timeout: float = 10.0) -> None:
         self.settings = settings

@@ -84,7 +84,8 @@ class RetryingSender:
                 async with asyncio.timeout(timeout):
                     return await self.inner.send(to, body)
             except TimeoutError:
-                error = SmsError(f"no answer from {self.name} within {timeout:.3g} s", retryable=True)
+                label = getattr(self.inner, "label", self.name)
+                error = SmsError(f"no answer from {label} within {timeout:.3g} s", retryable=True)
             except SmsError as exc:
                 error = exc
             if not error.retryable:
@@ -93,7 +94,7 @@ class RetryingSender:
             out_of_time = self._clock() - started + delay >= policy.deadline
             if attempt >= policy.attempts or out_of_time:
                 tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
-                raise SmsError(f"{error.reason} (gave up after {tries})", retryable=True) from error
+                raise SmsError(f"{error.reason}; gave up after {tries}", retryable=True) from error
             log.warning(
                 "SMS through %s failed (%s); attempt %d of %d in %.3g s",
                 self.name, error.reason, attempt + 1, policy.attempts, delay,

@@ -104,6 +104,7 @@ def callback_url(table: Mapping[str, Any], public_url: str) -> str:
 
 class TwilioSender:
     name = "twilio"
+    label = "Twilio"
 
     def __init__(self, settings: TwilioSettings) -> None:
         self.settings = settings

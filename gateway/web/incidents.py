@@ -63,7 +63,13 @@ async def create_incident(request: web.Request) -> web.Response:
     except PhoneError as exc:
         return json_error(400, exc.code, str(exc))
     try:
-        incident = await request.app[INCIDENTS].create(reference.strip(), phone, who["name"])
+        media = request.app[SETTINGS].media
+        defaults = {
+            "snapshot_interval_seconds": media.snapshot_interval_seconds,
+            "scene_change_snapshots": media.scene_change_snapshots,
+            "recording": media.record_by_default,
+        }
+        incident = await request.app[INCIDENTS].create(reference.strip(), phone, who["name"], defaults)
     except DuplicateReference as exc:
         return json_error(409, "duplicate_reference", str(exc))
     request.app[EVENTS].publish("incident.created", incident["id"], incident)

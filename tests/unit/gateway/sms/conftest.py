@@ -38,9 +38,13 @@ class FakeProvider:
         self.requests: list[dict[str, Any]] = []
         self.script: list[Any] = []  # answers for the next requests, in order: (status, json) or Hang
         self.release = asyncio.Event()
+        self.url = ""
 
     def then(self, *answers: Any) -> None:
         self.script.extend(answers)
+
+    def then_hang(self, times: int = 1) -> None:
+        self.script.extend([Hang] * times)
 
     async def _scripted(self) -> web.Response | None:
         if not self.script:
@@ -60,7 +64,15 @@ class FakeTwilio(FakeProvider):
     MessagingServiceSid, Body, StatusCallback; HTTP Basic auth with the account SID and auth token
     (or an API key SID and secret); 201 with the Message resource."""
 
+    account_sid, auth_token = TWILIO_SID, TWILIO_TOKEN
+    key_sid, key_secret = TWILIO_KEY_SID, TWILIO_KEY_SECRET
     credentials = {(TWILIO_SID, TWILIO_TOKEN), (TWILIO_KEY_SID, TWILIO_KEY_SECRET)}
+
+    def table(self, **changes: Any) -> dict[str, Any]:
+        """An [sms.twilio] table pointing at this fake."""
+        table = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+447700900999", "base_url": self.url}
+        table.update(changes)
+        return {k: v for k, v in table.items() if v is not None}
 
     def then_error(self, status: int, code: int | None, message: str) -> None:
         body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
@@ -111,6 +123,14 @@ class FakeNotify(FakeProvider):
     """POST /v2/notifications/sms with a JWT bearer (HS256, iss = service id, iat within 30 s,
     signed with the key's secret) and JSON phone_number, template_id, personalisation; 201 with
     the notification."""
+
+    service_id, api_key, template_id = NOTIFY_SERVICE_ID, NOTIFY_API_KEY, NOTIFY_TEMPLATE
+
+    def table(self, **changes: Any) -> dict[str, Any]:
+        """An [sms.govuk_notify] table pointing at this fake."""
+        table = {"api_key": NOTIFY_API_KEY, "template_id": NOTIFY_TEMPLATE, "base_url": self.url}
+        table.update(changes)
+        return {k: v for k, v in table.items() if v is not None}
 
     def then_error(self, status: int, error: str, message: str) -> None:
         self.then((status, {"status_code": status, "errors": [{"error": error, "message": message}]}))

@@ -1,0 +1,186 @@
+"""What the gateway does with a caller's stream on its own, without an operator asking.
+
+Automatic snapshots (at an interval, on a change of scene), recording in segments, stream health
+every few seconds, and noticing a caller who has gone silent. Everything here reaches the record
+and the event bus through callbacks, so this module knows nothing of either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiortc.mediastreams import MediaStreamError
+
+from ..config import MediaSettings
+from .health import HealthSampler
+from .ingest import CallerPeer
+from .recorder import Segment, SegmentRecorder
+from .scenes import SceneChangeDetector, signature
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5
+HEALTH_SECONDS = 2.0
+PING_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    snapshot_interval_seconds: int | None = None
+    scene_change_snapshots: bool = True
+    recording: bool = False
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> "MediaPolicy":
+        return cls(
+            values.get("snapshot_interval_seconds"),
+            bool(values.get("scene_change_snapshots", True)),
+            bool(values.get("recording", False)),
+        )
+
+
+Snapshot = Callable[[str], Awaitable[Any]]          # reason -> stored snapshot
+Publish = Callable[[str, dict[str, Any]], None]      # event type, data
+StoreSegment = Callable[[Segment], Awaitable[None]]
+Gone = Callable[[str], Awaitable[Any]]                # reason
+
+
+class SessionMedia:
+    def __init__(
+        self,
+        peer: CallerPeer,
+        settings: MediaSettings,
+        policy: MediaPolicy,
+        folder: Path,
+        snapshot: Snapshot,
+        publish: Publish,
+        store_segment: StoreSegment,
+        gone: Gone,
+    ) -> None:
+        self.peer = peer
+        self.settings = settings
+        self.policy = policy
+        self.folder = folder
+        self._snapshot = snapshot
+        self._publish = publish
+        self._store_segment = store_segment
+        self._gone = gone
+        self.health: dict[str, Any] | None = None
+        self._sampler = HealthSampler()
+        self._detector = SceneChangeDetector(settings.scene_change_threshold, settings.scene_change_cooldown_seconds)
+        self._recorder: SegmentRecorder | None = None
+        self._recorder_feed: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._loop = asyncio.get_running_loop()
+
+    def start(self) -> None:
+        self._spawn(self._watch())
+        if self.policy.recording:
+            self._start_recording()
+
+    def set_policy(self, policy: MediaPolicy) -> None:
+        was_recording = self.policy.recording
+        self.policy = policy
+        if policy.recording and not was_recording:
+            self._start_recording()
+        elif was_recording and not policy.recording:
+            self._spawn(self._stop_recording())
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    async def _watch(self) -> None:
+        seen = 0
+        started = last_interval = last_health = last_ping = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            latest = self.peer.latest
+            if self.peer.video is not None:
+                silent = now - max(self.peer.last_activity, started)
+                if silent > self.settings.silence_timeout_seconds:
+                    await self._gone(f"nothing received from the caller for {int(silent)} s")
+                    return
+            if now - last_ping >= PING_SECONDS:
+                last_ping = now
+                self.peer.send(json.dumps({"type": "ping", "t": round(time.time() * 1000)}))
+            fresh = latest.count != seen and latest.current is not None
+            seen = latest.count
+            if fresh and self.policy.scene_change_snapshots:
+                sig = await asyncio.to_thread(signature, latest.current.frame)
+                if self._detector.update(sig, now):
+                    self._spawn(self._snapshot("scene_change"))
+            interval = self.policy.snapshot_interval_seconds
+            if interval and latest.current is not None and now - last_interval >= interval:
+                last_interval = now
+                self._spawn(self._snapshot("interval"))
+            if now - last_health >= HEALTH_SECONDS:
+                last_health = now
+                self._sampler.rtt_ms = self.peer.rtt_ms
+                self.health = await self._sampler.sample(self.peer.pc, latest)
+                self.health["recording"] = self.recording
+                self._publish("stream.health", self.health)
+
+    def _start_recording(self) -> None:
+        if self._recorder is not None or self.peer.video is None:
+            return
+        fps = 15
+
+        def on_segment(segment: Segment) -> None:  # on the recorder's thread
+            self._loop.call_soon_threadsafe(lambda: self._spawn(self._store_segment(segment)))
+
+        self._recorder = SegmentRecorder(self.folder, self.settings.segment_seconds, on_segment, fps)
+        track = self.peer.relay.subscribe(self.peer.video, buffered=False)
+        self._recorder_feed = asyncio.ensure_future(self._feed(track, self._recorder))
+        self._publish("recording.started", {})
+
+    async def _feed(self, track, recorder: SegmentRecorder) -> None:
+        try:
+            while True:
+                recorder.push(await track.recv())
+        except MediaStreamError:
+            pass
+
+    async def _stop_recording(self) -> None:
+        recorder, feed = self._recorder, self._recorder_feed
+        self._recorder = self._recorder_feed = None
+        if feed is not None:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+        if recorder is not None:
+            await asyncio.to_thread(recorder.close)
+            # The last segment's store task was scheduled from the thread; let it be spawned.
+            await asyncio.sleep(0)
+            self._publish("recording.stopped", {"dropped_frames": recorder.dropped})
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session media task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        """Stop watching, finish recording and wait for every segment to be stored."""
+        await self._stop_recording()
+        current = asyncio.current_task()
+        watchers = [t for t in self._tasks if t is not current]
+        for task in watchers:
+            if task.get_coro().__name__ == "_watch":
+                task.cancel()
+        # Snapshots and segment stores in flight are evidence: let them finish.
+        await asyncio.gather(*watchers, return_exceptions=True)
+
+
+def policy_with(policy: MediaPolicy, **changes: Any) -> MediaPolicy:
+    return replace(policy, **changes)
