@@ -19,7 +19,7 @@ from .live import LiveSessions
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .sms import close_sender, make_sender
-from .web import auth, caller, incidents, live, pages, sms_receipts
+from .web import auth, caller, embed, incidents, live, media, pages, sms_receipts
 from .web.keys import ACCOUNTS, BLOBS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
 from .web.security import Throttle, content_security_policy, json_errors, security_headers
 
@@ -52,7 +52,8 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[THROTTLE] = Throttle()
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
-    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes):
+    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
+                  media.routes, embed.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app

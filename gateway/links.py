@@ -17,6 +17,7 @@ TOKEN_BYTES = 24
 class LinkState(str, Enum):
     CREATED = "created"
     SENT = "sent"
+    DELIVERED = "delivered"  # the SMS provider's receipt says the text reached the phone
     FAILED = "failed"
     OPENED = "opened"
     CONSENTED = "consented"
@@ -24,6 +25,7 @@ class LinkState(str, Enum):
     ENDED = "ended"
     EXPIRED = "expired"
     REVOKED = "revoked"
+    REFUSED = "refused"  # another device tried to open the link (a note: the link carries on)
 
 
 FINAL = frozenset({LinkState.ENDED, LinkState.EXPIRED, LinkState.REVOKED})
@@ -31,9 +33,10 @@ FINAL = frozenset({LinkState.ENDED, LinkState.EXPIRED, LinkState.REVOKED})
 # Which states a link may move to from each state. Reopening the page (OPENED again) is allowed
 # while the link is live so that a caller who reloads can carry on.
 _NEXT: dict[LinkState, frozenset[LinkState]] = {
-    LinkState.CREATED: frozenset({LinkState.SENT, LinkState.FAILED, LinkState.OPENED}),
-    LinkState.SENT: frozenset({LinkState.OPENED, LinkState.FAILED}),
-    LinkState.FAILED: frozenset({LinkState.SENT, LinkState.OPENED}),
+    LinkState.CREATED: frozenset({LinkState.SENT, LinkState.DELIVERED, LinkState.FAILED, LinkState.OPENED}),
+    LinkState.SENT: frozenset({LinkState.DELIVERED, LinkState.OPENED, LinkState.FAILED}),
+    LinkState.DELIVERED: frozenset({LinkState.OPENED, LinkState.FAILED}),
+    LinkState.FAILED: frozenset({LinkState.SENT, LinkState.DELIVERED, LinkState.OPENED}),
     LinkState.OPENED: frozenset({LinkState.OPENED, LinkState.CONSENTED}),
     LinkState.CONSENTED: frozenset({LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING}),
     LinkState.STREAMING: frozenset({LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING}),
@@ -69,10 +72,26 @@ def expiry(now: datetime, ttl_seconds: int) -> datetime:
     return now + timedelta(seconds=ttl_seconds)
 
 
+# States that are also worth recording when the link has moved past them: a delivery receipt can
+# arrive after the caller opened the link, and another device's attempt changes nothing for the
+# device that holds the link. They are noted in the link's history without changing its state.
+NOTES = frozenset({LinkState.DELIVERED, LinkState.REFUSED})
+
+
 def can_move(current: LinkState, new: LinkState) -> bool:
     if new in FINAL:
         return current not in FINAL
     return new in _NEXT.get(current, frozenset())
+
+
+def is_note(current: LinkState, new: LinkState) -> bool:
+    """True when ``new`` is only to be noted in the history: it does not become the link's state."""
+    return new in NOTES and not can_move(current, new)
+
+
+def session_over(opened_at: datetime | None, now: datetime, max_seconds: int) -> bool:
+    """True once a link opened at ``opened_at`` has run for its session's maximum length."""
+    return opened_at is not None and now >= opened_at + timedelta(seconds=max_seconds)
 
 
 def check_usable(state: LinkState, expires_at: datetime, opened: bool, now: datetime) -> None:

@@ -16,8 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gis import GisError, LayerReport, PostcodeIndex, check_specs, load_boundaries_table, settings_from_config
-from gis import specs_from_config, specs_from_paths
+from gis import (
+    GisError,
+    LayerReport,
+    PostcodeIndex,
+    check_specs,
+    load_boundaries_table,
+    settings_from_config,
+    specs_from_config,
+    specs_from_paths,
+)
 from gis.checks import DEFAULT_NESTING_TOLERANCE_M, DEFAULT_OVERLAP_TOLERANCE_M2
 
 from .geocode import config_path
@@ -25,16 +33,31 @@ from .geocode import config_path
 
 def add_parser(subparsers: Any) -> None:
     """Register ``boundaries check`` on an argparse subparsers object."""
-    parser = subparsers.add_parser("boundaries", help="inspect boundary layers", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = subparsers.add_parser(
+        "boundaries",
+        help="inspect boundary layers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     check = actions.add_parser("check", help="report on each layer: features, CRS, area, vertices, problems")
-    check.add_argument("paths", nargs="*", metavar="CONFIG or FILE",
-                       help="a TOML file with a [boundaries] table, or boundary files (LEVEL=FILE names the level); "
-                            "default: the configuration in use")  # fmt: skip
+    check.add_argument(
+        "paths",
+        nargs="*",
+        metavar="CONFIG or FILE",
+        help="a TOML file with a [boundaries] table, or boundary files (LEVEL=FILE names the level); "
+        "default: the configuration in use",
+    )
     check.add_argument("--crs", help="CRS for files that declare none (e.g. EPSG:27700)")
-    check.add_argument("--overlap-tolerance", type=float, metavar="M2", help="ignore overlaps smaller than this (m²)")
-    check.add_argument("--nesting-tolerance", type=float, metavar="M", help="how far a child may stray outside its parent (m)")
+    check.add_argument(
+        "--overlap-tolerance", type=float, metavar="M2", help="ignore overlaps smaller than this (m²)"
+    )
+    check.add_argument(
+        "--nesting-tolerance",
+        type=float,
+        metavar="M",
+        help="how far a child may stray outside its parent (m)",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     check.set_defaults(func=run)
@@ -68,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
     errors = sum(r.errors for r in reports) + postcode_error
     warnings = sum(r.warnings for r in reports)
     if args.json:
-        document: dict[str, Any] = {"layers": [r.to_dict() for r in reports], "errors": errors, "warnings": warnings}
+        document: dict[str, Any] = {
+            "layers": [r.to_dict() for r in reports],
+            "errors": errors,
+            "warnings": warnings,
+        }
         if postcodes is not None:
             document["postcodes"] = postcode_line
         print(json.dumps(document, indent=2))
@@ -117,7 +144,10 @@ def _postcodes(path: Path | None) -> tuple[str | None, int]:
         index = PostcodeIndex.from_csv(path)
     except GisError as exc:
         return f"postcodes  error: {exc}", 1
-    return f"postcodes  {path}: {len(index):,} centroids, {index.skipped:,} rows without a location skipped", 0
+    return (
+        f"postcodes  {path}: {len(index):,} centroids, {index.skipped:,} rows without a location skipped",
+        0,
+    )
 
 
 if __name__ == "__main__":

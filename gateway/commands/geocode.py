@@ -19,13 +19,22 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from gis import Fix, FixRejected, GisError, Placement, Placer, grid_reference, load_boundaries_table, specs_from_paths
+from gis import (
+    Fix,
+    FixRejected,
+    GisError,
+    Placement,
+    Placer,
+    grid_reference,
+    load_boundaries_table,
+    specs_from_paths,
+)
 from gis.columns import LATITUDE, LONGITUDE, ColumnError, find_column
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -41,15 +50,23 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("latitude", nargs="?", type=float, help="WGS84 latitude, degrees")
-    parser.add_argument("longitude", nargs="?", type=float, help="WGS84 longitude, degrees (west is negative)")
+    parser.add_argument(
+        "longitude", nargs="?", type=float, help="WGS84 longitude, degrees (west is negative)"
+    )
     parser.add_argument("--accuracy", type=float, metavar="M", help="68%% accuracy radius in metres")
     add_boundary_options(parser)
     parser.add_argument("--json", action="store_true", help="print the placement as JSON")
-    parser.add_argument("--csv", type=Path, dest="csv_in", metavar="IN", help="place every row of this CSV ('-' for stdin)")
-    parser.add_argument("--out", default="-", metavar="OUT", help="where --csv writes its result (default: stdout)")
+    parser.add_argument(
+        "--csv", type=Path, dest="csv_in", metavar="IN", help="place every row of this CSV ('-' for stdin)"
+    )
+    parser.add_argument(
+        "--out", default="-", metavar="OUT", help="where --csv writes its result (default: stdout)"
+    )
     parser.add_argument("--lat-column", metavar="NAME", help="latitude column of --csv (default: detected)")
     parser.add_argument("--lon-column", metavar="NAME", help="longitude column of --csv (default: detected)")
-    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="ROWS", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="ROWS", help=argparse.SUPPRESS
+    )
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -63,13 +80,22 @@ def add_boundary_options(parser: argparse.ArgumentParser) -> None:
     """``--config``, ``--boundaries``, ``--home-force``, ``--postcodes``: where layers come from."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
-        "--config", type=Path, dest="boundaries_config", metavar="FILE", help="TOML file with a [boundaries] table"
+        "--config",
+        type=Path,
+        dest="boundaries_config",
+        metavar="FILE",
+        help="TOML file with a [boundaries] table",
     )
     source.add_argument(
-        "--boundaries", nargs="+", metavar="FILE", help="boundary files, highest level first; LEVEL=FILE names the level"
+        "--boundaries",
+        nargs="+",
+        metavar="FILE",
+        help="boundary files, highest level first; LEVEL=FILE names the level",
     )
     parser.add_argument("--home-force", metavar="CODE", help="with --boundaries: the home force's code")
-    parser.add_argument("--postcodes", type=Path, metavar="CSV", help="with --boundaries: NSPL-shaped postcode centroids")
+    parser.add_argument(
+        "--postcodes", type=Path, metavar="CSV", help="with --boundaries: NSPL-shaped postcode centroids"
+    )
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -154,7 +180,8 @@ def describe(fix: Fix, placement: Placement) -> str:
         else:
             text = "none"
             if lp.nearest is not None:
-                text += f" (nearest: {_feature(lp.nearest.name, lp.nearest.code)}, {_distance(lp.nearest.distance_m)})"
+                nearest = lp.nearest
+                text += f" (nearest: {_feature(nearest.name, nearest.code)}, {_distance(nearest.distance_m)})"
         others = [s for s in lp.shares if s.code != lp.code]
         if others:
             text += "; also " + ", ".join(f"{_feature(s.name, s.code)} {s.share:.0%}" for s in others[:3])
@@ -162,7 +189,9 @@ def describe(fix: Fix, placement: Placement) -> str:
             text += "  [ambiguous]"
         lines.append(f"{level:<{width}}{text}")
     if placement.postcode is not None:
-        lines.append(f"{'postcode':<{width}}{placement.postcode.postcode}, {_distance(placement.postcode.distance_m)}")
+        lines.append(
+            f"{'postcode':<{width}}{placement.postcode.postcode}, {_distance(placement.postcode.distance_m)}"
+        )
     if placement.referral is not None:
         referral = placement.referral
         lines.append(f"{'referral':<{width}}{_feature(referral.name, referral.code)}: {referral.reason}")
@@ -192,23 +221,36 @@ def _bulk(placer: Placer, args: argparse.Namespace) -> int:
     size = None if str(source) == "-" else os.fstat(raw.fileno()).st_size
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     progress = Progress(size, sys.stderr, enabled=show)
+    try:
+        out: TextIO = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        print(f"scenelink geocode: {args.out}: cannot write ({exc.strerror})", file=sys.stderr)
+        return 2
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    out: TextIO = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+
+    def report(rows: int) -> None:
+        progress.update(raw.tell() if size else None, rows)
+
     try:
         rows, failed = place_csv(
-            placer, text, out, args.lat_column, args.lon_column, max(1, args.chunk_size),
-            lambda done: progress.update(raw.tell() if size else None, done),
-        )  # fmt: skip
+            placer, text, out, args.lat_column, args.lon_column, max(1, args.chunk_size), report
+        )
     except ColumnError as exc:
         print(f"scenelink geocode: {source}: {exc}", file=sys.stderr)
         return 2
     finally:
-        text.close()
+        if raw is sys.stdin.buffer:
+            text.detach()
+        else:
+            text.close()
         if out is not sys.stdout:
             out.close()
     progress.finish(rows)
     if failed:
-        print(f"scenelink geocode: {failed} of {rows} rows could not be placed (see the error column)", file=sys.stderr)
+        print(
+            f"scenelink geocode: {failed} of {rows} rows could not be placed (see the error column)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -219,7 +261,7 @@ def place_csv(
     lat_column: str | None = None,
     lon_column: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
-    on_chunk: Any = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Copy ``source`` to ``out`` with placement columns added; returns (rows, rows not placed)."""
     reader = csv.reader(source)
@@ -291,7 +333,9 @@ def _coordinates(chunk: list[list[str]], la: int, lo: int) -> tuple[np.ndarray, 
 class Progress:
     """A one-line progress bar on a stream: share of bytes read, rows, rows per second."""
 
-    def __init__(self, total_bytes: int | None, stream: TextIO, enabled: bool = True, width: int = 30) -> None:
+    def __init__(
+        self, total_bytes: int | None, stream: TextIO, enabled: bool = True, width: int = 30
+    ) -> None:
         self.total = total_bytes
         self.stream = stream
         self.enabled = enabled

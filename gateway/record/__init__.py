@@ -2,7 +2,8 @@
 
 from .accounts import Accounts
 from .blobs import BlobStore
+from .conversation import Conversations
 from .database import Database, verify_chain
 from .incidents import Incidents
 
-__all__ = ["Accounts", "BlobStore", "Database", "Incidents", "verify_chain"]
+__all__ = ["Accounts", "BlobStore", "Conversations", "Database", "Incidents", "verify_chain"]

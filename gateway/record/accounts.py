@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, aware, utcnow
-from .schema import api_tokens, operators, web_sessions
+from .database import Database, aware, iso, utcnow
+from .schema import api_tokens, embed_tokens, operators, web_sessions
 
 
 class DuplicateName(ValueError):
@@ -97,3 +98,40 @@ class Accounts:
     async def end_web_session(self, id_hash: str) -> None:
         async with self.db.begin() as conn:
             await conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == id_hash))
+
+    async def preferences(self, username: str) -> dict[str, Any]:
+        async with self.db.connect() as conn:
+            raw = (
+                await conn.execute(select(operators.c.preferences).where(operators.c.username == username))
+            ).scalar()
+        return json.loads(raw) if raw else {}
+
+    async def set_preferences(self, username: str, preferences: dict[str, Any]) -> None:
+        async with self.db.chain(), self.db.begin() as conn:
+            await conn.execute(
+                update(operators).where(operators.c.username == username).values(preferences=json.dumps(preferences))
+            )
+            await self.db.audit(conn, username, "preferences.changed", None, preferences)
+
+    async def add_embed_token(
+        self, token_hash: str, incident_id: str, actor: str, expires_at: datetime
+    ) -> dict[str, Any]:
+        async with self.db.chain(), self.db.begin() as conn:
+            await conn.execute(
+                embed_tokens.insert().values(
+                    token_hash=token_hash, incident_id=incident_id, created_by=actor,
+                    created_at=utcnow(), expires_at=expires_at,
+                )
+            )
+            await self.db.audit(conn, actor, "embed.created", incident_id, {"expires_at": iso(expires_at)})
+        return {"incident_id": incident_id, "expires_at": iso(expires_at)}
+
+    async def embed_incident(self, token_hash: str) -> str | None:
+        """The incident an embed token opens, or None when unknown, expired or revoked."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(embed_tokens).where(embed_tokens.c.token_hash == token_hash))
+            ).mappings().first()
+        if not row or row["revoked_at"] is not None or aware(row["expires_at"]) <= utcnow():
+            return None
+        return row["incident_id"]

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..links import FINAL, LinkState, can_move
+from ..links import FINAL, LinkState, can_move, is_note
+from .conversation import Conversations
 from .database import Database, aware, canonical, iso, new_id, sha256_hex, utcnow
 from .schema import fixes, incidents, link_states, links, recordings, sessions, sms_messages, snapshots
 
@@ -128,6 +129,7 @@ class Incidents:
             {
                 "id": l["id"], "state": l["state"], "created_at": iso(l["created_at"]),
                 "expires_at": iso(l["expires_at"]), "opened_at": iso(l["opened_at"]),
+                "language": l["language"],
                 "states": [
                     {"state": s["state"], "at": iso(s["at"]), "detail": s["detail"]}
                     for s in state_rows if s["link_id"] == l["id"]
@@ -140,6 +142,7 @@ class Incidents:
         summary["snapshots"] = [_snapshot(s, by_id.get(s["fix_id"])) for s in snap_rows]
         summary["messages"] = [_sms(m) for m in sms_rows]
         summary["recordings"] = await self.recordings(incident_id)
+        summary["conversation"] = await Conversations(self.db).for_incident(incident_id)
         return summary
 
     async def set_media_policy(self, incident_id: str, policy: Mapping[str, Any], actor: str) -> None:
@@ -211,7 +214,8 @@ class Incidents:
     # -- links -----------------------------------------------------------------------------------
 
     async def create_link(
-        self, incident_id: str, token_hash: str, expires_at: datetime, actor: str
+        self, incident_id: str, token_hash: str, expires_at: datetime, actor: str,
+        language: str | None = None,
     ) -> dict[str, Any]:
         """A new link for the incident; any earlier live link is revoked, since the new one supersedes it."""
         link_id = new_id("lnk")
@@ -229,6 +233,7 @@ class Incidents:
                 links.insert().values(
                     id=link_id, incident_id=incident_id, token_hash=token_hash,
                     state=LinkState.CREATED.value, created_at=now, expires_at=expires_at,
+                    language=language,
                 )
             )
             await conn.execute(
@@ -236,16 +241,43 @@ class Incidents:
             )
             await self.db.audit(
                 conn, actor, "link.created", incident_id,
-                {"link_id": link_id, "expires_at": iso(expires_at)},
+                {"link_id": link_id, "expires_at": iso(expires_at), "language": language},
             )
         return {"id": link_id, "incident_id": incident_id, "state": "created",
-                "created_at": iso(now), "expires_at": iso(expires_at)}
+                "created_at": iso(now), "expires_at": iso(expires_at), "language": language}
 
     async def link_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
+        return await self._link_where(links.c.token_hash == token_hash)
+
+    async def link(self, link_id: str) -> dict[str, Any] | None:
+        return await self._link_where(links.c.id == link_id)
+
+    async def latest_link(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident's newest link (the one a caller can still use, if any can)."""
         async with self.db.connect() as conn:
-            row = (
-                await conn.execute(select(links).where(links.c.token_hash == token_hash))
-            ).mappings().first()
+            link_id = (
+                await conn.execute(
+                    select(links.c.id).where(links.c.incident_id == incident_id)
+                    .order_by(links.c.created_at.desc()).limit(1)
+                )
+            ).scalar()
+        return await self.link(link_id) if link_id else None
+
+    async def links_opened_before(self, before: datetime) -> list[dict[str, Any]]:
+        """Links still live that were opened before ``before`` (for the session's maximum length)."""
+        async with self.db.connect() as conn:
+            ids = (
+                await conn.execute(
+                    select(links.c.id).where(
+                        links.c.opened_at <= before, links.c.state.not_in([s.value for s in FINAL])
+                    )
+                )
+            ).scalars().all()
+        return [link for link in [await self.link(i) for i in ids] if link]
+
+    async def _link_where(self, condition) -> dict[str, Any] | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(links).where(condition))).mappings().first()
         if not row:
             return None
         out = dict(row)
@@ -256,15 +288,26 @@ class Incidents:
     async def move_link(
         self, link_id: str, new: LinkState, actor: str, detail: str | None = None
     ) -> str | None:
-        """Move a link to a new state if the move is allowed; returns the time, or None if refused."""
+        """Move a link to a new state if the move is allowed; returns the time, or None if refused.
+
+        A state that the link has already moved past but that is worth knowing (``delivered``,
+        ``refused``: see :data:`gateway.links.NOTES`) is noted in its history without moving it.
+        """
         now = utcnow()
         async with self.db.chain(), self.db.begin() as conn:
             row = (
                 await conn.execute(select(links.c.state, links.c.incident_id).where(links.c.id == link_id))
             ).first()
-            if row is None or not can_move(LinkState(row[0]), new):
+            if row is None:
                 return None
-            await self._move(conn, link_id, new, now, detail)
+            if is_note(LinkState(row[0]), new):
+                await conn.execute(
+                    link_states.insert().values(link_id=link_id, state=new.value, at=now, detail=detail)
+                )
+            elif can_move(LinkState(row[0]), new):
+                await self._move(conn, link_id, new, now, detail)
+            else:
+                return None
             await self.db.audit(
                 conn, actor, f"link.{new.value}", row[1], {"link_id": link_id, "detail": detail}
             )
@@ -339,7 +382,12 @@ class Incidents:
         device_time: datetime | None,
         placement: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        """Store one fix; None when this session already delivered that sequence number."""
+        """Store one fix; None when it is already stored.
+
+        A fix is the same fix when it has the same ``seq`` and device time and came through the same
+        link, whichever session (data channel or HTTPS, before or after a reconnection) carried it:
+        the caller page numbers its fixes per link and resends them until they are acknowledged.
+        """
         received = utcnow()
         placement_json = canonical(placement)
         values = {
@@ -349,8 +397,20 @@ class Incidents:
             "device_time": device_time, "received_at": received, "placement": placement_json,
         }
         values["sha256"] = sha256_hex(canonical({k: v for k, v in values.items() if k != "placement"}))
+        same_link = select(sessions.c.link_id).where(sessions.c.id == session_id).scalar_subquery()
+        earlier = (
+            select(fixes.c.id)
+            .join(sessions, sessions.c.id == fixes.c.session_id)
+            .where(
+                sessions.c.link_id == same_link, fixes.c.seq == seq,
+                fixes.c.device_time.is_(None) if device_time is None else fixes.c.device_time == device_time,
+            )
+            .limit(1)
+        )
         try:
             async with self.db.chain(), self.db.begin() as conn:
+                if (await conn.execute(earlier)).first() is not None:
+                    return None
                 result = await conn.execute(fixes.insert().values(**values))
                 await self.db.audit(
                     conn, "caller", "fix.recorded", incident_id,
@@ -487,7 +547,10 @@ class Incidents:
                         and_(
                             links.c.expires_at <= now,
                             links.c.opened_at.is_(None),
-                            links.c.state.in_([LinkState.CREATED.value, LinkState.SENT.value, LinkState.FAILED.value]),
+                            links.c.state.in_([
+                                LinkState.CREATED.value, LinkState.SENT.value,
+                                LinkState.DELIVERED.value, LinkState.FAILED.value,
+                            ]),
                         )
                     )
                 )

@@ -32,6 +32,20 @@ operators = Table(
     Column("password_hash", String(200), nullable=False),
     _ts("created_at"),
     _ts("disabled_at", True),
+    Column("preferences", Text),  # JSON: per-operator settings such as blurring video until revealed
+)
+
+# Scoped, expiring tokens for the embeddable viewer (a command-and-control screen): each opens the
+# live video of one incident and nothing else. Only the hash is kept.
+embed_tokens = Table(
+    "embed_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("revoked_at", True),
 )
 
 api_tokens = Table(
@@ -81,6 +95,7 @@ links = Table(
     _ts("created_at"),
     _ts("expires_at"),
     _ts("opened_at", True),
+    Column("language", String(8)),  # the caller page's language, as the handler chose it (None: the phone's)
 )
 
 link_states = Table(
@@ -173,6 +188,26 @@ sms_messages = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text),
     _ts("created_at"),
+)
+
+# Talking without a voice: the handler's instructions to the caller and the caller's silent replies.
+caller_messages = Table(
+    "caller_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("link_id", String(32), ForeignKey("links.id"), nullable=False, index=True),
+    Column("direction", String(12), nullable=False),  # "to_caller" or "from_caller"
+    Column("kind", String(12), nullable=False),  # "phrase", "text" or "answer" (yes / no)
+    Column("phrase", String(40)),  # the phrase-book key, for phrases
+    Column("text", Text, nullable=False),  # as the caller saw it, or as the caller wrote it
+    Column("language", String(8), nullable=False),
+    Column("sent_by", String(64), nullable=False),
+    Column("in_reply_to", String(32)),
+    Column("client_ref", String(40)),  # the caller page's own id for a reply, so a resend is stored once
+    _ts("sent_at"),
+    _ts("delivered_at", True),
+    _ts("seen_at", True),
 )
 
 # Every operator action and every recorded item, chained by hashes so that a removed or altered

@@ -34,12 +34,14 @@ def security_headers(csp: str, hsts: bool) -> Callable:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", csp)
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
+        if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+            # Pages that may be framed (the embed) say where in their own policy.
+            headers.setdefault("X-Frame-Options", "DENY")
         # Caller URLs carry their token: never let it leak to another site in a Referer.
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(self), microphone=()")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.path.startswith(("/api/", "/c/", "/login")):
+        if request.path.startswith(("/api/", "/c/", "/login", "/embed/")):
             headers.setdefault("Cache-Control", "no-store")
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")

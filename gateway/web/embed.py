@@ -1,0 +1,71 @@
+"""The embeddable viewer for command-and-control screens: one incident's live video, nothing else.
+
+Opened with a scoped, expiring token, and frameable only by the origins named in the
+configuration (``frame-ancestors``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..auth import digest
+from ..live import NoStream
+from ..media.sdp import SdpError, parse_offer
+from .incidents import json_body
+from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
+from .media import stream_mjpeg
+from .pages import WEB_CLIENT
+from .security import json_error
+
+routes = web.RouteTableDef()
+
+EXPIRED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Live view unavailable</title>
+<link rel="stylesheet" href="/static/embed/embed.css"></head><body><main class="ended">
+<p>This live view has expired or was withdrawn. Ask the control room for a new one.</p></main></body></html>"""
+
+
+def _frame_policy(request: web.Request) -> str:
+    origins = " ".join(request.app[SETTINGS].media.embed_origins) or "'none'"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"media-src 'self' blob:; connect-src 'self'; frame-ancestors {origins}; base-uri 'none'"
+    )
+
+
+async def _incident_for(request: web.Request) -> str | None:
+    return await request.app[ACCOUNTS].embed_incident(digest(request.match_info["token"]))
+
+
+@routes.get("/embed/{token}")
+async def embed_page(request: web.Request) -> web.StreamResponse:
+    headers = {"Content-Security-Policy": _frame_policy(request), "Cache-Control": "no-store"}
+    if await _incident_for(request) is None:
+        return web.Response(text=EXPIRED_PAGE, content_type="text/html", status=404, headers=headers)
+    return web.FileResponse(WEB_CLIENT / "embed" / "index.html", headers=headers)
+
+
+@routes.post("/embed/{token}/viewer")
+async def embed_viewer(request: web.Request) -> web.Response:
+    incident_id = await _incident_for(request)
+    if incident_id is None:
+        return json_error(404, "expired", "this live view has expired or was withdrawn")
+    try:
+        offer = parse_offer(await json_body(request))
+        answer = await request.app[LIVE].add_viewer(incident_id, offer, "embed")
+    except SdpError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    except NoStream as exc:
+        return json_error(409, "no_stream", str(exc))
+    except ValueError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    await request.app[DATABASE].record_action("embed", "video.viewed", incident_id, via="embed")
+    return web.json_response({"sdp": answer, "type": "answer"})
+
+
+@routes.get("/embed/{token}/mjpeg")
+async def embed_mjpeg(request: web.Request) -> web.StreamResponse:
+    incident_id = await _incident_for(request)
+    if incident_id is None:
+        return json_error(404, "expired", "this live view has expired or was withdrawn")
+    await request.app[DATABASE].record_action("embed", "video.viewed", incident_id, via="embed-mjpeg")
+    return await stream_mjpeg(request, request.app[LIVE], incident_id)

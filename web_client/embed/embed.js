@@ -1,0 +1,56 @@
+// The embeddable live view: WebRTC first, Motion JPEG when WebRTC is missing or cannot connect.
+import { waitForIceGatheringComplete, preferCodec } from "/static/common/webrtc.js";
+
+const base = location.pathname.replace(/\/$/, "");
+const video = document.getElementById("live");
+const still = document.getElementById("mjpeg");
+const status = document.getElementById("status");
+const RETRY_MS = 3000;
+
+function say(text) { status.textContent = text; }
+
+function fallBackToMjpeg() {
+  video.hidden = true;
+  still.hidden = false;
+  still.src = `${base}/mjpeg?ts=${Date.now()}`;
+  still.onerror = () => { say("Waiting for the caller's video…"); setTimeout(fallBackToMjpeg, RETRY_MS); };
+  still.onload = () => say("");
+}
+
+async function connect() {
+  if (!window.RTCPeerConnection) { fallBackToMjpeg(); return; }
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  preferCodec(pc.addTransceiver("video", { direction: "recvonly" }), "video/VP8");
+  pc.ontrack = (event) => { video.srcObject = event.streams[0] || new MediaStream([event.track]); };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") say("");
+    if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+      pc.close();
+      say("Reconnecting…");
+      setTimeout(connect, RETRY_MS);
+    }
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForIceGatheringComplete(pc, 3000);
+  const resp = await fetch(`${base}/viewer`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
+  });
+  if (resp.status === 409) {
+    pc.close();
+    say("Waiting for the caller's video…");
+    setTimeout(connect, RETRY_MS);
+    return;
+  }
+  if (!resp.ok) {
+    pc.close();
+    say(resp.status === 404 ? "This live view has expired." : "The live view is not available.");
+    return;
+  }
+  await pc.setRemoteDescription(await resp.json());
+  // If the connection has not come up in a while, the network may block WebRTC: use stills.
+  setTimeout(() => { if (pc.connectionState !== "connected") { pc.close(); fallBackToMjpeg(); } }, 10000);
+}
+
+connect().catch(() => fallBackToMjpeg());
