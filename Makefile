@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast bench venv web chromium screenshots clean
+.PHONY: run test test-fast bench bench-gis bench-media venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink serve
@@ -18,6 +18,13 @@ test-fast: venv                     ## unit tests only, no browser, no network n
 
 bench: venv                         ## run the benchmarks; figures go to docs/performance.md
 	$(BIN)/python -m benchmarks.bench_gis
+	tests/netns-run $(BIN)/python -m benchmarks.bench_media
+
+bench-gis: venv
+	$(BIN)/python -m benchmarks.bench_gis
+
+bench-media: venv                   ## media capacity: runs a gateway and synthetic callers in a private namespace
+	tests/netns-run $(BIN)/python -m benchmarks.bench_media
 
 screenshots: venv web chromium      ## refresh docs/screenshots/ from the end-to-end test
 	SCENELINK_SCREENSHOTS=1 tests/netns-run $(BIN)/python -m pytest -q tests/e2e

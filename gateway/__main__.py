@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .commands import boundaries, geocode
 from .config import ConfigError, Settings, load_settings, with_database
 
 
@@ -34,12 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", required=True)
     create.set_defaults(func=_tokens_create)
 
-    for name in ("geocode", "boundaries"):
-        try:
-            module = __import__(f"gateway.commands.{name}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(sub)
+    geocode.add_parser(sub)
+    boundaries.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -164,7 +164,12 @@ def check_layers(
         parent = by_level.get(parent_level)
         if parent is None:
             problems.append(
-                Problem(level, "no_parent", f"its parent level {parent_level!r} is not configured", severity="error")
+                Problem(
+                    level,
+                    "no_parent",
+                    f"its parent level {parent_level!r} is not configured",
+                    severity="error",
+                )
             )
             continue
         problems.extend(find_escapes(by_level[level], parent, nesting_tolerance_m))

@@ -15,9 +15,7 @@ class ColumnError(ValueError):
     """A needed column is not in the header."""
 
 
-def find_column(
-    header: Sequence[str], candidates: Sequence[str], what: str, given: str | None = None
-) -> int:
+def find_column(header: Sequence[str], candidates: Sequence[str], what: str, given: str | None = None) -> int:
     """The position of the column named ``given``, or of the first candidate name present.
 
     Names compare case-insensitively, ignoring spaces, underscores and hyphens.

@@ -140,7 +140,9 @@ def settings_from_config(table: Mapping[str, Any], base_dir: Path) -> PlacerSett
         raise BoundaryConfigError(f"[boundaries] strict must be true or false, not {strict!r}")
     resolution = table.get("index_resolution", defaults.index_resolution)
     if not isinstance(resolution, int) or isinstance(resolution, bool) or not 16 <= resolution <= 16384:
-        raise BoundaryConfigError(f"[boundaries] index_resolution must be a whole number from 16 to 16384, not {resolution!r}")
+        raise BoundaryConfigError(
+            f"[boundaries] index_resolution must be a whole number from 16 to 16384, not {resolution!r}"
+        )
     limits = FixLimits(
         coarse_accuracy_m=_number(table, "coarse_accuracy_m", FixLimits.coarse_accuracy_m),
         stale_after_s=_number(table, "stale_after_s", FixLimits.stale_after_s),

@@ -64,7 +64,7 @@ def to_bng(geometries: NDArray[np.object_], crs: pyproj.CRS) -> Reprojected:
     """Move ``geometries`` (x = longitude or easting, as stored in files) into BNG metres."""
     if is_bng(crs):
         return Reprojected(geometries, "none (already EPSG:27700)", 0)
-    if crs.datum is not None and crs.datum == _osgb36():
+    if crs.datum is not None and crs.datum.name == _osgb36_name():
         transformer = _transformer(crs.to_wkt(), BNG)
         moved = shapely.transform(geometries, lambda xy: _pyproj_xy(transformer, xy))
         return Reprojected(moved, f"PROJ ({describe(crs)} to EPSG:27700, same datum)", 0)
@@ -94,8 +94,9 @@ def _pyproj_xy(transformer: pyproj.Transformer, xy: NDArray[np.float64]) -> NDAr
 
 
 @cache
-def _osgb36() -> pyproj.datum.Datum:
-    return pyproj.CRS.from_epsg(27700).datum
+def _osgb36_name() -> str:
+    datum = pyproj.CRS.from_epsg(27700).datum
+    return datum.name if datum is not None else "OSGB36"
 
 
 @cache

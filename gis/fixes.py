@@ -9,9 +9,10 @@ becomes a flag on the placement, so the operator sees it and the position is sti
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -63,7 +64,7 @@ class Fix:
             if not isinstance(time, datetime):
                 raise FixRejected(f"time must be a datetime, got {type(time).__name__}")
             if time.tzinfo is None:
-                time = time.replace(tzinfo=timezone.utc)
+                time = time.replace(tzinfo=UTC)
         object.__setattr__(self, "latitude", lat)
         object.__setattr__(self, "longitude", lon)
         object.__setattr__(self, "accuracy", acc)
@@ -135,9 +136,9 @@ def fix_flags(
         flags.append(COARSE_ACCURACY)
     if fix.time is not None:
         if now is None:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
         elif now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+            now = now.replace(tzinfo=UTC)
         age = (now - fix.time).total_seconds()
         if age > limits.stale_after_s:
             flags.append(STALE)
@@ -188,14 +189,16 @@ def parse_timestamp(value: Any) -> datetime | None:
             try:
                 value = float(value)
             except ValueError:
-                raise FixRejected(f"timestamp {value!r} is neither milliseconds since the epoch nor ISO 8601") from None
+                raise FixRejected(
+                    f"timestamp {value!r} is neither milliseconds since the epoch nor ISO 8601"
+                ) from None
         else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     ms = _number(value, "timestamp")
     if not math.isfinite(ms):
         raise FixRejected(f"timestamp must be finite, got {value!r}")
     try:
-        return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
+        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise FixRejected(f"timestamp {value!r} ms is out of range") from None
 

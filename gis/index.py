@@ -90,7 +90,7 @@ class GridIndex:
 
     def containing(self, x: float, y: float) -> NDArray[np.intp]:
         """Every feature covering the point, in layer order (more than one only in bad data)."""
-        hits = self.tree.query(shapely.Point(x, y), predicate="intersects")
+        hits: NDArray[np.intp] = self.tree.query(shapely.Point(x, y), predicate="intersects")
         hits.sort()
         return hits
 
@@ -137,7 +137,9 @@ def _bounds(geometries: NDArray[np.object_]) -> tuple[float, float, float, float
 
 def _edges(
     geometries: NDArray[np.object_],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]
+]:
     """Every ring edge as (x1, y1, x2, y2, feature)."""
     parts, part_feature = shapely.get_parts(geometries, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
@@ -160,7 +162,7 @@ def _rasterise(
 
     count, label = _fill(u1, v1, u2, v2, feature, nx, ny)
     label -= 1
-    cells = label.astype(dtype)  # count 0 gives -1 (OUTSIDE) already
+    cells: NDArray[np.integer] = label.astype(dtype)  # count 0 gives -1 (OUTSIDE) already
     cells[count > 1] = BOUNDARY  # claimed by two features: overlapping data, test exactly
     cells[_crossed(u1, v1, u2, v2, nx, ny)] = BOUNDARY
     return cells

@@ -33,6 +33,9 @@ _NAME_GUESSES = ("name", "Name", "NAME", "label")
 _CODE_GUESSES = ("code", "Code", "CODE", "id", "ID")
 _ONS_NAME = re.compile(r"^[A-Z]{2,5}\d{2}NM$", re.IGNORECASE)  # e.g. PFA23NM, LAD22NM
 _ONS_CODE = re.compile(r"^[A-Z]{2,5}\d{2}CD$", re.IGNORECASE)  # e.g. PFA23CD, LAD22CD
+# Files read when a layer's path is a folder, and the attribute naming the file each feature came from.
+_FOLDER_SUFFIXES = frozenset({".kml", ".kmz", ".geojson", ".json", ".gpkg", ".shp"})
+FILE_FIELD = "file"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class LayerSpec:
 
     ``name_field`` and ``code_field`` name the attributes holding a feature's name and code; ``None``
     means detect them (``name``/``code``, ONS-style ``PFA23NM``/``PFA23CD``, KML's ``Name``).
+    ``path`` may be a folder: every boundary file in it is read into the one layer, and the
+    attribute ``file`` (each file's name without suffix) can serve as name or code; that is the
+    shape of data.police.uk's neighbourhood downloads (a KML file per neighbourhood).
     ``crs`` is used when the file declares none (a Shapefile without ``.prj``) and overrides what
     the file declares when given (a GeoJSON in BNG metres without a ``crs`` member). ``layer`` picks
     one layer of a multi-layer file (GeoPackage, KML with folders). ``parent`` names the level this
@@ -104,22 +110,20 @@ def load_layer(spec: LayerSpec, resolution: int = 2048) -> Layer:
     where = f"{spec.level} layer: {path}"
     if not path.exists():
         raise LayerError(f"{where}: file not found (resolved to {path.resolve()})")
+    code_guesses: tuple[str, ...] = _CODE_GUESSES
     if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise LayerError(f"{where}: is a folder; give the boundary file inside it")
-    dataset_layer = _choose_layer(path, spec, where)
-    try:
-        meta, _, wkb, field_data = pyogrio.raw.read(path, layer=dataset_layer)
-    except Exception as exc:  # pyogrio raises several unrelated types for unreadable data
-        raise LayerError(f"{where}: cannot read it as a boundary file ({exc})") from None
+        read = _read_folder(path, spec, where)
+        code_guesses = (FILE_FIELD, *_CODE_GUESSES)
+    else:
+        read = _read_file(path, spec, where)
 
-    fields = [str(name) for name in meta["fields"]]
-    name_at = _field_index(fields, spec.name_field, _NAME_GUESSES, _ONS_NAME, "name", where)
-    code_at = _field_index(fields, spec.code_field, _CODE_GUESSES, _ONS_CODE, "code", where)
-    source_crs = _source_crs(meta.get("crs"), spec, path, where)
+    name_at = _field_index(read.fields, spec.name_field, _NAME_GUESSES, _ONS_NAME, "name", where)
+    code_at = _field_index(read.fields, spec.code_field, code_guesses, _ONS_CODE, "code", where)
+    source_crs = _source_crs(read.crs, spec, read.first, where)
 
     problems: list[Problem] = []
     names, codes, geometries = _features(
-        spec.level, wkb, field_data[name_at], field_data[code_at], problems
+        spec.level, read.wkb, read.values[name_at], read.values[code_at], problems
     )
     if not geometries:
         raise LayerError(f"{where}: has no polygon features")
@@ -155,7 +159,57 @@ def load_layer(spec: LayerSpec, resolution: int = 2048) -> Layer:
 
 def spec_for_file(path: Path, level: str | None = None, crs: str | None = None) -> LayerSpec:
     """A spec for a file given on the command line: level from the file name, fields detected."""
-    return LayerSpec(level=level or Path(path).stem, path=Path(path), name_field=None, code_field=None, crs=crs)
+    return LayerSpec(
+        level=level or Path(path).stem, path=Path(path), name_field=None, code_field=None, crs=crs
+    )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """Features as read: declared CRS, attribute names, WKB geometries and attribute values."""
+
+    crs: str | None
+    fields: list[str]
+    wkb: NDArray[np.object_]
+    values: list[NDArray[Any]]
+    first: Path  # the (first) file read, for messages about missing .prj files
+
+
+def _read_file(path: Path, spec: LayerSpec, where: str) -> _Read:
+    dataset_layer = _choose_layer(path, spec, where)
+    try:
+        meta, _, wkb, field_data = pyogrio.raw.read(path, layer=dataset_layer)
+    except Exception as exc:  # pyogrio raises several unrelated types for unreadable data
+        raise LayerError(f"{where}: cannot read it as a boundary file ({exc})") from None
+    fields = [str(name) for name in meta["fields"]]
+    return _Read(meta.get("crs"), fields, wkb, list(field_data), path)
+
+
+def _read_folder(folder: Path, spec: LayerSpec, where: str) -> _Read:
+    """Every boundary file in a folder, as one layer (data.police.uk ships a KML per neighbourhood).
+
+    Attributes common to every file are kept, plus ``file``: the file's name without its suffix,
+    which is the neighbourhood's identifier in data.police.uk's downloads.
+    """
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _FOLDER_SUFFIXES and p.is_file())
+    if not files:
+        suffixes = ", ".join(sorted(_FOLDER_SUFFIXES))
+        raise LayerError(f"{where}: is a folder with no boundary files in it ({suffixes})")
+    parts = [_read_file(path, spec, f"{where}/{path.name}") for path in files]
+    declared = {part.crs for part in parts}
+    if len(declared) > 1:
+        listed = ", ".join(sorted(str(c) for c in declared))
+        raise LayerError(f"{where}: its files declare different coordinate systems ({listed})")
+    common = [f for f in parts[0].fields if f != FILE_FIELD and all(f in part.fields for part in parts)]
+    values = [np.concatenate([part.values[part.fields.index(f)] for part in parts]) for f in common]
+    stems = [np.full(len(part.wkb), path.stem, dtype=object) for part, path in zip(parts, files)]
+    return _Read(
+        parts[0].crs,
+        [*common, FILE_FIELD],
+        np.concatenate([part.wkb for part in parts]),
+        [*values, np.concatenate(stems)],
+        files[0],
+    )
 
 
 def _choose_layer(path: Path, spec: LayerSpec, where: str) -> str | int | None:
@@ -172,7 +226,7 @@ def _choose_layer(path: Path, spec: LayerSpec, where: str) -> str | int | None:
     if len(spatial) > 1:
         raise LayerError(
             f"{where}: holds {len(spatial)} layers ({', '.join(spatial)}); "
-            "choose one with layer = \"...\" in this layer's configuration"
+            'choose one with layer = "..." in this layer\'s configuration'
         )
     return spatial[0] if spatial else None
 
@@ -249,14 +303,18 @@ def _features(
             name = name or code or f"#{i + 1}"
             code = code or name
         if geometry is None or shapely.is_empty(geometry):
-            problems.append(Problem(level, "empty_geometry", f"{label} has no geometry: skipped", feature=label))
+            problems.append(
+                Problem(level, "empty_geometry", f"{label} has no geometry: skipped", feature=label)
+            )
             continue
         polygonal = _polygonal(shapely.force_2d(geometry))
         if polygonal is None:
             kind = shapely.get_type_id(geometry)
             type_name = geometry.geom_type if kind >= 0 else "unknown"
             problems.append(
-                Problem(level, "not_polygon", f"{label} is a {type_name}, not a polygon: skipped", feature=label)
+                Problem(
+                    level, "not_polygon", f"{label} is a {type_name}, not a polygon: skipped", feature=label
+                )
             )
             continue
         names.append(name)
@@ -322,9 +380,9 @@ def _check_coordinates(geometries: NDArray[np.object_], source: pyproj.CRS, wher
             f"latitude, yet the layer is read as {name} (a GeoJSON file without a crs member is "
             'WGS84 by definition); if these are British National Grid metres, set crs = "EPSG:27700"'
         )
-    if 48 <= miny and maxy <= 62 and -9 <= minx and maxx <= 3:
+    if miny >= 48 and maxy <= 62 and minx >= -9 and maxx <= 3:
         return
-    if 48 <= minx and maxx <= 62 and -9 <= miny and maxy <= 3:
+    if minx >= 48 and maxx <= 62 and miny >= -9 and maxy <= 3:
         raise LayerError(
             f"{where}: coordinates look like latitude, longitude (x from {minx:g} to {maxx:g}); "
             "GeoJSON and KML store longitude first: swap the axes in the file"
@@ -350,7 +408,12 @@ def _check_duplicates(level: str, codes: list[str], problems: list[Problem]) -> 
         if len(where) > 1:
             numbers = ", ".join(f"#{i + 1}" for i in where)
             problems.append(
-                Problem(level, "duplicate_code", f"code {code!r} is used by {len(where)} features ({numbers})", feature=code)
+                Problem(
+                    level,
+                    "duplicate_code",
+                    f"code {code!r} is used by {len(where)} features ({numbers})",
+                    feature=code,
+                )
             )
 
 

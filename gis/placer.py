@@ -93,10 +93,9 @@ class Placer:
         self._unit_circle = np.column_stack([np.cos(angles), np.sin(angles)])
         self._unit_area = 0.5 * _CIRCLE_SEGMENTS * math.sin(2.0 * math.pi / _CIRCLE_SEGMENTS)
         golden = math.pi * (3.0 - math.sqrt(5.0))
-        k = np.arange(_SAMPLES) + 0.5
-        self._unit_samples = np.column_stack(
-            [np.sqrt(k / _SAMPLES) * np.cos(golden * k), np.sqrt(k / _SAMPLES) * np.sin(golden * k)]
-        )
+        steps = np.arange(_SAMPLES) + 0.5
+        radii = np.sqrt(steps / _SAMPLES)
+        self._unit_samples = np.column_stack([radii * np.cos(golden * steps), radii * np.sin(golden * steps)])
         # Whole-feature answers, built once: the common case allocates nothing per fix.
         self._whole = {
             layer.level: tuple(
@@ -276,7 +275,9 @@ class Placer:
     def _outside(
         self, layer: Layer, x: float, y: float, shares: Sequence[tuple[int, float]]
     ) -> LayerPlacement:
-        found, distance = layer.index.tree.query_nearest(shapely.Point(x, y), return_distance=True, all_matches=True)
+        found, distance = layer.index.tree.query_nearest(
+            shapely.Point(x, y), return_distance=True, all_matches=True
+        )
         nearest = None
         if found.size:
             name, code = layer.feature(int(found.min()))
@@ -342,7 +343,8 @@ class Placer:
         Neighbouring features are simplified together (``coverage_simplify``) so shared edges stay
         shared; coordinates are rounded to 6 decimals (about 0.1 m). A fresh dict on every call.
         """
-        return json.loads(self.layer_geojson_text(level, tolerance_m))
+        collection: dict[str, Any] = json.loads(self.layer_geojson_text(level, tolerance_m))
+        return collection
 
     def layer_geojson_text(self, level: str, tolerance_m: float = 10.0) -> str:
         """``layer_geojson`` as JSON text, built once per level and kept."""
@@ -364,7 +366,7 @@ def _geojson(layer: Layer, tolerance_m: float) -> str:
 
     def to_lonlat(xy: NDArray[np.float64]) -> NDArray[np.float64]:
         lon, lat = bng_to_lonlat(xy[:, 0], xy[:, 1])
-        return np.round(np.column_stack([lon, lat]), 6)
+        return np.asarray(np.round(np.column_stack([lon, lat]), 6), dtype=np.float64)
 
     lonlat = shapely.orient_polygons(shapely.transform(geometries, to_lonlat))
     features = [

@@ -28,7 +28,9 @@ _NO_LOCATION_LAT = 99.0  # NSPL's "no grid reference" latitude is 99.999999
 class PostcodeIndex:
     """Postcode centroids with a nearest-neighbour lookup in BNG metres."""
 
-    def __init__(self, postcodes: ArrayLike, eastings: ArrayLike, northings: ArrayLike, skipped: int = 0) -> None:
+    def __init__(
+        self, postcodes: ArrayLike, eastings: ArrayLike, northings: ArrayLike, skipped: int = 0
+    ) -> None:
         codes = np.asarray(postcodes)
         x = np.asarray(eastings, dtype=np.float64)
         y = np.asarray(northings, dtype=np.float64)
@@ -65,7 +67,9 @@ class PostcodeIndex:
         return int(self._x.nbytes + self._y.nbytes + self._codes.nbytes + self._offsets.nbytes)
 
     @classmethod
-    def from_lonlat(cls, postcodes: Iterable[str], longitudes: ArrayLike, latitudes: ArrayLike) -> PostcodeIndex:
+    def from_lonlat(
+        cls, postcodes: Iterable[str], longitudes: ArrayLike, latitudes: ArrayLike
+    ) -> PostcodeIndex:
         codes = np.array(list(postcodes), dtype=str)
         e, n, _ = lonlat_to_bng(longitudes, latitudes)
         return cls(codes, e, n)
@@ -107,7 +111,11 @@ class PostcodeIndex:
                 except ValueError:
                     skipped += 1
                     continue
-                if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > _NO_LOCATION_LAT or abs(lon) > 180:
+                if (
+                    not (math.isfinite(lat) and math.isfinite(lon))
+                    or abs(lat) > _NO_LOCATION_LAT
+                    or abs(lon) > 180
+                ):
                     skipped += 1
                     continue
                 code = normalise_postcode(row[pc])
@@ -203,5 +211,7 @@ class _Chunks:
 
     def _flush(self) -> None:
         if self._codes:
-            self._done.append((np.array(self._codes, dtype=bytes), np.array(self._lats), np.array(self._lons)))
+            self._done.append(
+                (np.array(self._codes, dtype=bytes), np.array(self._lats), np.array(self._lons))
+            )
             self._codes, self._lats, self._lons = [], [], []

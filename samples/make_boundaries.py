@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ import shapely
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gis.grid import bng_to_lonlat  # noqa: E402  (after the path tweak, for running as a script)
+from gis.grid import bng_to_lonlat, lonlat_to_bng  # noqa: E402  (after the path tweak, for running as a script)
 
 OUT = HERE / "boundaries"
 
@@ -274,21 +276,38 @@ def polygon(names: list[str]) -> shapely.Polygon:
 
 def oriented(geometries: list[shapely.Polygon]) -> np.ndarray:
     """Counter-clockwise exteriors, as RFC 7946 asks."""
-    return shapely.orient_polygons(np.array(geometries, dtype=object))
+    return np.asarray(shapely.orient_polygons(np.array(geometries, dtype=object)), dtype=object)
 
 
 def verify(forces: np.ndarray, districts: np.ndarray, neighbourhoods: np.ndarray) -> None:
     """Refuse to write samples that break the guarantees tests and demos rely on."""
     for group in (forces, districts, neighbourhoods):
-        assert shapely.is_valid(group).all(), shapely.is_valid_reason(group)
+        require(bool(shapely.is_valid(group).all()), f"invalid: {shapely.is_valid_reason(group)}")
         for i in range(len(group)):
             for j in range(i + 1, len(group)):
-                assert shapely.area(shapely.intersection(group[i], group[j])) == 0, (i, j)
-    wy = forces[0]
+                overlap = shapely.area(shapely.intersection(group[i], group[j]))
+                require(overlap == 0, f"polygons {i} and {j} overlap by {overlap} m²")
     tiled = shapely.union_all(districts)
-    assert shapely.area(shapely.symmetric_difference(tiled, wy)) < 1e-6, "districts must tile WY"
-    leeds = districts[0]
-    assert shapely.covers(leeds, shapely.union_all(neighbourhoods)), "neighbourhoods must lie in Leeds"
+    gap = shapely.area(shapely.symmetric_difference(tiled, forces[0]))
+    require(gap < 1e-6, "districts must tile West Yorkshire")
+    require(
+        shapely.covers(districts[0], shapely.union_all(neighbourhoods)), "neighbourhoods must lie in Leeds"
+    )
+    lon, lat = DEMO_POINT[1], DEMO_POINT[0]
+    e, n = (float(v[0]) for v in bng_from_lonlat(lon, lat))
+    circle = shapely.Point(e, n).buffer(20)
+    for group, name in ((forces, "WYP"), (districts, "LDS"), (neighbourhoods, "LCC")):
+        require(bool(shapely.contains(group[0], circle)), f"the demo point must lie well inside {name}")
+
+
+def bng_from_lonlat(lon: float, lat: float) -> tuple[np.ndarray, np.ndarray]:
+    e, n, _ = lonlat_to_bng([lon], [lat])
+    return e, n
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SystemExit(f"make_boundaries: {message}")
 
 
 def lonlat(geometries: np.ndarray, decimals: int) -> np.ndarray:
@@ -296,12 +315,18 @@ def lonlat(geometries: np.ndarray, decimals: int) -> np.ndarray:
         lon, lat = bng_to_lonlat(xy[:, 0], xy[:, 1])
         return np.round(np.column_stack([lon, lat]), decimals)
 
-    return shapely.orient_polygons(shapely.transform(geometries, move))
+    return np.asarray(shapely.orient_polygons(shapely.transform(geometries, move)), dtype=object)
 
 
-def feature_collection(rows: list[tuple[str, str, str]], geometries: np.ndarray, crs: str | None) -> str:
+def feature_collection(
+    rows: list[tuple[str, str, list[str]]], geometries: np.ndarray, crs: str | None
+) -> str:
     features = [
-        {"type": "Feature", "properties": {"name": name, "code": code}, "geometry": json.loads(shapely.to_geojson(g))}
+        {
+            "type": "Feature",
+            "properties": {"name": name, "code": code},
+            "geometry": json.loads(shapely.to_geojson(g)),
+        }
         for (name, code, _), g in zip(rows, geometries)
     ]
     document: dict[str, object] = {"type": "FeatureCollection"}
@@ -314,21 +339,60 @@ def feature_collection(rows: list[tuple[str, str, str]], geometries: np.ndarray,
     return f'{head},"features":[\n{body}\n]}}\n'
 
 
-def write_formats(rows: list[tuple[str, str, str]], bng: np.ndarray, wgs84: np.ndarray) -> None:
+def write_formats(rows: list[tuple[str, str, list[str]]], bng: np.ndarray, wgs84: np.ndarray) -> None:
+    """Shapefile, GeoPackage and KML copies of the forces.
+
+    GDAL stamps the date into .dbf and .gpkg files, so files whose features have not changed are
+    left as they are: regenerating the samples then leaves git clean.
+    """
     names = np.array([r[0] for r in rows], dtype=object)
     codes = np.array([r[1] for r in rows], dtype=object)
-    for suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".gpkg", ".kml"):
-        (OUT / f"forces{suffix}").unlink(missing_ok=True)
     common = {"fields": ["name", "code"], "field_data": [names, codes], "geometry_type": "Polygon"}
-    pyogrio.raw.write(OUT / "forces.shp", shapely.to_wkb(bng), driver="ESRI Shapefile", crs="EPSG:27700", **common)
-    pyogrio.raw.write(OUT / "forces.gpkg", shapely.to_wkb(bng), driver="GPKG", crs="EPSG:27700", layer="forces", **common)
-    pyogrio.raw.write(OUT / "forces.kml", shapely.to_wkb(wgs84), driver="KML", crs="EPSG:4326", layer="forces", **common)
+    formats = [
+        (
+            "forces.shp",
+            (".shp", ".shx", ".dbf", ".prj", ".cpg"),
+            bng,
+            {"driver": "ESRI Shapefile", "crs": "EPSG:27700"},
+        ),
+        ("forces.gpkg", (".gpkg",), bng, {"driver": "GPKG", "crs": "EPSG:27700", "layer": "forces"}),
+        ("forces.kml", (".kml",), wgs84, {"driver": "KML", "crs": "EPSG:4326", "layer": "forces"}),
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, suffixes, geometries, options in formats:
+            fresh = Path(scratch) / name
+            pyogrio.raw.write(fresh, shapely.to_wkb(geometries), **common, **options)
+            if same_features(OUT / name, fresh):
+                continue
+            for suffix in suffixes:
+                made = fresh.with_suffix(suffix)
+                if made.exists():
+                    shutil.copyfile(made, (OUT / name).with_suffix(suffix))
+
+
+def same_features(old: Path, new: Path) -> bool:
+    if not old.exists():
+        return False
+    try:
+        _, _, old_wkb, old_fields = pyogrio.raw.read(old)
+    except Exception:  # unreadable: replace it
+        return False
+    _, _, new_wkb, new_fields = pyogrio.raw.read(new)
+    same_values = all(np.array_equal(a, b) for a, b in zip(old_fields, new_fields, strict=False))
+    geometries_equal = shapely.equals_exact(shapely.from_wkb(old_wkb), shapely.from_wkb(new_wkb), tolerance=0)
+    return bool(len(old_fields) == len(new_fields) and same_values and geometries_equal.all())
 
 
 def write_postcodes(districts: np.ndarray) -> None:
     """About 300 synthetic centroids: dense around each town centre, sparse elsewhere."""
     rng = np.random.default_rng(999)
-    centres = {"LDS": (429.8, 433.8), "BFD": (416.4, 433.0), "CAL": (409.3, 425.3), "KIR": (414.5, 416.5), "WAK": (433.5, 420.8)}
+    centres = {
+        "LDS": (429.8, 433.8),
+        "BFD": (416.4, 433.0),
+        "CAL": (409.3, 425.3),
+        "KIR": (414.5, 416.5),
+        "WAK": (433.5, 420.8),
+    }
     rows: list[tuple[str, float, float]] = [(pc, x * 1000, y * 1000) for pc, (x, y) in FIXED_POSTCODES]
     used = {pc for pc, _, _ in rows}
     for (_, code, _), district in zip(DISTRICTS, districts):
@@ -343,7 +407,8 @@ def write_postcodes(districts: np.ndarray) -> None:
             if not shapely.contains_xy(district, x, y):
                 continue
             outward = f"{area}{1 + int(rng.integers(0, 3)) if near else 4 + int(rng.integers(0, 20))}"
-            inward = f"{rng.integers(1, 10)}{'ABDEFGHJLNPQRSTUWXYZ'[rng.integers(0, 20)]}{'ABDEFGHJLNPQRSTUWXYZ'[rng.integers(0, 20)]}"
+            letters = "ABDEFGHJLNPQRSTUWXYZ"  # the letters inward codes use
+            inward = f"{rng.integers(1, 10)}{letters[rng.integers(0, 20)]}{letters[rng.integers(0, 20)]}"
             postcode = f"{outward} {inward}"
             if postcode in used:
                 continue
@@ -354,17 +419,60 @@ def write_postcodes(districts: np.ndarray) -> None:
     e = np.array([r[1] for r in rows])
     n = np.array([r[2] for r in rows])
     lon, lat = bng_to_lonlat(e, n)
-    header = ["pcd", "pcd2", "pcds", "dointr", "doterm", "oseast1m", "osnrth1m", "osgrdind", "oslaua", "pfa", "lat", "long"]
+    header = [
+        "pcd",
+        "pcd2",
+        "pcds",
+        "dointr",
+        "doterm",
+        "oseast1m",
+        "osnrth1m",
+        "osgrdind",
+        "oslaua",
+        "pfa",
+        "lat",
+        "long",
+    ]
     with open(HERE / "postcodes.csv", "w", newline="") as handle:
         out = csv.writer(handle, lineterminator="\n")
         out.writerow(header)
         for (pc, x, y), la, lo in zip(rows, lat, lon):
             outward, inward = pc.split()
-            out.writerow([f"{outward:<4}{inward}", f"{outward:<5}{inward}", pc, "198001", "", f"{x:.0f}", f"{y:.0f}", "1", "", "E23000010", f"{la:.6f}", f"{lo:.6f}"])
+            out.writerow(
+                [
+                    f"{outward:<4}{inward}",
+                    f"{outward:<5}{inward}",
+                    pc,
+                    "198001",
+                    "",
+                    f"{x:.0f}",
+                    f"{y:.0f}",
+                    "1",
+                    "",
+                    "E23000010",
+                    f"{la:.6f}",
+                    f"{lo:.6f}",
+                ]
+            )
         # NSPL rows without a location: latitude 99.999999, no grid reference. Readers must skip them.
         for pc in ("LS99 9ZZ", "BD98 1ZZ"):
             outward, inward = pc.split()
-            out.writerow([f"{outward:<4}{inward}", f"{outward:<5}{inward}", pc, "199001", "200512", "", "", "9", "", "", "99.999999", "0.000000"])
+            out.writerow(
+                [
+                    f"{outward:<4}{inward}",
+                    f"{outward:<5}{inward}",
+                    pc,
+                    "199001",
+                    "200512",
+                    "",
+                    "",
+                    "9",
+                    "",
+                    "",
+                    "99.999999",
+                    "0.000000",
+                ]
+            )
 
 
 def main() -> None:
@@ -376,7 +484,9 @@ def main() -> None:
 
     (OUT / "forces.geojson").write_text(feature_collection(FORCES, forces, "urn:ogc:def:crs:EPSG::27700"))
     (OUT / "districts.geojson").write_text(feature_collection(DISTRICTS, lonlat(districts, 7), None))
-    (OUT / "neighbourhoods.geojson").write_text(feature_collection(NEIGHBOURHOODS, lonlat(neighbourhoods, 7), None))
+    (OUT / "neighbourhoods.geojson").write_text(
+        feature_collection(NEIGHBOURHOODS, lonlat(neighbourhoods, 7), None)
+    )
     write_formats(FORCES, forces, lonlat(forces, 7))
     write_postcodes(districts)
     total = sum(p.stat().st_size for p in OUT.iterdir()) + (HERE / "postcodes.csv").stat().st_size

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from pathlib import Path
 
 from aiohttp import web
@@ -68,14 +66,9 @@ async def layer(request: web.Request) -> web.Response:
     if level not in placer.levels:
         return json_error(404, "not_found", f"no boundary layer named {level!r}")
     return web.Response(
-        body=_layer_json(placer, level), content_type="application/geo+json",
+        text=placer.layer_geojson_text(level), content_type="application/geo+json",
         headers={"Cache-Control": "private, max-age=3600"},
     )
-
-
-@lru_cache(maxsize=32)
-def _layer_json(placer, level: str) -> bytes:
-    return json.dumps(placer.layer_geojson(level), separators=(",", ":")).encode()
 
 
 def add_static(app: web.Application) -> None:

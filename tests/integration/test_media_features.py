@@ -256,3 +256,31 @@ async def test_a_caller_that_vanishes_without_a_goodbye_is_cleaned_up(client):
     record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
     assert record["sessions"][0]["ended_by"] == "gateway" and "nothing received" in record["sessions"][0]["end_reason"]
     assert record["state"] == "streaming", "the link stays usable so the caller can come back"
+
+
+async def test_a_caller_that_offers_only_h264_still_streams(client):
+    from aiortc import RTCRtpSender
+
+    csrf = await login(client, "handler1")
+    incident = await (await create_incident(client, csrf, ref="H264-1")).json()
+    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
+    handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
+    client.session.cookie_jar.clear()
+    await client.get(path)
+    await client.post(path + "/consent", json={})
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = pc.addTransceiver(Quadrants(), direction="sendonly")
+    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+    transceiver.setCodecPreferences(h264)
+    pc.createDataChannel("fixes")
+    resp = await client.post(path + "/offer", json=await gathered_offer(pc))
+    answer = await resp.json()
+    assert "H264/90000" in answer["sdp"] and "VP8/90000" not in answer["sdp"]
+    await pc.setRemoteDescription(RTCSessionDescription(**answer))
+    client.session.cookie_jar.update_cookies(handler_cookies)
+    live = client.app[LIVE]
+    await wait_for(lambda: (s := live.by_incident.get(incident["id"])) and s.peer.latest.count > 3)
+    viewer, track = await add_viewer(client, f"/api/incidents/{incident['id']}/viewer", {"X-CSRF-Token": csrf})
+    assert (await asyncio.wait_for(track.recv(), 10)).width == 640
+    await viewer.close()
+    await pc.close()

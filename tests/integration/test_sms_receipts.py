@@ -88,8 +88,10 @@ async def test_a_signed_twilio_receipt_marks_the_text_delivered_and_tells_the_co
     assert resp.status == 200 and (await resp.json())["applied"] is True
     message = await stored(client, sent)
     assert message["status"] == "delivered" and message["error"] is None
-    (event,) = published(sent)
-    assert event.type == "sms.status" and event.data["id"] == sent["sms"] and event.data["status"] == "delivered"
+    events = published(sent)
+    (event,) = [e for e in events if e.type == "sms.status"]
+    assert event.data["id"] == sent["sms"] and event.data["status"] == "delivered"
+    assert [e.data["state"] for e in events if e.type == "link.state"] == ["delivered"]
 
 
 async def test_an_undelivered_text_fails_its_link_with_the_reason(client):
@@ -124,7 +126,7 @@ async def test_twilio_statuses_on_the_way_and_repeats_change_nothing(client):
         params = twilio_callback("SM" + "d" * 32, status)
         assert (await post_twilio(client, params, twilio_signature(TWILIO_TOKEN, TWILIO_URL, params))).status == 200
     assert (await stored(client, sent))["status"] == "delivered"
-    assert len(published(sent)) == 1
+    assert [e.type for e in published(sent)] == ["sms.status", "link.state"], "one change, told once"
 
 
 async def test_a_notify_receipt_with_the_bearer_token_is_stored(client):

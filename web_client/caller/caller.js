@@ -226,6 +226,9 @@
         s.pending = s.pending.filter(function (p) { return p.seq !== msg.seq; });
         if (msg.type === "ack") showFixShared();
         else setText("location-status", "A location reading was not accepted (" + (msg.reason || "invalid") + ").", true);
+      } else if (msg.type === "ping") {
+        // Echo the gateway's clock so it can measure the round trip (stream health).
+        if (channel.readyState === "open") channel.send(JSON.stringify({ type: "pong", t: msg.t }));
       } else if (msg.type === "end" && !s.ending) {
         ended("The control room has stopped the video. Thank you for your help.");
       }

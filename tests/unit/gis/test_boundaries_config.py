@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from gis import BoundaryConfigError, LayerSpec, Placer, load_boundaries_table, settings_from_config, specs_from_config
+from gis import (
+    BoundaryConfigError,
+    LayerSpec,
+    Placer,
+    load_boundaries_table,
+    settings_from_config,
+    specs_from_config,
+)
 
 LAYER = {"level": "force", "path": "boundaries/forces.geojson"}
 
@@ -31,7 +38,9 @@ def test_from_config_builds_a_placer(sample_table: tuple[dict[str, Any], Path]) 
 
 
 def test_defaults_and_absolute_paths(tmp_path: Path) -> None:
-    table = {"layers": [{"level": "force", "path": str(tmp_path / "f.geojson"), "crs": "EPSG:27700", "parent": ""}]}
+    table = {
+        "layers": [{"level": "force", "path": str(tmp_path / "f.geojson"), "crs": "EPSG:27700", "parent": ""}]
+    }
     (spec,) = specs_from_config(table, Path("/elsewhere"))
     assert spec.path == tmp_path / "f.geojson" and spec.crs == "EPSG:27700" and spec.parent == ""
     settings = settings_from_config(table, tmp_path)
@@ -48,7 +57,10 @@ def test_defaults_and_absolute_paths(tmp_path: Path) -> None:
         ({"layers": [{"level": "force"}]}, r"#1 \(force\): path is missing"),
         ({"layers": [LAYER, LAYER]}, "level 'force' is configured twice"),
         ({"layers": [{**LAYER, "name_feild": "n"}]}, "unknown key 'name_feild'; did you mean 'name_field'"),
-        ({"layers": [LAYER], "ambiguity_treshold": 0.8}, "unknown key 'ambiguity_treshold'; did you mean 'ambiguity_threshold'"),
+        (
+            {"layers": [LAYER], "ambiguity_treshold": 0.8},
+            "unknown key 'ambiguity_treshold'; did you mean 'ambiguity_threshold'",
+        ),
         ({"layers": [{**LAYER, "path": 3}]}, "path must be a string"),
     ],
 )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gis.fixes import Fix, FixLimits, FixRejected, fix_flags, haversine_m, implied_speed_kmh, parse_timestamp
 
-T0 = datetime(2026, 1, 31, 17, 17, 48, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 31, 17, 17, 48, tzinfo=UTC)
 
 
 def test_from_mapping_reads_a_browser_fix() -> None:
@@ -101,7 +101,9 @@ def test_good_fix_has_no_flags() -> None:
 def test_coarse_accuracy_is_over_one_kilometre_by_default() -> None:
     assert fix_flags(Fix(53.8, -1.5, accuracy=1000)) == []
     assert fix_flags(Fix(53.8, -1.5, accuracy=1000.5)) == ["coarse_accuracy"]
-    assert fix_flags(Fix(53.8, -1.5, accuracy=600), limits=FixLimits(coarse_accuracy_m=500)) == ["coarse_accuracy"]
+    assert fix_flags(Fix(53.8, -1.5, accuracy=600), limits=FixLimits(coarse_accuracy_m=500)) == [
+        "coarse_accuracy"
+    ]
 
 
 def test_missing_accuracy_is_flagged() -> None:
@@ -144,5 +146,5 @@ def test_haversine_is_about_111_km_per_degree_of_latitude() -> None:
 
 
 def test_parse_timestamp_from_milliseconds() -> None:
-    assert parse_timestamp(0) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_timestamp(0) == datetime(1970, 1, 1, tzinfo=UTC)
     assert parse_timestamp(None) is None

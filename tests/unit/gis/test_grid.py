@@ -30,7 +30,7 @@ def test_outside_ostn15_falls_back_to_helmert_and_says_so() -> None:
 
 
 def test_vectorised_marks_which_points_ostn15_covered() -> None:
-    e, n, covered = lonlat_to_bng([-1.5492, 2.3522, np.nan], [53.7997, 48.8566, 53.0])
+    e, _, covered = lonlat_to_bng([-1.5492, 2.3522, np.nan], [53.7997, 48.8566, 53.0])
     assert covered.tolist() == [True, False, False]
     assert np.isfinite(e[:2]).all() and np.isnan(e[2])
     assert lonlat_to_bng([], [])[0].size == 0

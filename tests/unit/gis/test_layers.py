@@ -69,18 +69,24 @@ def test_any_crs_proj_knows(write_geojson: Callable[..., Path], bng_squares: lis
     assert shapely.hausdorff_distance(layer.geometries[0], bng_squares[0]) < 0.05
 
 
-def test_osgb36_lonlat_uses_proj_on_one_datum(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_osgb36_lonlat_uses_proj_on_one_datum(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     import pyproj
 
     to_4277 = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4277", always_xy=True)
-    moved = shapely.transform(bng_squares[0], lambda xy: np.column_stack(to_4277.transform(xy[:, 0], xy[:, 1])))
+    moved = shapely.transform(
+        bng_squares[0], lambda xy: np.column_stack(to_4277.transform(xy[:, 0], xy[:, 1]))
+    )
     path = write_geojson([({"name": "A", "code": "a"}, moved)], crs="EPSG:4277")
     layer = load_layer(LayerSpec("force", path))
     assert "same datum" in layer.transformation
     assert shapely.hausdorff_distance(layer.geometries[0], bng_squares[0]) < 0.01
 
 
-def test_crs_setting_overrides_the_file(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_crs_setting_overrides_the_file(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     """A GeoJSON in BNG metres without a crs member, rescued by configuration."""
     path = write_geojson([({"name": "A", "code": "a"}, bng_squares[0])])
     layer = load_layer(LayerSpec("force", path, crs="EPSG:27700"))
@@ -89,33 +95,67 @@ def test_crs_setting_overrides_the_file(write_geojson: Callable[..., Path], bng_
 
 
 def test_multipolygons_and_holes_survive(write_geojson: Callable[..., Path]) -> None:
-    donut = shapely.box(420_000, 430_000, 440_000, 450_000).difference(shapely.box(425_000, 435_000, 435_000, 445_000))
-    islands = shapely.MultiPolygon([shapely.box(400_000, 400_000, 401_000, 401_000), shapely.box(402_000, 400_000, 403_000, 401_000)])
-    path = write_geojson([({"name": "Donut", "code": "D"}, donut), ({"name": "Isles", "code": "I"}, islands)], crs="EPSG:27700")
+    donut = shapely.box(420_000, 430_000, 440_000, 450_000).difference(
+        shapely.box(425_000, 435_000, 435_000, 445_000)
+    )
+    islands = shapely.MultiPolygon(
+        [shapely.box(400_000, 400_000, 401_000, 401_000), shapely.box(402_000, 400_000, 403_000, 401_000)]
+    )
+    path = write_geojson(
+        [({"name": "Donut", "code": "D"}, donut), ({"name": "Isles", "code": "I"}, islands)], crs="EPSG:27700"
+    )
     layer = load_layer(LayerSpec("force", path))
     assert layer.geometries[0].area == pytest.approx(donut.area)
     assert layer.geometries[1].geom_type == "MultiPolygon"
 
 
-def test_fields_are_detected_for_files_given_on_the_command_line(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
-    path = write_geojson([({"PFA23CD": "E23000010", "PFA23NM": "West Yorkshire", "BNG_E": 1}, bng_squares[0])], name="pfa.geojson", crs="EPSG:27700")
+def test_fields_are_detected_for_files_given_on_the_command_line(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
+    path = write_geojson(
+        [({"PFA23CD": "E23000010", "PFA23NM": "West Yorkshire", "BNG_E": 1}, bng_squares[0])],
+        name="pfa.geojson",
+        crs="EPSG:27700",
+    )
     spec = spec_for_file(path)
     assert spec.level == "pfa"
     layer = load_layer(spec)
     assert layer.feature(0) == ("West Yorkshire", "E23000010")
 
 
-def test_attribute_names_match_case_insensitively(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_attribute_names_match_case_insensitively(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson([({"NAME": "A", "Code": "a"}, bng_squares[0])], crs="EPSG:27700")
     assert load_layer(LayerSpec("force", path)).feature(0) == ("A", "a")
 
 
-def test_numeric_codes_become_text(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_numeric_codes_become_text(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson([({"name": "A", "code": 42}, bng_squares[0])], crs="EPSG:27700")
     assert load_layer(LayerSpec("force", path)).codes == ("42",)
 
 
-def test_one_layer_of_a_geopackage_can_be_chosen(write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_a_folder_of_kml_files_is_one_layer(
+    tmp_path: Path, write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
+    """data.police.uk's shape: a KML file per neighbourhood, named by its identifier."""
+    folder = tmp_path / "west-yorkshire"
+    folder.mkdir()
+    for code, square in zip(("LS1", "LS2"), bng_squares, strict=True):
+        wgs84 = _wgs84(square)
+        write_dataset(f"west-yorkshire/{code}.kml", [wgs84], "KML", crs="EPSG:4326", names=[code.lower()])
+    (folder / "README.txt").write_text("not a boundary file")
+    layer = load_layer(LayerSpec("neighbourhood", folder, name_field="Name", code_field="file"))
+    assert layer.codes == ("LS1", "LS2") and layer.names == ("ls1", "ls2")
+    assert layer.crs == "EPSG:4326"
+    assert shapely.hausdorff_distance(layer.geometries[1], bng_squares[1]) < 0.05
+
+
+def test_one_layer_of_a_geopackage_can_be_chosen(
+    write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     write_dataset("many.gpkg", bng_squares[:1], "GPKG", layer="forces", names=["Force"])
     path = write_dataset("many.gpkg", bng_squares[1:], "GPKG", layer="districts", names=["District"])
     assert load_layer(LayerSpec("district", path, layer="districts")).names == ("District",)
@@ -129,19 +169,21 @@ def test_missing_file(tmp_path: Path) -> None:
         load_layer(LayerSpec("force", tmp_path / "nowhere.geojson"))
 
 
-def test_folder_instead_of_file(tmp_path: Path) -> None:
-    with pytest.raises(LayerError, match="is a folder"):
+def test_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match=r"is a folder with no boundary files in it \(\.geojson"):
         load_layer(LayerSpec("force", tmp_path))
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "junk.geojson"
     path.write_text("this is not GeoJSON")
-    with pytest.raises(LayerError, match="cannot (open|read) it as a boundary file"):
+    with pytest.raises(LayerError, match=r"cannot (open|read) it as a boundary file"):
         load_layer(LayerSpec("force", path))
 
 
-def test_missing_attribute_lists_what_there_is(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_missing_attribute_lists_what_there_is(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson([({"nme": "A", "code": "a"}, bng_squares[0])], crs="EPSG:27700")
     with pytest.raises(LayerError) as caught:
         load_layer(LayerSpec("force", path, name_field="name"))
@@ -150,13 +192,17 @@ def test_missing_attribute_lists_what_there_is(write_geojson: Callable[..., Path
     assert "did you mean 'nme'?" in message
 
 
-def test_undetectable_attribute(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_undetectable_attribute(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson([({"foo": "A", "bar": "a"}, bng_squares[0])], crs="EPSG:27700")
-    with pytest.raises(LayerError, match="cannot tell which attribute holds the name .* set name_field"):
+    with pytest.raises(LayerError, match=r"cannot tell which attribute holds the name .* set name_field"):
         load_layer(spec_for_file(path))
 
 
-def test_shapefile_without_prj(write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_shapefile_without_prj(
+    write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_dataset("forces.shp", bng_squares, "ESRI Shapefile", crs=None)
     path.with_suffix(".prj").unlink(missing_ok=True)
     with pytest.raises(LayerError, match=r"has no \.prj file.*set crs = \"EPSG:27700\""):
@@ -171,7 +217,9 @@ def test_unknown_crs_setting(write_geojson: Callable[..., Path], bng_squares: li
         load_layer(LayerSpec("force", path, crs="EPSG:99999"))
 
 
-def test_bng_metres_in_a_geojson_without_crs(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_bng_metres_in_a_geojson_without_crs(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson([({"name": "A", "code": "a"}, bng_squares[0])])
     with pytest.raises(LayerError, match=r"not longitude and latitude.*set crs = \"EPSG:27700\""):
         load_layer(LayerSpec("force", path))
@@ -197,7 +245,9 @@ def test_no_polygons_at_all(write_geojson: Callable[..., Path]) -> None:
         load_layer(LayerSpec("force", path))
 
 
-def test_several_layers_and_none_chosen(write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_several_layers_and_none_chosen(
+    write_dataset: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     write_dataset("many.gpkg", bng_squares[:1], "GPKG", layer="forces")
     path = write_dataset("many.gpkg", bng_squares[1:], "GPKG", layer="districts")
     with pytest.raises(LayerError, match=r"holds 2 layers \(.*\); choose one with layer ="):
@@ -206,9 +256,14 @@ def test_several_layers_and_none_chosen(write_dataset: Callable[..., Path], bng_
         load_layer(LayerSpec("force", path, layer="wards"))
 
 
-def test_invalid_geometry_is_repaired_and_reported(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_invalid_geometry_is_repaired_and_reported(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     bowtie = shapely.Polygon([(420_000, 430_000), (430_000, 440_000), (430_000, 430_000), (420_000, 440_000)])
-    path = write_geojson([({"name": "Bow", "code": "B"}, bowtie), ({"name": "Ok", "code": "O"}, bng_squares[1])], crs="EPSG:27700")
+    path = write_geojson(
+        [({"name": "Bow", "code": "B"}, bowtie), ({"name": "Ok", "code": "O"}, bng_squares[1])],
+        crs="EPSG:27700",
+    )
     layer = load_layer(LayerSpec("force", path))
     assert shapely.is_valid(layer.geometries).all()
     assert layer.geometries[0].area == pytest.approx(50_000_000)  # both triangles kept
@@ -218,7 +273,9 @@ def test_invalid_geometry_is_repaired_and_reported(write_geojson: Callable[..., 
     assert "repaired with make_valid" in problem.message
 
 
-def test_empty_and_non_polygon_features_are_skipped_and_reported(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_empty_and_non_polygon_features_are_skipped_and_reported(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson(
         [
             ({"name": "Empty", "code": "E"}, None),
@@ -234,9 +291,12 @@ def test_empty_and_non_polygon_features_are_skipped_and_reported(write_geojson: 
     assert kinds["not_polygon"] == "Road (R) is a LineString, not a polygon: skipped"
 
 
-def test_missing_names_and_duplicate_codes_are_reported(write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]) -> None:
+def test_missing_names_and_duplicate_codes_are_reported(
+    write_geojson: Callable[..., Path], bng_squares: list[shapely.Polygon]
+) -> None:
     path = write_geojson(
-        [({"name": None, "code": "A"}, bng_squares[0]), ({"name": "Also A", "code": "A"}, bng_squares[1])], crs="EPSG:27700"
+        [({"name": None, "code": "A"}, bng_squares[0]), ({"name": "Also A", "code": "A"}, bng_squares[1])],
+        crs="EPSG:27700",
     )
     layer = load_layer(LayerSpec("force", path))
     assert layer.names == ("A", "Also A")  # the code stands in for the missing name

@@ -27,7 +27,9 @@ def test_reads_the_sample_nspl_file(samples: Path) -> None:
 
 
 def test_detects_the_short_column_names(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "Postcode,lat,long\nLS1 1AA,53.79617,-1.55254\nLS109ZZ,,0.00000\nLS256HL,53.80,-1.35\n")
+    path = _csv(
+        tmp_path, "Postcode,lat,long\nLS1 1AA,53.79617,-1.55254\nLS109ZZ,,0.00000\nLS256HL,53.80,-1.35\n"
+    )
     index = PostcodeIndex.from_csv(path)
     assert len(index) == 2 and index.skipped == 1  # the blank-latitude row
     e, n, _ = to_bng(53.80, -1.35)
@@ -84,7 +86,13 @@ def test_empty_index() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("LS11UR", "LS1 1UR"), ("ls1 1ur", "LS1 1UR"), ("LS1  1UR", "LS1 1UR"), ("LS256HL", "LS25 6HL"), ("SW1A1AA", "SW1A 1AA")],
+    [
+        ("LS11UR", "LS1 1UR"),
+        ("ls1 1ur", "LS1 1UR"),
+        ("LS1  1UR", "LS1 1UR"),
+        ("LS256HL", "LS25 6HL"),
+        ("SW1A1AA", "SW1A 1AA"),
+    ],
 )
 def test_normalise_postcode(text: str, expected: str) -> None:
     assert normalise_postcode(text) == expected
