@@ -85,10 +85,30 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    from .auth import check_password_strength, hash_password, parse_role
+def _with_accounts(args: argparse.Namespace, action) -> bool:
+    """Run ``action(accounts)`` against the configured record; True if the name was taken."""
     from .record import Accounts, Database
     from .record.accounts import DuplicateName
+
+    settings = _settings(args)
+
+    async def run() -> bool:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(settings.database_url)
+        try:
+            await action(Accounts(db))
+        except DuplicateName as exc:
+            print(f"scenelink: {exc}", file=sys.stderr)
+            return True
+        finally:
+            await db.close()
+        return False
+
+    return asyncio.run(run())
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from .auth import check_password_strength, hash_password, parse_role
 
     try:
         role = parse_role(args.role)
@@ -97,52 +117,26 @@ def _users_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"scenelink: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
-
-    async def run() -> int:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.database_url)
-        try:
-            await Accounts(db).add_operator(args.name, role.value, hash_password(password), "cli")
-        except DuplicateName as exc:
-            print(f"scenelink: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await db.close()
-        print(f"added operator {args.name!r} with role {role.value}")
-        return 0
-
-    return asyncio.run(run())
+    if _with_accounts(args, lambda accounts: accounts.add_operator(args.name, role.value, hash_password(password), "cli")):
+        return 1
+    print(f"added operator {args.name!r} with role {role.value}")
+    return 0
 
 
 def _tokens_create(args: argparse.Namespace) -> int:
     from .auth import digest, new_api_token, parse_role
-    from .record import Accounts, Database
-    from .record.accounts import DuplicateName
 
     try:
         role = parse_role(args.role)
     except ValueError as exc:
         print(f"scenelink: {exc}", file=sys.stderr)
         return 2
-    settings = _settings(args)
     token = new_api_token()
-
-    async def run() -> int:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.database_url)
-        try:
-            await Accounts(db).add_token(args.name, role.value, digest(token), "cli")
-        except DuplicateName as exc:
-            print(f"scenelink: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await db.close()
-        print(token)
-        print(f"(token {args.name!r}, role {role.value}: shown once, only its hash is kept)", file=sys.stderr)
-        return 0
-
-    return asyncio.run(run())
+    if _with_accounts(args, lambda accounts: accounts.add_token(args.name, role.value, digest(token), "cli")):
+        return 1
+    print(token)
+    print(f"(token {args.name!r}, role {role.value}: shown once, only its hash is kept)", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

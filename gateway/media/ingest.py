@@ -12,6 +12,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from ..config import IceServer
+from ..tasks import TaskSet
 from .frames import LatestFrame
 from .peers import new_peer_connection, prefer_vp8
 from .sdp import add_bitrate_hints
@@ -44,7 +45,7 @@ class CallerPeer:
         self.channel: RTCDataChannel | None = None
         self._on_message = on_message
         self._on_event = on_event
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet("caller peer")
         self._closed = False
         # When anything last arrived from the caller (monotonic seconds), and the data channel's
         # round trip as measured by the gateway's pings.
@@ -81,9 +82,9 @@ class CallerPeer:
             self.video = track
             # The keeper reads through the relay like any viewer, unbuffered, so it always holds
             # the newest frame and keeps the source drained even when nobody is watching.
-            self._spawn(self._keep_latest(self.relay.subscribe(track, buffered=False)))
+            self._tasks.spawn(self._keep_latest(self.relay.subscribe(track, buffered=False)))
         else:
-            self._spawn(self._drain(track))
+            self._tasks.spawn(self._drain(track))
 
     async def _keep_latest(self, track: MediaStreamTrack) -> None:
         try:
@@ -113,7 +114,7 @@ class CallerPeer:
                 log.warning("ignored a data-channel message that is binary or over %d bytes", MAX_MESSAGE_BYTES)
                 return
             self.last_activity = time.monotonic()
-            self._spawn(self._on_message(message))
+            self._tasks.spawn(self._on_message(message))
 
     def pong(self, sent_ms: object) -> None:
         """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample."""
@@ -128,21 +129,9 @@ class CallerPeer:
         if state in ("failed", "closed") and not self._closed:
             await self._on_event(state)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("caller media task failed", exc_info=task.exception())
-
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()

@@ -11,13 +11,14 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from aiortc.mediastreams import MediaStreamError
 
 from ..config import MediaSettings
+from ..tasks import TaskSet
 from .health import HealthSampler
 from .ingest import CallerPeer
 from .recorder import Segment, SegmentRecorder
@@ -76,11 +77,12 @@ class SessionMedia:
         self._detector = SceneChangeDetector(settings.scene_change_threshold, settings.scene_change_cooldown_seconds)
         self._recorder: SegmentRecorder | None = None
         self._recorder_feed: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = TaskSet("session media")
+        self._watcher: asyncio.Task | None = None
         self._loop = asyncio.get_running_loop()
 
     def start(self) -> None:
-        self._spawn(self._watch())
+        self._watcher = self._tasks.spawn(self._watch())
         if self.policy.recording:
             self._start_recording()
 
@@ -90,7 +92,7 @@ class SessionMedia:
         if policy.recording and not was_recording:
             self._start_recording()
         elif was_recording and not policy.recording:
-            self._spawn(self._stop_recording())
+            self._tasks.spawn(self._stop_recording())
 
     @property
     def recording(self) -> bool:
@@ -116,11 +118,11 @@ class SessionMedia:
             if fresh and self.policy.scene_change_snapshots:
                 sig = await asyncio.to_thread(signature, latest.current.frame)
                 if self._detector.update(sig, now):
-                    self._spawn(self._snapshot("scene_change"))
+                    self._tasks.spawn(self._snapshot("scene_change"))
             interval = self.policy.snapshot_interval_seconds
             if interval and latest.current is not None and now - last_interval >= interval:
                 last_interval = now
-                self._spawn(self._snapshot("interval"))
+                self._tasks.spawn(self._snapshot("interval"))
             if now - last_health >= HEALTH_SECONDS:
                 last_health = now
                 self._sampler.rtt_ms = self.peer.rtt_ms
@@ -134,7 +136,7 @@ class SessionMedia:
         fps = 15
 
         def on_segment(segment: Segment) -> None:  # on the recorder's thread
-            self._loop.call_soon_threadsafe(lambda: self._spawn(self._store_segment(segment)))
+            self._loop.call_soon_threadsafe(lambda: self._tasks.spawn(self._store_segment(segment)))
 
         self._recorder = SegmentRecorder(self.folder, self.settings.segment_seconds, on_segment, fps)
         track = self.peer.relay.subscribe(self.peer.video, buffered=False)
@@ -160,27 +162,8 @@ class SessionMedia:
             await asyncio.sleep(0)
             self._publish("recording.stopped", {"dropped_frames": recorder.dropped})
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session media task failed", exc_info=task.exception())
-
     async def close(self) -> None:
         """Stop watching, finish recording and wait for every segment to be stored."""
         await self._stop_recording()
-        current = asyncio.current_task()
-        watchers = [t for t in self._tasks if t is not current]
-        for task in watchers:
-            if task.get_coro().__name__ == "_watch":
-                task.cancel()
         # Snapshots and segment stores in flight are evidence: let them finish.
-        await asyncio.gather(*watchers, return_exceptions=True)
-
-
-def policy_with(policy: MediaPolicy, **changes: Any) -> MediaPolicy:
-    return replace(policy, **changes)
+        await self._tasks.drain(cancel={self._watcher} if self._watcher else set())

@@ -55,8 +55,12 @@ class SceneCut(Quadrants):
 _references = iter(range(1, 10**6))
 
 
-async def open_caller(client, track: VideoStreamTrack | None = None):
-    """Handler creates an incident and link; a caller peer streams ``track`` to it."""
+async def consented_link(client) -> tuple[dict, str, str, str]:
+    """A handler sends a link; the caller's phone opens it and consents.
+
+    Returns the incident, the handler's CSRF token, the link's path and the phone's device cookie;
+    the client's jar holds both the handler's session and the phone's cookie.
+    """
     csrf = await login(client, "handler1")
     incident = await (await create_incident(client, csrf, ref=f"T-{next(_references)}")).json()
     path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
@@ -64,12 +68,19 @@ async def open_caller(client, track: VideoStreamTrack | None = None):
     client.session.cookie_jar.clear()
     await client.get(path)
     await client.post(path + "/consent", json={})
+    device = {c.key: c.value for c in client.session.cookie_jar}["scenelink_device"]
+    client.session.cookie_jar.update_cookies(handler_cookies)
+    return incident, csrf, path, device
+
+
+async def open_caller(client, track: VideoStreamTrack | None = None):
+    """Handler creates an incident and link; a caller peer streams ``track`` to it."""
+    incident, csrf, path, _ = await consented_link(client)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTrack(track or Quadrants())
     pc.createDataChannel("fixes")
     resp = await client.post(path + "/offer", json=await gathered_offer(pc))
     await pc.setRemoteDescription(RTCSessionDescription(**await resp.json()))
-    client.session.cookie_jar.update_cookies(handler_cookies)
     await wait_for(lambda: (s := client.app[LIVE].by_incident.get(incident["id"])) and s.peer.latest.count > 0)
     return incident, csrf, path, pc
 
@@ -231,15 +242,7 @@ CALLER_SCRIPT = Path(__file__).with_name("vanishing_caller.py")
 
 async def test_a_caller_that_vanishes_without_a_goodbye_is_cleaned_up(client):
     """The caller's process is killed outright: no BYE, no DTLS close, nothing."""
-    csrf = await login(client, "handler1")
-    incident = await (await create_incident(client, csrf, ref="VANISH-1")).json()
-    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
-    handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
-    client.session.cookie_jar.clear()
-    await client.get(path)
-    await client.post(path + "/consent", json={})
-    device = {c.key: c.value for c in client.session.cookie_jar}["scenelink_device"]
-    client.session.cookie_jar.update_cookies(handler_cookies)
+    incident, _, path, device = await consented_link(client)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(CALLER_SCRIPT), str(client.make_url(path)), device,
         stdout=asyncio.subprocess.PIPE,
@@ -261,13 +264,7 @@ async def test_a_caller_that_vanishes_without_a_goodbye_is_cleaned_up(client):
 async def test_a_caller_that_offers_only_h264_still_streams(client):
     from aiortc import RTCRtpSender
 
-    csrf = await login(client, "handler1")
-    incident = await (await create_incident(client, csrf, ref="H264-1")).json()
-    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
-    handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
-    client.session.cookie_jar.clear()
-    await client.get(path)
-    await client.post(path + "/consent", json={})
+    incident, csrf, path, _ = await consented_link(client)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     transceiver = pc.addTransceiver(Quadrants(), direction="sendonly")
     h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
@@ -277,7 +274,6 @@ async def test_a_caller_that_offers_only_h264_still_streams(client):
     answer = await resp.json()
     assert "H264/90000" in answer["sdp"] and "VP8/90000" not in answer["sdp"]
     await pc.setRemoteDescription(RTCSessionDescription(**answer))
-    client.session.cookie_jar.update_cookies(handler_cookies)
     live = client.app[LIVE]
     await wait_for(lambda: (s := live.by_incident.get(incident["id"])) and s.peer.latest.count > 3)
     viewer, track = await add_viewer(client, f"/api/incidents/{incident['id']}/viewer", {"X-CSRF-Token": csrf})
