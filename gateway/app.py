@@ -13,14 +13,15 @@ from aiohttp import web
 from gis import Placer
 
 from .auth import Role, hash_password, new_secret
+from .callers import Callers
 from .config import Settings, with_database
 from .events import EventBus
 from .live import LiveSessions
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .sms import close_sender, make_sender
-from .web import auth, caller, embed, incidents, live, media, pages, sms_receipts
-from .web.keys import ACCOUNTS, BLOBS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
+from .web import auth, caller, embed, exports, incidents, live, media, messages, pages, sms_receipts
+from .web.keys import ACCOUNTS, BLOBS, CALLERS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
 from .web.security import Throttle, content_security_policy, json_errors, security_headers
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
     for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
-                  media.routes, embed.routes):
+                  media.routes, embed.routes, messages.routes, exports.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app
@@ -73,6 +74,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.ice_servers, settings.session_max_seconds, settings.media,
         settings.data_dir / "work",
     )
+    app[CALLERS] = Callers(db, app[INCIDENTS], app[EVENTS], app[LIVE], app[BLOBS], settings.session_max_seconds)
+    app[CALLERS].start()
     await _close_orphans(app[INCIDENTS])
     await ensure_admin(app[ACCOUNTS], settings.admin_password)
     sweeper = asyncio.ensure_future(_sweep_expired(app))
@@ -83,6 +86,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await app[LIVE].close_all()
+        await app[CALLERS].close()
         await close_sender(app[SMS])
         await db.close()
 
@@ -98,11 +102,15 @@ async def ensure_admin(accounts: Accounts, password: str | None) -> str | None:
     generated = None
     if not password:
         password = generated = new_secret(12)
-    await accounts.add_operator("admin", Role.ADMIN.value, await asyncio.to_thread(hash_password, password), "gateway")
+    await accounts.add_operator(
+        "admin", Role.ADMIN.value, await asyncio.to_thread(hash_password, password), "gateway",
+        must_change=generated is not None,
+    )
     if generated:
         print(
             f"\n  First start: created operator 'admin' with one-time password: {generated}\n"
-            "  Sign in and add named operators with `scenelink users add NAME --role ROLE`.\n",
+            "  Sign in to choose a new password, then add named operators with\n"
+            "  `scenelink users add NAME --role ROLE`.\n",
             flush=True,
         )
     return generated
@@ -119,6 +127,7 @@ async def _sweep_expired(app: web.Application) -> None:
         try:
             for incident_id, link_id in await app[INCIDENTS].expire_links(utcnow()):
                 app[EVENTS].publish("link.state", incident_id, {"link_id": link_id, "state": "expired"})
+            await app[CALLERS].sweep()
         except Exception:
             log.exception("link expiry sweep failed")
         await asyncio.sleep(EXPIRY_SWEEP_SECONDS)

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from .events import EventBus
+from .i18n import sms_text
 from .links import LinkState, expiry, link_url, new_token, token_hash
 from .record import Incidents
 from .record.database import utcnow
-from .sms import SmsError, SmsSender, link_message
+from .sms import SmsError, SmsSender
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +24,28 @@ async def send_link(
     ttl_seconds: int,
     sender_name: str,
     actor: str,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Create a new link (superseding any earlier one) and text it to the caller.
+
+    ``language`` is the caller page's language, and the text's, as the handler chose it; None
+    leaves the page to the phone's own language and sends the text in English.
 
     A provider failure does not lose the link: it is recorded as ``failed`` with the reason, and
     the handler still gets the URL to read out or resend.
     """
     token = new_token()
     link = await incidents.create_link(
-        incident["id"], token_hash(token), expiry(utcnow(), ttl_seconds), actor
+        incident["id"], token_hash(token), expiry(utcnow(), ttl_seconds), actor, language
     )
+    superseded = link.pop("superseded", [])
+    for old_id in superseded:
+        events.publish(
+            "link.state", incident["id"],
+            {"link_id": old_id, "state": LinkState.REVOKED.value, "at": link["created_at"], "detail": "superseded by a new link"},
+        )
     url = link_url(public_url, token)
-    body = link_message(sender_name, url)
+    body = sms_text(language, sender_name, url)
     message = await incidents.add_sms(incident["id"], link["id"], incident["caller_phone"], body, sms.name, actor)
     try:
         result = await sms.send(incident["caller_phone"], body)

@@ -13,18 +13,20 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
-from gis import Fix, FixRejected, Placer
+from gis import Fix, Placer
 
 from .config import IceServer, MediaSettings
 from .events import EventBus
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
+from .media.workers import image_work
 from .media.ingest import CallerPeer
 from .media.recorder import Segment
 from .media.session import MediaPolicy, SessionMedia
 from .media.viewers import Viewer, open_viewer
+from .positions import FixRecorder
 from .record import BlobStore, Incidents
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,19 @@ class LiveSessions:
         self.media_settings = media
         self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
+        self.fixes = FixRecorder(incidents, events, placer)
+        # Handlers for the caller page's other data-channel messages ("status", "reply", "seen"...),
+        # registered by the modules that own them (gateway.callers).
+        self.handlers: dict[str, Callable[[LiveSession, dict[str, Any]], Awaitable[None]]] = {}
+
+    def send(self, incident_id: str, message: dict[str, Any]) -> bool:
+        """Send a message to the caller's page over the data channel; False when it is not open."""
+        live = self.by_incident.get(incident_id)
+        channel = live.peer.channel if live else None
+        if live is None or live.ending or channel is None or channel.readyState != "open":
+            return False
+        live.peer.send(json.dumps(message))
+        return True
 
     async def start(self, link: dict[str, Any], user_agent: str, offer_sdp: str) -> str:
         """Answer the caller's offer, starting a new session; an earlier one for the incident ends.
@@ -130,37 +145,23 @@ class LiveSessions:
         if isinstance(message, dict) and message.get("type") == "pong":
             live.peer.pong(message.get("t"))
             return
-        if not isinstance(message, dict) or message.get("type") != "fix":
-            log.warning("session %s: ignored a data-channel message of unknown type", live.session_id)
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind != "fix":
+            handler = self.handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                log.warning("session %s: ignored a data-channel message of unknown type", live.session_id)
+                return
+            await handler(live, message)
             return
-        seq = message.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**31:
-            live.peer.send(json.dumps({"type": "rejected", "seq": seq, "reason": "seq must be a positive integer"}))
-            return
-        await self.record_fix(live, seq, message)
+        await self.record_fix(live, message.get("seq"), message)
 
     async def record_fix(self, live: LiveSession, seq: int, message: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            fix = Fix.from_mapping(message)
-        except FixRejected as exc:
-            reason = str(exc)
-            live.peer.send(json.dumps({"type": "rejected", "seq": seq, "reason": reason}))
-            self.events.publish("fix.rejected", live.incident_id, {"session_id": live.session_id, "seq": seq, "reason": reason})
-            return None
-        placement = self.placer.place(fix, previous=live.last_fix)
-        values = {
-            "latitude": fix.latitude, "longitude": fix.longitude, "accuracy": fix.accuracy,
-            "altitude": fix.altitude, "heading": fix.heading, "speed": fix.speed,
-        }
-        stored = await self.incidents.add_fix(
-            live.incident_id, live.session_id, seq, values, fix.time, placement.to_dict()
-        )
-        live.peer.send(json.dumps({"type": "ack", "seq": seq}))
-        if stored is None:
-            return None  # a resend of a fix already recorded
-        live.last_fix = fix
-        self.events.publish("fix", live.incident_id, stored)
-        return stored
+        """Record a fix from the data channel and answer it (see :class:`gateway.positions.FixRecorder`)."""
+        outcome = await self.fixes.record(live.incident_id, live.session_id, message)
+        live.peer.send(json.dumps(outcome.reply()))
+        if outcome.stored is not None:
+            live.last_fix = self.fixes.latest(live.incident_id)
+        return outcome.stored
 
     async def add_viewer(self, incident_id: str, offer_sdp: str, operator: str) -> str:
         live = self.by_incident.get(incident_id)
@@ -191,8 +192,8 @@ class LiveSessions:
         frames = live.peer.latest.window_frames()
         if not frames:
             raise NoStream("no video frame has been received for this incident")
-        captured = await asyncio.to_thread(sharpest, frames)
-        encoded = await asyncio.to_thread(encode_snapshot, captured.frame)
+        captured = await image_work(sharpest, frames)
+        encoded = await image_work(encode_snapshot, captured.frame)
         jpeg = encoded.full
         sha = await asyncio.to_thread(self.blobs.put, jpeg.data)
         thumb = await asyncio.to_thread(self.blobs.put, encoded.thumbnail.data)
@@ -221,7 +222,8 @@ class LiveSessions:
         del self.by_incident[incident_id]
         if live.timer:
             live.timer.cancel()
-        await live.peer.say_goodbye(json.dumps({"type": "end", "reason": reason}))
+        # "final": false tells the page this connection ended but the link did not: reconnect.
+        await live.peer.say_goodbye(json.dumps({"type": "end", "reason": reason, "final": final}))
         for viewer in live.viewers:
             await viewer.close()
         live.viewers.clear()

@@ -73,7 +73,7 @@ def sharpness(frame: av.VideoFrame) -> float:
 
 
 def sharpest(frames: list[CapturedFrame]) -> CapturedFrame:
-    """The sharpest of ``frames`` (CPU work: call through ``asyncio.to_thread``)."""
+    """The sharpest of ``frames`` (CPU work: run it through ``workers.image_work``)."""
     if not frames:
         raise ValueError("no frames to choose from")
     return max(frames, key=lambda c: sharpness(c.frame))
@@ -87,7 +87,7 @@ def _jpeg(image, quality: int) -> Jpeg:
 
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> Jpeg:
-    """Encode at the received resolution (CPU work: call through ``asyncio.to_thread``)."""
+    """Encode at the received resolution (CPU work: run it through ``workers.image_work``)."""
     return _jpeg(frame.to_ndarray(format="bgr24"), quality)
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import AsyncIterator, Callable
 
 from .frames import LatestFrame, encode_jpeg
+from .workers import image_work
 
 BOUNDARY = "scenelink-frame"
 QUALITY = 70
@@ -26,7 +27,7 @@ async def mjpeg_parts(latest: Callable[[], LatestFrame | None], max_fps: float) 
         current = source.current
         if current is not None and source.count != sent:
             sent = source.count
-            jpeg = await asyncio.to_thread(encode_jpeg, current.frame, QUALITY)
+            jpeg = await image_work(encode_jpeg, current.frame, QUALITY)
             yield (
                 f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg.data)}\r\n\r\n".encode()
                 + jpeg.data + b"\r\n"

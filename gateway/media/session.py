@@ -23,6 +23,7 @@ from .health import HealthSampler
 from .ingest import CallerPeer
 from .recorder import Segment, SegmentRecorder
 from .scenes import SceneChangeDetector, signature
+from .workers import image_work
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class SessionMedia:
             fresh = latest.count != seen and latest.current is not None
             seen = latest.count
             if fresh and self.policy.scene_change_snapshots:
-                sig = await asyncio.to_thread(signature, latest.current.frame)
+                sig = await image_work(signature, latest.current.frame)
                 if self._detector.update(sig, now):
                     self._tasks.spawn(self._snapshot("scene_change"))
             interval = self.policy.snapshot_interval_seconds

@@ -25,12 +25,15 @@ class Accounts:
         async with self.db.connect() as conn:
             return (await conn.execute(select(func.count()).select_from(operators))).scalar_one()
 
-    async def add_operator(self, username: str, role: str, password_hash: str, actor: str) -> int:
+    async def add_operator(
+        self, username: str, role: str, password_hash: str, actor: str, must_change: bool = False
+    ) -> int:
         try:
             async with self.db.chain(), self.db.begin() as conn:
                 result = await conn.execute(
                     operators.insert().values(
-                        username=username, role=role, password_hash=password_hash, created_at=utcnow()
+                        username=username, role=role, password_hash=password_hash, created_at=utcnow(),
+                        must_change_password=must_change,
                     )
                 )
                 await self.db.audit(conn, actor, "operator.added", None, {"username": username, "role": role})
@@ -85,6 +88,7 @@ class Accounts:
             select(
                 web_sessions.c.csrf_token, web_sessions.c.expires_at,
                 operators.c.id, operators.c.username, operators.c.role, operators.c.disabled_at,
+                operators.c.must_change_password,
             )
             .join(operators, operators.c.id == web_sessions.c.operator_id)
             .where(web_sessions.c.id_hash == id_hash)
@@ -94,6 +98,15 @@ class Accounts:
         if not row or row["disabled_at"] is not None or aware(row["expires_at"]) <= utcnow():
             return None
         return dict(row)
+
+    async def change_password(self, username: str, password_hash: str) -> None:
+        async with self.db.chain(), self.db.begin() as conn:
+            await conn.execute(
+                update(operators)
+                .where(operators.c.username == username)
+                .values(password_hash=password_hash, must_change_password=False)
+            )
+            await self.db.audit(conn, username, "password.changed", None, {})
 
     async def end_web_session(self, id_hash: str) -> None:
         async with self.db.begin() as conn:

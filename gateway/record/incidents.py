@@ -226,9 +226,11 @@ class Incidents:
                     select(links.c.id, links.c.state).where(links.c.incident_id == incident_id)
                 )
             ).all()
+            superseded = []
             for old_id, state in old:
                 if LinkState(state) not in FINAL:
                     await self._move(conn, old_id, LinkState.REVOKED, now, "superseded by a new link")
+                    superseded.append(old_id)
             await conn.execute(
                 links.insert().values(
                     id=link_id, incident_id=incident_id, token_hash=token_hash,
@@ -244,7 +246,8 @@ class Incidents:
                 {"link_id": link_id, "expires_at": iso(expires_at), "language": language},
             )
         return {"id": link_id, "incident_id": incident_id, "state": "created",
-                "created_at": iso(now), "expires_at": iso(expires_at), "language": language}
+                "created_at": iso(now), "expires_at": iso(expires_at), "language": language,
+                "superseded": superseded}
 
     async def link_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
         return await self._link_where(links.c.token_hash == token_hash)

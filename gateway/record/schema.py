@@ -33,6 +33,8 @@ operators = Table(
     _ts("created_at"),
     _ts("disabled_at", True),
     Column("preferences", Text),  # JSON: per-operator settings such as blurring video until revealed
+    # Set for a generated first-start password: it works once, to choose a new one.
+    Column("must_change_password", Boolean, nullable=False, default=False),
 )
 
 # Scoped, expiring tokens for the embeddable viewer (a command-and-control screen): each opens the
@@ -113,7 +115,7 @@ sessions = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
-    Column("link_id", String(32), ForeignKey("links.id"), nullable=False),
+    Column("link_id", String(32), ForeignKey("links.id"), nullable=False, index=True),
     Column("user_agent", String(400)),
     _ts("started_at"),
     _ts("ended_at", True),

@@ -11,7 +11,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..auth import DUMMY_HASH, Permission, digest, may, new_secret, same, verify_password
+from ..auth import (
+    DUMMY_HASH, MIN_PASSWORD_LENGTH, Permission, check_password_strength, digest, hash_password, may,
+    new_secret, same, verify_password,
+)
 from ..record.database import utcnow
 from .keys import ACCOUNTS, DATABASE, OPERATOR, SETTINGS, THROTTLE
 from .security import Handler, client_address, json_error
@@ -22,7 +25,8 @@ SESSION_COOKIE = "scenelink_session"
 LOGIN_CSRF_COOKIE = "scenelink_login_csrf"
 SESSION_HOURS = 12
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-OPERATOR_PAGES = ("/console", "/dispatch")
+PASSWORD_PAGE = "/account/password"
+OPERATOR_PAGES = ("/console", "/dispatch", PASSWORD_PAGE)
 HOME = {"dispatcher": "/dispatch"}
 
 routes = web.RouteTableDef()
@@ -57,6 +61,7 @@ async def _identify(request: web.Request) -> dict[str, Any] | None:
             return {
                 "name": session["username"], "role": session["role"], "via": "session",
                 "csrf": session["csrf_token"], "session_hash": digest(cookie),
+                "must_change_password": bool(session["must_change_password"]),
             }
     return None
 
@@ -82,13 +87,19 @@ async def operators_only(request: web.Request, handler: Handler) -> web.StreamRe
             raise web.HTTPSeeOther(f"/login?next={path}")
         return json_error(401, "unauthenticated", "sign in, or send a bearer token")
     if who["via"] == "session":
-        if request.method not in SAFE_METHODS:
+        # Pages check the CSRF field of their own forms; the API wants the header.
+        if is_api and request.method not in SAFE_METHODS:
             sent = request.headers.get("X-CSRF-Token", "")
             if not sent or not same(sent, who["csrf"]):
                 return json_error(403, "csrf", "missing or wrong X-CSRF-Token header")
         # A WebSocket handshake carries cookies from any site; only our own pages may open one.
         if request.headers.get("Upgrade", "").lower() == "websocket" and not _same_origin(request):
             return json_error(403, "origin", "cross-origin WebSocket refused")
+    if who.get("must_change_password") and path not in (PASSWORD_PAGE, "/api/me"):
+        # A generated first-start password opens one page only: the one to replace it.
+        if is_page:
+            raise web.HTTPSeeOther(PASSWORD_PAGE)
+        return json_error(403, "password_change_required", "choose a new password first")
     request[OPERATOR] = who
     return await handler(request)
 
@@ -193,3 +204,56 @@ async def logout(request: web.Request) -> web.Response:
     response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+_PASSWORD_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Choose a password - scenelink</title><link rel="stylesheet" href="/static/login/login.css"></head>
+<body><main class="login">
+<h1>Choose a new password</h1><p class="sub">Signed in as {username}. At least {minimum} characters.</p>
+{error}
+<form method="post" action="/account/password">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="current">Current password</label>
+<input id="current" name="current" type="password" autocomplete="current-password" required>
+<label for="new">New password</label>
+<input id="new" name="new" type="password" autocomplete="new-password" required minlength="{minimum}">
+<label for="again">New password again</label>
+<input id="again" name="again" type="password" autocomplete="new-password" required minlength="{minimum}">
+<button type="submit">Save password</button>
+</form></main></body></html>"""
+
+
+def _password_page(who: dict[str, Any], error: str = "", status: int = 200) -> web.Response:
+    body = _PASSWORD_PAGE.format(
+        username=html.escape(who["name"]), csrf=who["csrf"], minimum=MIN_PASSWORD_LENGTH,
+        error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
+    )
+    return web.Response(text=body, content_type="text/html", status=status)
+
+
+@routes.get("/account/password")
+async def password_page(request: web.Request) -> web.Response:
+    return _password_page(request[OPERATOR])
+
+
+@routes.post("/account/password")
+async def change_password(request: web.Request) -> web.Response:
+    who = request[OPERATOR]
+    form = await request.post()
+    if not same(str(form.get("csrf", "")), who["csrf"]):
+        return _password_page(who, "Your form expired. Please try again.", 403)
+    accounts = request.app[ACCOUNTS]
+    found = await accounts.operator_by_name(who["name"])
+    if not found or not await asyncio.to_thread(verify_password, found["password_hash"], str(form.get("current", ""))):
+        return _password_page(who, "The current password is wrong.", 401)
+    new = str(form.get("new", ""))
+    if new != str(form.get("again", "")):
+        return _password_page(who, "The new passwords differ.", 400)
+    try:
+        check_password_strength(new)
+    except ValueError as exc:
+        return _password_page(who, str(exc).capitalize() + ".", 400)
+    await accounts.change_password(who["name"], await asyncio.to_thread(hash_password, new))
+    return web.Response(status=303, headers={"Location": HOME.get(who["role"], "/console")})

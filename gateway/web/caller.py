@@ -1,4 +1,5 @@
-"""The caller's side: the link's page, consent, the WebRTC offer and ending.
+"""The caller's side: the link's page, consent, the WebRTC offer, ending, and the HTTPS paths the
+page falls back to (status, messages, fixes, still photos) when the data channel is down.
 
 The token in the URL is the only credential, and the first device to open it is bound to it by an
 HTTP-only cookie. Every refusal looks the same from outside, so nobody can probe for incidents.
@@ -7,17 +8,24 @@ HTTP-only cookie. Every refusal looks the same from outside, so nobody can probe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
 
 from ..auth import digest, new_secret, same
+from ..caller_status import BadStatus
+from ..conversation import BadMessage
+from ..fallback import MAX_STILL_BYTES, BadUpload
+from ..i18n import negotiate, render_page
 from ..links import LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
+from ..useragents import in_app_browser
 from .incidents import json_body
-from .keys import EVENTS, INCIDENTS, LIVE, SETTINGS, THROTTLE
+from .keys import CALLERS, INCIDENTS, LIVE, SETTINGS, THROTTLE
 from .pages import WEB_CLIENT
 from .security import client_address, json_error
 
@@ -25,6 +33,8 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 DEVICE_COOKIE = "scenelink_device"
+MAX_FIXES_BODY = 64 * 1024
+PAGE = WEB_CLIENT / "caller" / "index.html"
 
 UNUSABLE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -45,10 +55,18 @@ def _unusable(status: int = 404) -> web.Response:
     return web.Response(text=UNUSABLE_PAGE, content_type="text/html", status=status)
 
 
-async def _link(request: web.Request, *, opening: bool = False) -> tuple[dict[str, Any], str | None]:
+def _refused_json() -> web.Response:
+    return json_error(404, "link_unusable", "this link cannot be used")
+
+
+async def _link(
+    request: web.Request, *, bind: bool = False, unbound: bool = False
+) -> tuple[dict[str, Any], str | None]:
     """The usable link for this request's token and device, or :class:`Refused`.
 
-    Returns the link and, when this request binds the device, the new device cookie to set.
+    ``bind`` lets this request bind a link that no device holds yet (opening the page, or consent
+    from a page first opened where binding was held back); it returns the new device cookie to set.
+    ``unbound`` accepts a link no device holds without binding it (an app's own browser).
     """
     token = request.match_info["token"]
     throttle = request.app[THROTTLE]
@@ -68,18 +86,20 @@ async def _link(request: web.Request, *, opening: bool = False) -> tuple[dict[st
     except LinkUnusable as exc:
         log.info("link %s refused: %s", link["id"], exc.reason)
         raise Refused() from None
+    callers = request.app[CALLERS]
+    if callers.over_time(link):
+        await callers.end_link(link, "gateway", "maximum session length reached")
+        raise Refused()
     device = request.cookies.get(DEVICE_COOKIE)
     if link["device_hash"] is not None:
         if device and same(digest(device), link["device_hash"]):
             return link, None
         log.warning("link %s opened by a second device from %s", link["id"], address)
-        events = request.app[EVENTS]
-        events.publish("link.refused", link["incident_id"], {"link_id": link["id"], "reason": "another device"})
-        await request.app[INCIDENTS].db.record_action(
-            "caller", "link.refused", link["incident_id"], link_id=link["id"], reason="another device", address=address
-        )
+        await callers.refused(link, address)
         raise Refused()
-    if not opening:
+    if unbound and not bind:
+        return link, None
+    if not bind:
         raise Refused()
     device = new_secret(24)
     if not await request.app[INCIDENTS].bind_device(link["id"], digest(device)):
@@ -95,20 +115,45 @@ def _set_device_cookie(request: web.Request, response: web.StreamResponse, devic
     )
 
 
-async def _move(request: web.Request, link: dict[str, Any], state: LinkState) -> None:
-    at = await request.app[INCIDENTS].move_link(link["id"], state, "caller")
-    if at:
-        request.app[EVENTS].publish("link.state", link["incident_id"], {"link_id": link["id"], "state": state.value, "at": at})
+ASSET_TYPES = {".js": "application/javascript", ".css": "text/css", ".json": "application/json"}
+
+
+@routes.get("/static/caller/{name:.+}")
+async def caller_asset(request: web.Request) -> web.StreamResponse:
+    """The caller page's script, style and strings, compressed: it may be loading on one bar."""
+    folder = (WEB_CLIENT / "caller").resolve()
+    path = (folder / request.match_info["name"]).resolve()
+    if folder not in path.parents or path.suffix not in ASSET_TYPES or not path.is_file():
+        raise web.HTTPNotFound()
+    response = web.FileResponse(path, headers={"Content-Type": ASSET_TYPES[path.suffix] + "; charset=utf-8"})
+    response.enable_compression()
+    return response
+
+
+@lru_cache(maxsize=4)
+def _template(mtime_ns: int) -> str:
+    return PAGE.read_text(encoding="utf-8")
 
 
 @routes.get("/c/{token}")
 async def open_link(request: web.Request) -> web.StreamResponse:
+    user_agent = request.headers.get("User-Agent", "")
+    # An app's own browser keeps its cookies apart from the phone's browser: binding the link to
+    # it would lock the caller out when they open the link in their browser as the page asks.
+    in_app = in_app_browser(user_agent)
     try:
-        link, device = await _link(request, opening=True)
+        link, device = await _link(request, bind=in_app is None, unbound=True)
     except Refused:
         return _unusable()
-    await _move(request, link, LinkState.OPENED)
-    response = web.FileResponse(WEB_CLIENT / "caller" / "index.html")
+    await request.app[CALLERS].move(
+        link, LinkState.OPENED, "caller", f"in the {in_app} browser" if in_app else None
+    )
+    language = link.get("language") or negotiate(request.headers.get("Accept-Language"))
+    page = render_page(
+        _template(PAGE.stat().st_mtime_ns), language, chosen=bool(link.get("language")), in_app=in_app
+    )
+    response = web.Response(text=page, content_type="text/html", charset="utf-8")
+    response.enable_compression()
     if device:
         _set_device_cookie(request, response, device)
     return response
@@ -117,12 +162,15 @@ async def open_link(request: web.Request) -> web.StreamResponse:
 @routes.post("/c/{token}/consent")
 async def consent(request: web.Request) -> web.Response:
     try:
-        link, _ = await _link(request)
+        link, device = await _link(request, bind=True)
     except Refused:
-        return json_error(404, "link_unusable", "this link cannot be used")
-    await _move(request, link, LinkState.CONSENTED)
+        return _refused_json()
+    await request.app[CALLERS].move(link, LinkState.CONSENTED, "caller")
     servers = [s.to_browser() for s in request.app[SETTINGS].ice_servers]
-    return web.json_response({"ice_servers": servers})
+    response = web.json_response({"ice_servers": servers})
+    if device:
+        _set_device_cookie(request, response, device)
+    return response
 
 
 @routes.post("/c/{token}/offer")
@@ -130,7 +178,7 @@ async def offer(request: web.Request) -> web.Response:
     try:
         link, _ = await _link(request)
     except Refused:
-        return json_error(404, "link_unusable", "this link cannot be used")
+        return _refused_json()
     if link["state"] not in (LinkState.CONSENTED.value, LinkState.STREAMING.value):
         return json_error(409, "no_consent", "consent must be given before sharing starts")
     try:
@@ -152,8 +200,109 @@ async def end(request: web.Request) -> web.Response:
     try:
         link, _ = await _link(request)
     except Refused:
-        return json_error(404, "link_unusable", "this link cannot be used")
-    ended = await request.app[LIVE].end(link["incident_id"], "caller", "the caller stopped sharing")
-    if not ended:
-        await _move(request, link, LinkState.ENDED)
+        return _refused_json()
+    await request.app[CALLERS].end_link(link, "caller", "the caller stopped sharing")
     return web.json_response({"state": "ended"})
+
+
+# -- the HTTPS paths: the same messages as the data channel, for when it is down -----------------
+
+
+async def _sharing_link(request: web.Request) -> dict[str, Any]:
+    """The link, once the caller has agreed to share (else 409), or :class:`Refused`."""
+    link, _ = await _link(request)
+    if link["state"] not in (LinkState.CONSENTED.value, LinkState.STREAMING.value):
+        raise web.HTTPConflict(
+            text='{"error": "no_consent", "message": "consent must be given before sharing starts"}',
+            content_type="application/json",
+        )
+    return link
+
+
+@routes.post("/c/{token}/status")
+async def status(request: web.Request) -> web.Response:
+    try:
+        link = await _sharing_link(request)
+    except Refused:
+        return _refused_json()
+    try:
+        await request.app[CALLERS].statuses.report(link["incident_id"], link["id"], await json_body(request), "https")
+    except BadStatus as exc:
+        return json_error(400, "invalid_status", str(exc))
+    return web.json_response({"received": True})
+
+
+@routes.get("/c/{token}/messages")
+async def messages(request: web.Request) -> web.Response:
+    try:
+        link, _ = await _link(request)
+    except Refused:
+        return _refused_json()
+    return web.json_response(await request.app[CALLERS].conversation.for_page(link))
+
+
+@routes.post("/c/{token}/messages")
+async def reply(request: web.Request) -> web.Response:
+    """The caller answers (``{"type": "reply", ...}``) or says a message was seen (``"seen"``)."""
+    try:
+        link = await _sharing_link(request)
+    except Refused:
+        return _refused_json()
+    body = await json_body(request)
+    conversation = request.app[CALLERS].conversation
+    try:
+        if body.get("type") == "seen":
+            seen = await conversation.seen(link, body.get("id"))
+            return web.json_response({"id": body.get("id"), "seen": seen is not None})
+        if body.get("type") == "reply":
+            stored = await conversation.reply(link, body)
+            return web.json_response({"id": stored["id"], "ref": body.get("ref")}, status=201)
+    except BadMessage as exc:
+        return json_error(400, exc.code, str(exc))
+    return json_error(400, "invalid_message", "type must be 'reply' or 'seen'")
+
+
+@routes.post("/c/{token}/fixes")
+async def fixes(request: web.Request) -> web.Response:
+    """Fixes the page could not send over the data channel, numbered and with the phone's times."""
+    try:
+        link = await _sharing_link(request)
+    except Refused:
+        return _refused_json()
+    if request.content_length is not None and request.content_length > MAX_FIXES_BODY:
+        return json_error(413, "too_large", f"a batch of fixes may be at most {MAX_FIXES_BODY} bytes")
+    raw = await request.read()  # bounded by the application's client_max_size
+    if len(raw) > MAX_FIXES_BODY:
+        return json_error(413, "too_large", f"a batch of fixes may be at most {MAX_FIXES_BODY} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return json_error(400, "invalid_json", "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return json_error(400, "invalid_fixes", 'expected {"fixes": [...]}')
+    try:
+        results = await request.app[CALLERS].fallback.fixes_batch(
+            link, request.headers.get("User-Agent", ""), body.get("fixes")
+        )
+    except BadUpload as exc:
+        return json_error(exc.status, exc.code, str(exc))
+    return web.json_response({"results": results})
+
+
+@routes.post("/c/{token}/stills")
+async def stills(request: web.Request) -> web.Response:
+    """A still JPEG photo, when live video cannot get through."""
+    try:
+        link = await _sharing_link(request)
+    except Refused:
+        return _refused_json()
+    if request.content_type != "image/jpeg":
+        return json_error(415, "not_jpeg", "send the photo as image/jpeg")
+    if request.content_length is not None and request.content_length > MAX_STILL_BYTES:
+        return json_error(413, "too_large", f"a still may be at most {MAX_STILL_BYTES} bytes")
+    data = await request.read()  # bounded by the application's client_max_size
+    try:
+        snap = await request.app[CALLERS].fallback.still(link, request.headers.get("User-Agent", ""), data)
+    except BadUpload as exc:
+        return json_error(exc.status, exc.code, str(exc))
+    return web.json_response({"id": snap["id"], "taken_at": snap["taken_at"]}, status=201)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..auth import Permission
+from ..i18n import UnknownLanguage, check_language
 from ..invitations import send_link
 from ..live import NoStream
 from ..phones import PhoneError, normalise_mobile
@@ -98,10 +99,14 @@ async def create_link(request: web.Request) -> web.Response:
     incident = await _incident(request)
     if incident["ended_at"]:
         return json_error(409, "ended", "this incident has ended; create a new one")
+    try:
+        language = check_language((await json_body(request)).get("language"))
+    except UnknownLanguage as exc:
+        return json_error(400, "invalid_language", str(exc))
     settings = request.app[SETTINGS]
     link = await send_link(
         request.app[INCIDENTS], request.app[EVENTS], request.app[SMS], incident,
-        settings.public_url, settings.link_ttl_seconds, settings.sms_sender_name, who["name"],
+        settings.public_url, settings.link_ttl_seconds, settings.sms_sender_name, who["name"], language,
     )
     return web.json_response(link, status=201)
 

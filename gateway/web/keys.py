@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gis import Placer
 
+from ..callers import Callers
 from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions
@@ -23,4 +24,5 @@ PLACER = web.AppKey("placer", Placer)
 SMS = web.AppKey("sms", SmsSender)
 LIVE = web.AppKey("live", LiveSessions)
 THROTTLE = web.AppKey("throttle", Throttle)
+CALLERS = web.AppKey("callers", Callers)
 OPERATOR = web.RequestKey("operator", dict)

@@ -134,7 +134,10 @@ async def test_the_link_opens_once_for_its_device_and_looks_the_same_as_a_bogus_
 
     await login(client, "handler1")
     record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
-    assert [s["state"] for s in record["links"][0]["states"]] == ["created", "sent", "opened", "opened", "consented"]
+    # The other device's attempt is in the link's history too, without changing its state.
+    states = [s["state"] for s in record["links"][0]["states"]]
+    assert states == ["created", "sent", "opened", "opened", "consented", "refused"]
+    assert record["links"][0]["state"] == "consented"
 
 
 async def test_a_superseded_link_no_longer_opens(client):
@@ -185,3 +188,28 @@ async def test_ending_an_incident_is_recorded(client):
     assert resp.status == 200 and (await resp.json())["ended_at"]
     active = await (await client.get("/api/incidents?active=1")).json()
     assert active["incidents"] == []
+
+
+async def test_a_generated_first_password_opens_only_the_page_to_replace_it(aiohttp_client, settings, capsys):
+    from dataclasses import replace
+
+    from gateway.app import build_app
+
+    await aiohttp_client(build_app(replace(settings, admin_password=None)))
+    printed = capsys.readouterr().out
+    password = re.search(r"one-time password: (\S+)", printed).group(1)
+    client = await aiohttp_client(build_app(settings))  # same data directory, second start
+    assert "one-time password" not in capsys.readouterr().out, "printed on the first start only"
+
+    await login(client, "admin", password)
+    assert (await client.get("/console", allow_redirects=False)).headers["Location"] == "/account/password"
+    assert (await client.get("/api/incidents")).status == 403
+    page = await (await client.get("/account/password")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf, "current": password, "new": "a brand new password", "again": "a brand new password"}
+    assert (await client.post("/account/password", data={**form, "again": "different"})).status == 400
+    assert (await client.post("/account/password", data={**form, "new": "short", "again": "short"})).status == 400
+    assert (await client.post("/account/password", data={**form, "csrf": "forged"})).status == 403
+    done = await client.post("/account/password", data=form, allow_redirects=False)
+    assert done.status == 303
+    assert (await client.get("/api/incidents")).status == 200

@@ -9,6 +9,7 @@ import gc
 import os
 import threading
 
+from gateway.media.workers import THREAD_PREFIX
 from gateway.web.keys import LIVE
 
 from ..conftest import needs_test_network
@@ -54,11 +55,12 @@ def session_threads() -> list[str]:
     """Threads that belong to media sessions (decoders, encoders, recorders).
 
     Left out: bounded pools that may grow to their limit under load and then stay, namely the
-    asyncio executor (min(32, cores + 4) threads) and one worker per pooled SQLite connection.
+    asyncio executor (min(32, cores + 4) threads), the gateway's two image workers, and one worker
+    per pooled SQLite connection.
     """
     return sorted(
         t.name for t in threading.enumerate()
-        if t is not threading.main_thread() and not t.name.startswith("asyncio_")
+        if t is not threading.main_thread() and not t.name.startswith(("asyncio_", THREAD_PREFIX))
         and "_connection_worker_thread" not in t.name
     )
 

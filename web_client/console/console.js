@@ -6,13 +6,17 @@ import { connectEvents } from "/static/common/events.js";
 import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.js";
 import { summarise } from "/static/common/placement.js";
 import { waitForIceGatheringComplete } from "/static/common/webrtc.js";
+import * as callerPanel from "./caller_panel.js";
 
 const $ = (id) => document.getElementById(id);
 
-const STEPS = ["sent", "opened", "consented", "streaming", "ended"];
+const STEPS = ["sent", "delivered", "opened", "consented", "streaming", "ended"];
+// Noted in the link's history, but the link does not go back to them once past.
+const NOTES = new Set(["refused", "delivered"]);
 const STATE_TEXT = {
   created: "Link created",
   sent: "Link sent",
+  delivered: "Text delivered",
   opened: "Caller opened the link",
   consented: "Caller agreed to share",
   streaming: "Streaming live",
@@ -50,6 +54,7 @@ async function onCreate(event) {
   clearError(errorEl);
   const reference = $("reference").value.trim();
   const phone = $("phone").value.trim();
+  const language = $("language").value;
   if (!reference) {
     showError(errorEl, "Enter the incident reference.");
     $("reference").focus();
@@ -64,7 +69,7 @@ async function onCreate(event) {
   button.textContent = "Sending…";
   try {
     const incident = await post("/api/incidents", { reference, caller_phone: phone });
-    const link = await post(`/api/incidents/${encodeURIComponent(incident.id)}/links`, {});
+    const link = await post(`/api/incidents/${encodeURIComponent(incident.id)}/links`, language ? { language } : {});
     $("new-incident").reset();
     await selectIncident(incident.id, incident);
     applyLink(link);
@@ -157,6 +162,7 @@ async function selectIncident(id, summary) {
     linkUrl: null,
   };
   history.replaceState(null, "", "#" + encodeURIComponent(id));
+  callerPanel.select(id);
   $("placeholder").hidden = true;
   $("incident").hidden = false;
   $("incident").dataset.incidentId = id;
@@ -209,6 +215,7 @@ async function loadRecord() {
   else if (rec.latest_fix) showFix(rec.latest_fix);
   for (const snap of rec.snapshots || []) addSnapshot(snap);
   setState(rec.state);
+  callerPanel.load(rec);
 }
 
 function setState(state) {
@@ -249,7 +256,7 @@ function onEvent(ev) {
   const data = ev.data || {};
   switch (ev.type) {
     case "link.state":
-      setState(data.state);
+      if (!NOTES.has(data.state) || STEPS.indexOf(current.state) < STEPS.indexOf(data.state)) setState(data.state);
       break;
     case "sms.sent":
       showSms(data);
@@ -279,6 +286,7 @@ function onEvent(ev) {
     default:
       break;
   }
+  callerPanel.onEvent(ev);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -371,7 +379,8 @@ function stopViewer() {
 
 function showFix(fix) {
   if (!current || !fix) return;
-  const at = fix.received_at || fix.device_time || "";
+  // Order by the phone's own clock: fixes kept on the phone without signal arrive late.
+  const at = fix.device_time || fix.received_at || "";
   if (current.fixAt && at && at < current.fixAt) return; // an older fix arriving late
   current.fixAt = at;
   current.fixId = fix.id;
@@ -389,7 +398,8 @@ function showFix(fix) {
   $("fix-lat").textContent = fmtNumber(fix.latitude, 6);
   $("fix-lon").textContent = fmtNumber(fix.longitude, 6);
   $("fix-accuracy").textContent = fmtMetres(fix.accuracy);
-  $("fix-time").textContent = at ? `${fmtTime(at)} (${fmtAge(at)})` : "—";
+  const received = fix.received_at || at;
+  $("fix-time").textContent = received ? `${fmtTime(received)} (${fmtAge(received)})` : "—";
   const flags = $("fix-flags");
   flags.replaceChildren();
   for (const n of p.notices) addFlag(n.kind, n.text);
@@ -506,6 +516,8 @@ async function init() {
   } catch (err) {
     iceServers = [];
   }
+  await callerPanel.init();
+  document.addEventListener("scenelink:link", (ev) => applyLink(ev.detail));
   document.body.dataset.ready = "true";
   await refreshList();
   setInterval(refreshList, 20000);

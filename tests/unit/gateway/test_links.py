@@ -59,3 +59,28 @@ def test_an_unopened_link_expires_but_an_opened_one_does_not():
 def test_revoked_ended_and_expired_links_are_unusable(state):
     with pytest.raises(LinkUnusable):
         check_usable(state, NOW + timedelta(hours=1), opened=True, now=NOW)
+
+
+def test_delivered_sits_between_sent_and_opened():
+    assert can_move(LinkState.SENT, LinkState.DELIVERED)
+    assert can_move(LinkState.DELIVERED, LinkState.OPENED)
+    assert can_move(LinkState.DELIVERED, LinkState.FAILED)
+    assert not can_move(LinkState.OPENED, LinkState.DELIVERED)
+
+
+def test_a_late_receipt_and_another_devices_attempt_are_only_noted():
+    from gateway.links import is_note
+
+    assert is_note(LinkState.STREAMING, LinkState.DELIVERED)
+    assert not is_note(LinkState.SENT, LinkState.DELIVERED), "from sent it is a real move"
+    assert all(is_note(s, LinkState.REFUSED) for s in LinkState)
+    assert not any(can_move(s, LinkState.REFUSED) for s in LinkState), "refused is never a link's state"
+    assert not is_note(LinkState.OPENED, LinkState.ENDED)
+
+
+def test_the_sessions_maximum_length_counts_from_opening():
+    from gateway.links import session_over
+
+    assert not session_over(None, NOW, 60)
+    assert not session_over(NOW - timedelta(seconds=59), NOW, 60)
+    assert session_over(NOW - timedelta(seconds=60), NOW, 60)

@@ -1,0 +1,70 @@
+"""Exports of the incident record: PIDF-LO, GeoJSON and evidence bundles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ..auth import Permission
+from ..exports.bundle import build_bundle
+from ..exports.geojson import fixes_geojson
+from ..exports.pidf_lo import MEDIA_TYPE, pidf_lo
+from ..record.database import redact_for
+from .auth import require
+from .keys import BLOBS, DATABASE, INCIDENTS
+from .security import json_error
+
+routes = web.RouteTableDef()
+
+
+async def _record(request: web.Request):
+    record = await request.app[INCIDENTS].record(request.match_info["id"])
+    if record is None:
+        raise web.HTTPNotFound(
+            text='{"error": "not_found", "message": "no such incident"}', content_type="application/json"
+        )
+    return record
+
+
+@routes.get("/api/incidents/{id}/location.pidf")
+async def location(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    record = await _record(request)
+    if not record["latest_fix"]:
+        return json_error(404, "no_fix", "no position has been received for this incident")
+    entity = f"pres:{record['reference']}@{request.host.split(':')[0]}"
+    return web.Response(text=pidf_lo(entity, record["latest_fix"]), content_type=MEDIA_TYPE)
+
+
+@routes.get("/api/incidents/{id}/fixes.geojson")
+async def fixes(request: web.Request) -> web.Response:
+    require(request, Permission.READ)
+    record = await _record(request)
+    body = json.dumps(fixes_geojson(record["reference"], record["fixes"]))
+    return web.Response(text=body, content_type="application/geo+json")
+
+
+@routes.get("/api/audit/head")
+async def audit_head(request: web.Request) -> web.Response:
+    require(request, Permission.AUDIT)
+    entries = await request.app[DATABASE].audit_entries()
+    return web.json_response({"entries": len(entries), "hash": entries[-1]["hash"] if entries else None})
+
+
+@routes.get("/api/incidents/{id}/bundle")
+async def bundle(request: web.Request) -> web.Response:
+    who = require(request, Permission.AUDIT)
+    record = await _record(request)
+    database = request.app[DATABASE]
+    await database.record_action(who["name"], "bundle.exported", record["id"])
+    chain = redact_for(await database.audit_entries(), record["id"])
+    blobs = request.app[BLOBS]
+    # Reading every file and zipping them is slow work: keep it off the event loop.
+    data = await asyncio.to_thread(build_bundle, record, chain, blobs.get)
+    name = f"scenelink-{record['reference']}.zip".replace("/", "-")
+    return web.Response(
+        body=data, content_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
