@@ -7,6 +7,7 @@ import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.
 import { summarise } from "/static/common/placement.js";
 import { waitForIceGatheringComplete } from "/static/common/webrtc.js";
 import * as callerPanel from "./caller_panel.js";
+import * as mediaPanel from "./media_panel.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -163,6 +164,7 @@ async function selectIncident(id, summary) {
   };
   history.replaceState(null, "", "#" + encodeURIComponent(id));
   callerPanel.select(id);
+  mediaPanel.select(id);
   $("placeholder").hidden = true;
   $("incident").hidden = false;
   $("incident").dataset.incidentId = id;
@@ -216,6 +218,7 @@ async function loadRecord() {
   for (const snap of rec.snapshots || []) addSnapshot(snap);
   setState(rec.state);
   callerPanel.load(rec);
+  mediaPanel.load(rec);
 }
 
 function setState(state) {
@@ -283,10 +286,14 @@ function onEvent(ev) {
     case "link.refused":
       addFlag("flag", "The link was opened on a second phone and refused.");
       break;
+    case "sms.status":
+      showSms(data);
+      break;
     default:
       break;
   }
   callerPanel.onEvent(ev);
+  mediaPanel.onEvent(ev);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,15 +436,19 @@ async function takeSnapshot() {
   }
 }
 
+const REASONS = { interval: "timed", scene_change: "scene changed", still: "still photo" };
+
 function addSnapshot(snap) {
   if (!current || !snap || !snap.id || current.snapshots.has(snap.id)) return;
   if (snap.incident_id && snap.incident_id !== current.id) return;
   current.snapshots.add(snap.id);
   const url = snap.url || `/api/snapshots/${encodeURIComponent(snap.id)}`;
+  const thumb = snap.thumbnail_url || url;
   const where = snap.fix ? summarise(snap.fix.placement) : null;
   const caption = [
     fmtTime(snap.taken_at),
     snap.taken_by ? `by ${snap.taken_by}` : null,
+    REASONS[snap.reason] || null,
     snap.width && snap.height ? `${snap.width}×${snap.height}` : null,
     where && where.gridref ? where.gridref : null,
   ].filter(Boolean).join(" · ");
@@ -448,7 +459,7 @@ function addSnapshot(snap) {
       "figure",
       {},
       h("a", { href: url, target: "_blank", rel: "noopener" },
-        h("img", { src: url, alt: `Snapshot taken at ${fmtTime(snap.taken_at)}`, loading: "lazy" })),
+        h("img", { src: thumb, alt: `Snapshot taken at ${fmtTime(snap.taken_at)}`, loading: "lazy" })),
       h("figcaption", {}, caption, h("br"), h("span", { class: "mono muted", title: snap.sha256 || "", text: snap.sha256 ? "SHA-256 " + snap.sha256.slice(0, 12) + "…" : "" })),
     ),
   );
@@ -517,6 +528,7 @@ async function init() {
     iceServers = [];
   }
   await callerPanel.init();
+  await mediaPanel.init();
   document.addEventListener("scenelink:link", (ev) => applyLink(ev.detail));
   document.body.dataset.ready = "true";
   await refreshList();
