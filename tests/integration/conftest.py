@@ -11,7 +11,7 @@ import pytest
 from gateway.app import build_app
 from gateway.auth import hash_password
 from gateway.config import load_settings
-from gateway.record import Accounts, Database
+from gateway.record import Accounts
 from gateway.web.keys import ACCOUNTS
 
 PASSWORD = "a long test password"

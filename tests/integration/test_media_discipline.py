@@ -13,7 +13,7 @@ from gateway.media.workers import THREAD_PREFIX
 from gateway.web.keys import LIVE
 
 from ..conftest import needs_test_network
-from .test_media_features import add_viewer, open_caller, wait_for
+from .test_media_features import add_viewer, open_caller
 
 pytestmark = needs_test_network
 

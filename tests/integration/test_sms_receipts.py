@@ -14,7 +14,6 @@ from gateway.app import build_app
 from gateway.config import load_settings
 from gateway.links import LinkState
 from gateway.record.database import utcnow
-from gateway.web import sms_receipts
 from gateway.web.keys import EVENTS, INCIDENTS
 
 PUBLIC = "https://gw.example.police.uk"

@@ -1,0 +1,161 @@
+"""Links as recorded: created, superseded, bound to a device, moved through their states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from ..links import FINAL, LinkState, can_move, is_note
+from .database import Database, aware, iso, new_id, utcnow
+from .schema import link_states, links
+
+
+class LinkRecords:
+    db: Database
+
+    async def create_link(
+        self, incident_id: str, token_hash: str, expires_at: datetime, actor: str,
+        language: str | None = None,
+    ) -> dict[str, Any]:
+        """A new link for the incident; any earlier live link is revoked, since the new one supersedes it."""
+        link_id = new_id("lnk")
+        now = utcnow()
+        async with self.db.chain(), self.db.begin() as conn:
+            old = (
+                await conn.execute(
+                    select(links.c.id, links.c.state).where(links.c.incident_id == incident_id)
+                )
+            ).all()
+            superseded = []
+            for old_id, state in old:
+                if LinkState(state) not in FINAL:
+                    await self._move(conn, old_id, LinkState.REVOKED, now, "superseded by a new link")
+                    superseded.append(old_id)
+            await conn.execute(
+                links.insert().values(
+                    id=link_id, incident_id=incident_id, token_hash=token_hash,
+                    state=LinkState.CREATED.value, created_at=now, expires_at=expires_at,
+                    language=language,
+                )
+            )
+            await conn.execute(
+                link_states.insert().values(link_id=link_id, state=LinkState.CREATED.value, at=now)
+            )
+            await self.db.audit(
+                conn, actor, "link.created", incident_id,
+                {"link_id": link_id, "expires_at": iso(expires_at), "language": language},
+            )
+        return {"id": link_id, "incident_id": incident_id, "state": "created",
+                "created_at": iso(now), "expires_at": iso(expires_at), "language": language,
+                "superseded": superseded}
+
+    async def link_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
+        return await self._link_where(links.c.token_hash == token_hash)
+
+    async def link(self, link_id: str) -> dict[str, Any] | None:
+        return await self._link_where(links.c.id == link_id)
+
+    async def latest_link(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident's newest link (the one a caller can still use, if any can)."""
+        async with self.db.connect() as conn:
+            link_id = (
+                await conn.execute(
+                    select(links.c.id).where(links.c.incident_id == incident_id)
+                    .order_by(links.c.created_at.desc()).limit(1)
+                )
+            ).scalar()
+        return await self.link(link_id) if link_id else None
+
+    async def links_opened_before(self, before: datetime) -> list[dict[str, Any]]:
+        """Links still live that were opened before ``before`` (for the session's maximum length)."""
+        async with self.db.connect() as conn:
+            ids = (
+                await conn.execute(
+                    select(links.c.id).where(
+                        links.c.opened_at <= before, links.c.state.not_in([s.value for s in FINAL])
+                    )
+                )
+            ).scalars().all()
+        return [link for link in [await self.link(i) for i in ids] if link]
+
+    async def _link_where(self, condition) -> dict[str, Any] | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(links).where(condition))).mappings().first()
+        if not row:
+            return None
+        out = dict(row)
+        for key in ("created_at", "expires_at", "opened_at"):
+            out[key] = aware(out[key])
+        return out
+
+    async def move_link(
+        self, link_id: str, new: LinkState, actor: str, detail: str | None = None
+    ) -> str | None:
+        """Move a link to a new state if the move is allowed; returns the time, or None if refused.
+
+        A state that the link has already moved past but that is worth knowing (``delivered``,
+        ``refused``: see :data:`gateway.links.NOTES`) is noted in its history without moving it.
+        """
+        now = utcnow()
+        async with self.db.chain(), self.db.begin() as conn:
+            row = (
+                await conn.execute(select(links.c.state, links.c.incident_id).where(links.c.id == link_id))
+            ).first()
+            if row is None:
+                return None
+            if is_note(LinkState(row[0]), new):
+                await conn.execute(
+                    link_states.insert().values(link_id=link_id, state=new.value, at=now, detail=detail)
+                )
+            elif can_move(LinkState(row[0]), new):
+                await self._move(conn, link_id, new, now, detail)
+            else:
+                return None
+            await self.db.audit(
+                conn, actor, f"link.{new.value}", row[1], {"link_id": link_id, "detail": detail}
+            )
+        return iso(now)
+
+    async def _move(self, conn, link_id: str, new: LinkState, now: datetime, detail: str | None) -> None:
+        values: dict[str, Any] = {"state": new.value}
+        if new is LinkState.OPENED:
+            values["opened_at"] = func.coalesce(links.c.opened_at, now)
+        await conn.execute(update(links).where(links.c.id == link_id).values(**values))
+        await conn.execute(
+            link_states.insert().values(link_id=link_id, state=new.value, at=now, detail=detail)
+        )
+
+    async def bind_device(self, link_id: str, device_hash: str) -> bool:
+        """Bind the link to the first device that opens it; False if another device got there first."""
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                update(links)
+                .where(links.c.id == link_id, links.c.device_hash.is_(None))
+                .values(device_hash=device_hash)
+            )
+        return result.rowcount == 1
+
+    async def expire_links(self, now: datetime) -> list[tuple[str, str]]:
+        """Mark links never opened and past their expiry as expired; returns (incident, link) pairs."""
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(links.c.id, links.c.incident_id).where(
+                        and_(
+                            links.c.expires_at <= now,
+                            links.c.opened_at.is_(None),
+                            links.c.state.in_([
+                                LinkState.CREATED.value, LinkState.SENT.value,
+                                LinkState.DELIVERED.value, LinkState.FAILED.value,
+                            ]),
+                        )
+                    )
+                )
+            ).all()
+        expired = []
+        for link_id, incident_id in rows:
+            if await self.move_link(link_id, LinkState.EXPIRED, "gateway"):
+                expired.append((incident_id, link_id))
+        return expired

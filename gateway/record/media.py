@@ -1,0 +1,86 @@
+"""Snapshots and recording segments, by the SHA-256 of their bytes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import select
+
+from .database import Database, new_id
+from .rows import recording_row, snapshot_row
+from .schema import recordings, snapshots
+
+
+class MediaRecords:
+    db: Database
+
+    async def add_snapshot(
+        self,
+        incident_id: str,
+        session_id: str | None,
+        sha256: str,
+        width: int,
+        height: int,
+        size: int,
+        taken_at: datetime,
+        taken_by: str,
+        reason: str,
+        fix: Mapping[str, Any] | None,
+        thumb_sha256: str | None = None,
+    ) -> dict[str, Any]:
+        values = {
+            "thumb_sha256": thumb_sha256,
+            "id": new_id("snp"), "incident_id": incident_id, "session_id": session_id,
+            "sha256": sha256, "width": width, "height": height, "bytes": size,
+            "taken_at": taken_at, "taken_by": taken_by, "reason": reason,
+            "fix_id": fix["id"] if fix else None,
+        }
+        async with self.db.chain(), self.db.begin() as conn:
+            await conn.execute(snapshots.insert().values(**values))
+            await self.db.audit(
+                conn, taken_by, "snapshot.taken", incident_id,
+                {"snapshot_id": values["id"], "sha256": sha256, "reason": reason},
+            )
+        return snapshot_row(values, dict(fix) if fix else None)
+
+    async def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(snapshots).where(snapshots.c.id == snapshot_id))
+            ).mappings().first()
+        return snapshot_row(row, None) if row else None
+
+    async def add_recording(
+        self, incident_id: str, session_id: str, segment: int, sha256: str, size: int, frames: int,
+        width: int, height: int, codec: str, started_at: datetime, ended_at: datetime,
+    ) -> dict[str, Any]:
+        values = {
+            "incident_id": incident_id, "session_id": session_id, "segment": segment, "sha256": sha256,
+            "bytes": size, "frames": frames, "width": width, "height": height, "codec": codec,
+            "started_at": started_at, "ended_at": ended_at,
+        }
+        async with self.db.chain(), self.db.begin() as conn:
+            result = await conn.execute(recordings.insert().values(**values))
+            await self.db.audit(
+                conn, "gateway", "recording.segment", incident_id,
+                {"session_id": session_id, "segment": segment, "sha256": sha256, "bytes": size},
+            )
+        values["id"] = int(result.inserted_primary_key[0])
+        return recording_row(values)
+
+    async def recordings(self, incident_id: str) -> list[dict[str, Any]]:
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(recordings).where(recordings.c.incident_id == incident_id).order_by(recordings.c.id)
+                )
+            ).mappings().all()
+        return [recording_row(r) for r in rows]
+
+    async def recording(self, recording_id: int) -> dict[str, Any] | None:
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(recordings).where(recordings.c.id == recording_id))
+            ).mappings().first()
+        return recording_row(row) if row else None
