@@ -13,25 +13,17 @@ from ..exports.geojson import fixes_geojson
 from ..exports.pidf_lo import MEDIA_TYPE, pidf_lo
 from ..record.database import redact_for
 from .auth import require
-from .keys import BLOBS, DATABASE, INCIDENTS
+from .incidents import _incident
+from .keys import BLOBS, DATABASE
 from .security import json_error
 
 routes = web.RouteTableDef()
 
 
-async def _record(request: web.Request):
-    record = await request.app[INCIDENTS].record(request.match_info["id"])
-    if record is None:
-        raise web.HTTPNotFound(
-            text='{"error": "not_found", "message": "no such incident"}', content_type="application/json"
-        )
-    return record
-
-
 @routes.get("/api/incidents/{id}/location.pidf")
 async def location(request: web.Request) -> web.Response:
     require(request, Permission.READ)
-    record = await _record(request)
+    record = await _incident(request, whole=True)
     if not record["latest_fix"]:
         return json_error(404, "no_fix", "no position has been received for this incident")
     entity = f"pres:{record['reference']}@{request.host.split(':')[0]}"
@@ -41,7 +33,7 @@ async def location(request: web.Request) -> web.Response:
 @routes.get("/api/incidents/{id}/fixes.geojson")
 async def fixes(request: web.Request) -> web.Response:
     require(request, Permission.READ)
-    record = await _record(request)
+    record = await _incident(request, whole=True)
     body = json.dumps(fixes_geojson(record["reference"], record["fixes"]))
     return web.Response(text=body, content_type="application/geo+json")
 
@@ -56,7 +48,7 @@ async def audit_head(request: web.Request) -> web.Response:
 @routes.get("/api/incidents/{id}/bundle")
 async def bundle(request: web.Request) -> web.Response:
     who = require(request, Permission.AUDIT)
-    record = await _record(request)
+    record = await _incident(request, whole=True)
     database = request.app[DATABASE]
     await database.record_action(who["name"], "bundle.exported", record["id"])
     chain = redact_for(await database.audit_entries(), record["id"])

@@ -43,8 +43,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _incident(request: web.Request) -> dict[str, Any]:
-    found = await request.app[INCIDENTS].get(request.match_info["id"])
+async def _incident(request: web.Request, whole: bool = False) -> dict[str, Any]:
+    """The incident named in the path (its summary, or ``whole`` record), or a JSON 404."""
+    incidents = request.app[INCIDENTS]
+    incident_id = request.match_info["id"]
+    found = await (incidents.record(incident_id) if whole else incidents.get(incident_id))
     if found is None:
         raise web.HTTPNotFound(
             text='{"error": "not_found", "message": "no such incident"}', content_type="application/json"
