@@ -536,45 +536,51 @@ def checks(s: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 FINDINGS = """\
-### Where the gateway's CPU goes, and what to change
+### Where the gateway's CPU goes, why it can miss the load targets, and what to change
 
-Found with `tests/netns-run .venv/bin/python -m benchmarks.bench_media --probe` (inside the gateway:
-every VP8 encode and decode timed, queue depths and threads sampled; cheap) and `--profile` (yappi
-over all threads; slow), on the media code of 2026-11-27. These notes are kept in
-`benchmarks/bench_media.py` (`FINDINGS`); they are not re-measured by each run.
+Found with `--probe` (inside the running gateway, without editing it: every VP8 encode and decode
+timed; queue depths, threads and event-loop lag sampled; loss handling counted; faulthandler dumps
+when the loop stalls over 250 ms), `--profile` (yappi over all threads) and `--probe --experiment ...`
+(a change tried inside the running gateway), on the media code of 2026-11-27, with one or two
+busy processes started beside the benchmark to stand in for a loaded machine. These notes live in
+`benchmarks/bench_media.py` (`FINDINGS`) and are not re-measured by each run.
 
-- **VP8 encoding for viewers dominates.** A 640x480 frame costs about 3.3 ms of CPU to encode with
-  aiortc's settings (`cpu-used -6`, `noise-sensitivity 4`) and 1.2 ms to decode: about 5% of a core
-  per viewer and 1.9% per caller at 15 fps. The rest of a caller's cost (about 1.7%) is aiortc's
-  Python receive path, run for each RTP packet on the event loop (`RTCRtpReceiver._handle_rtp_packet`,
-  `RemoteBitrateEstimator.add`, `NackGenerator`, the jitter buffer, RTP parsing). The event loop's
-  thread uses under 20% of a core at 12 × 1; PyAV releases the GIL inside libvpx (checked), so the
-  codecs run on both cores. The gateway's own per-session work (latest frame, scene signature twice
-  a second, health, pings) costs about the same as the alternative's blackhole: per caller
-  3.3-3.7% against 3.3-3.6%, measured side by side on a quiet machine.
-- **Encoder settings:** on the sample video at 700 kbit/s, `cpu-used -12` with `noise-sensitivity 0`
-  encodes a frame in 1.6 ms instead of 2.8 ms (−43%; `-16`: 1.4 ms). aiortc hard-codes its options in
-  `Vp8Encoder.encode`, so this needs a gateway-side encoder class registered in place of aiortc's.
-- **Encoder restarts:** aiortc opens a new libvpx encoder, and sends a keyframe, whenever the
-  viewer's REMB moves the target bitrate by more than 10%: 123 times for 12 viewers in about 30 s
-  (one every 3 s per viewer). Holding the bitrate steadier (e.g. rounding the REMB target to
-  coarse steps, or a band of ±25%) would save the keyframes and their CPU.
-- **Threads:** PyAV's `frame.to_ndarray(format=...)` gives each frame its own swscale context with
-  its own worker threads, alive as long as the frame. The scene-change signature converts the latest
-  frame twice a second and `LatestFrame` keeps a second of frames, so each caller carries about six
-  native threads, created and destroyed continually (87-101 threads at 12 × 1 against the
-  alternative's 31). Reading the luma plane directly (`numpy.frombuffer(frame.planes[0], ...)`,
-  no conversion) for the signature and the sharpness measure, and one shared
-  `av.video.reformatter.VideoReformatter` for the JPEG path, avoid them.
-- **Why the load targets can be missed:** 12 callers × 1 viewer need about 105-115% of a core in
-  the gateway plus about 40% for this benchmark's own callers and viewers, on 2 cores. With the
-  machine otherwise quiet, 0% of frames are dropped and the p95 is under 100 ms. When other work takes
-  most of a core, decoding falls behind and latency grows to seconds: aiortc queues encoded frames
-  for its decoder thread in an unbounded `queue.Queue` (seen 39 frames deep, 2.6 s, with one busy
-  process beside the benchmark), so CPU starvation turns into delay before the unbuffered relay can
-  drop anything. A bound there (drop to the next keyframe and send a PLI when more than a few
-  frames wait) would need a patched `RTCRtpReceiver`. Cutting encode cost (above) is the main lever for
-  headroom on this size of machine.
+- **CPU per stream.** Encoding a 640x480 frame for a viewer costs about 3.3 ms of CPU with aiortc's
+  VP8 settings (`cpu-used -6`, `noise-sensitivity 4`), decoding a caller's frame 1.2 ms: about 5% of a
+  core per viewer and 1.9% per caller at 15 fps. The rest of a caller's cost (about 1.7%) is aiortc's
+  Python receive path on the event loop (`RTCRtpReceiver._handle_rtp_packet`, `RemoteBitrateEstimator.
+  add`, `NackGenerator`, jitter buffer, RTP parsing). PyAV releases the GIL inside libvpx (checked),
+  so the codecs use both cores; the event loop's thread stays under 20% of a core at 12 × 1.
+- **Why latency turns into seconds on a busy machine.** asyncio's datagram transport reads one
+  datagram per socket per loop iteration. Under load an iteration takes 5-10 ms, and a caller's socket
+  receives about 110 packets a second plus keyframe bursts, so when the machine is busy the 208 KiB
+  receive buffers overflow: 211-601 datagrams dropped by the kernel in a 20 s window, all on the
+  gateway's sockets (`/proc/net/udp`). aiortc's jitter buffer then waits for each lost packet until
+  512 packets have arrived (seconds), and releases a burst into the decoder thread's unbounded queue
+  (seen 60 frames deep): p50 1.1-1.5 s, p95 2.5-3.4 s, about half the frames lost at 12 × 1 with two
+  busy processes beside it. (The synthetic callers cannot answer the gateway's PLI with a keyframe, so
+  they lose more frames than a browser would; the delay is the same.) Forcing 8 MiB receive buffers did
+  not stop the drops. **Running the gateway on uvloop did** (libuv reads many datagrams per wake-up):
+  no kernel drops in 3 runs out of 3 under the same stress, decoder queue at most 11.
+- **swscale threads on the event loop.** `frame.to_ndarray(format="gray")` on a newly decoded frame
+  takes about 10 ms: PyAV gives that frame its own swscale context with its own worker threads, which
+  live until the frame is freed; freeing it costs 2.5 ms (up to 13 ms) in whichever thread drops the
+  last reference, here the event loop in `LatestFrame.update` (2 of the 3 loop stalls over 250 ms that
+  faulthandler caught were there). The scene-change signature does this twice a second per caller:
+  89 threads at 12 × 1 against 41 with the signature computed from the luma plane read in place
+  (`numpy.frombuffer(frame.planes[0], ...)`, 0.06 ms; its values differ from swscale's grey by about 4
+  levels, a range scaling, so the threshold may need a small retune). Sharpness and JPEG conversion
+  have the same pattern (one shared `av.video.reformatter.VideoReformatter` avoids it).
+- **Both changes together** (uvloop and the luma signature), two busy processes beside it: no kernel
+  drops, decoder queue at most 3, p50/p95 about 280/370 ms against 1.1-1.5 s / 2.5-3.4 s, 27-32% of
+  frames skipped, which is the unbuffered relay handing starved encoders the newest frame, as
+  designed. On a quiet machine either way meets the targets.
+- **Encoder settings.** On the sample video at 700 kbit/s, `cpu-used -12` with `noise-sensitivity 0`
+  encodes a frame in 1.6 ms instead of 2.8 ms (−43%; `-16`: 1.4 ms): the main lever for headroom on 2
+  cores. aiortc hard-codes these in `Vp8Encoder.encode`, so it needs a gateway-side encoder class.
+- **Encoder restarts.** aiortc opens a new libvpx encoder, and sends a keyframe, each time the viewer's
+  REMB moves the target bitrate by over 10%: 123 times for 12 viewers in about 30 s. Coarser bitrate
+  steps would save those keyframes.
 """
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import av
 import cv2
+import numpy as np
 
 JPEG_QUALITY = 90
 THUMBNAIL_WIDTH = 160
@@ -63,9 +64,23 @@ class LatestFrame:
         return list(self.recent)
 
 
+def luma(frame: av.VideoFrame):
+    """The frame's brightness plane as an array, without converting the frame.
+
+    A conversion (``to_ndarray(format="gray")``) builds a swscale context with worker threads per
+    frame, which costs milliseconds to build and to free; decoded video is planar YUV, whose first
+    plane already is the brightness.
+    """
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12"):
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return rows[:, : plane.width]
+    return frame.to_ndarray(format="gray")
+
+
 def sharpness(frame: av.VideoFrame) -> float:
     """Variance of the Laplacian of the luma plane: high for crisp edges, low for blur."""
-    gray = frame.to_ndarray(format="gray")
+    gray = luma(frame)
     if gray.shape[1] > 480:
         # Half size keeps the ranking and quarters the cost.
         gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)

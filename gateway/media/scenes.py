@@ -8,12 +8,14 @@ import av
 import cv2
 import numpy as np
 
+from .frames import luma
+
 SIGNATURE_SIZE = (32, 24)
 
 
 def signature(frame: av.VideoFrame) -> np.ndarray:
     """A tiny blurred grey thumbnail: enough to see a new scene, blind to noise and small motion."""
-    gray = frame.to_ndarray(format="gray")
+    gray = luma(frame)
     small = cv2.resize(gray, SIGNATURE_SIZE, interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
 

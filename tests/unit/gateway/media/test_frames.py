@@ -44,3 +44,13 @@ def test_jpeg_keeps_the_received_resolution_and_decodes():
     assert (jpeg.width, jpeg.height) == (640, 480)
     decoded = cv2.imdecode(np.frombuffer(jpeg.data, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (480, 640, 3)
+
+
+def test_luma_reads_the_brightness_plane_without_converting_the_frame():
+    from gateway.media.frames import luma
+
+    frame = scene()
+    plane = luma(frame)
+    assert plane.shape == (480, 640)
+    converted = frame.to_ndarray(format="gray").astype(int)
+    assert abs(plane.astype(int) - converted).mean() < 8
