@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.media_peers import Caller, GatewayTarget, RelayTarget, Viewer  # noqa: E402
 from benchmarks.media_sample import FPS, HEIGHT, SECONDS, WIDTH, ensure_video  # noqa: E402
 from benchmarks.procstat import CpuMeter, CpuWindow, udp_counters, udp_drops_by_pid  # noqa: E402
+from tests.conftest import on_private_test_network  # noqa: E402
 
 HOST = "10.99.0.1"
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -80,15 +81,6 @@ TARGET_FIRST_FRAME_S = 0.6
 
 def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def host_is_local(host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, 0))
-        except OSError:
-            return False
-    return True
 
 
 def free_port() -> int:
@@ -772,8 +764,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --probe: force this UDP receive buffer (bytes) on every socket, an experiment")
     args = parser.parse_args(argv)
 
-    if not host_is_local():
-        print(f"bench_media: {HOST} is not a local address: run it inside the private network namespace:\n"
+    if not on_private_test_network():
+        print(f"bench_media: not on the private test network ({HOST} and nothing beyond): run it inside the private network namespace:\n"
               "  tests/netns-run .venv/bin/python -m benchmarks.bench_media", file=sys.stderr)
         return 2
     BUILD.mkdir(parents=True, exist_ok=True)

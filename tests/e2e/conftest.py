@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import on_private_test_network
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "10.99.0.1"
 CHROMIUM = os.environ.get("SCENELINK_CHROMIUM", "/usr/bin/chromium")
@@ -31,20 +33,10 @@ VIDEO_PATH = ROOT / "samples" / "build" / "scene.y4m"
 STARTUP_SECONDS = 40
 
 
-def host_is_local(host: str = HOST) -> bool:
-    """True when ``host`` is an address of this network namespace (we can bind to it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, 0))
-        except OSError:
-            return False
-    return True
-
-
 def _skip_reason() -> str | None:
-    if not host_is_local():
+    if not on_private_test_network():
         return (
-            f"end-to-end tests need the private test network ({HOST} is not a local address): "
+            f"end-to-end tests need the private test network ({HOST} and nothing beyond): "
             "run them through tests/netns-run, e.g. `tests/netns-run .venv/bin/python -m pytest tests/e2e`"
         )
     if not Path(CHROMIUM).exists():
