@@ -21,6 +21,8 @@ import numpy as np
 from .events import EventBus
 from .live import LiveSessions
 from .media.frames import THUMBNAIL_WIDTH
+from .media.jpeg import JpegHeaderError, jpeg_size
+from .media.workers import image_work
 from .positions import FixOutcome, FixRecorder
 from .record import BlobStore, Incidents
 from .record.database import utcnow
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 MAX_STILL_BYTES = 200 * 1024
 MAX_STILL_SIDE = 2048
 MIN_STILL_INTERVAL = 1.0  # seconds between two stills from one link
+# Stills being decoded at once, across every caller; beyond that a still is refused with 503 and
+# the page retries, rather than a queue of decodes growing behind the image pool.
+MAX_STILLS_DECODING = 4
 MAX_FIX_BATCH = 200
 IDLE_SECONDS = 90.0
 
@@ -48,19 +53,39 @@ class Still:
     thumbnail: bytes
 
 
-def inspect_still(data: bytes) -> Still:
-    """Check that ``data`` is one decodable JPEG of a sane size, and make its gallery thumbnail.
+def check_still_header(data: bytes) -> tuple[int, int]:
+    """The still's width and height as its JPEG header declares them, if they are acceptable.
 
-    CPU work (a full decode): call through ``asyncio.to_thread``.
+    Pure and cheap (no decoding): run before any decoder sees the bytes, so that a small file
+    declaring an enormous image is refused without allocating it.
     """
     if len(data) < 4 or data[:3] != b"\xff\xd8\xff":
         raise BadUpload(400, "not_jpeg", "the body is not a JPEG image")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        size = jpeg_size(data)
+    except JpegHeaderError as exc:
+        raise BadUpload(400, "not_jpeg", f"the JPEG image cannot be read: {exc}") from None
+    if max(size.width, size.height) > MAX_STILL_SIDE or min(size.width, size.height) < 16:
+        raise BadUpload(400, "bad_size", f"a still must be between 16 and {MAX_STILL_SIDE} pixels a side")
+    return size.width, size.height
+
+
+def inspect_still(data: bytes) -> Still:
+    """Check that ``data`` is one decodable JPEG of a sane size, and make its gallery thumbnail.
+
+    The header is checked first; only then is the image decoded. CPU work: run it on the image
+    pool (:func:`gateway.media.workers.image_work`).
+    """
+    declared = check_still_header(data)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV 5 raises where 4 returned None (over OPENCV_IO_MAX_IMAGE_PIXELS)
+        image = None
     if image is None:
         raise BadUpload(400, "not_jpeg", "the JPEG image cannot be decoded")
     height, width = image.shape[:2]
-    if max(width, height) > MAX_STILL_SIDE or min(width, height) < 16:
-        raise BadUpload(400, "bad_size", f"a still must be between 16 and {MAX_STILL_SIDE} pixels a side")
+    if (width, height) != declared:  # decoders size their buffer from that header: never seen
+        raise BadUpload(400, "not_jpeg", "the JPEG image is not the size its header declares")
     thumb_height = max(1, round(height * THUMBNAIL_WIDTH / width))
     small = cv2.resize(image, (THUMBNAIL_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
@@ -94,6 +119,7 @@ class Fallback:
         self._last_still: dict[str, float] = {}
         self.min_still_interval = MIN_STILL_INTERVAL
         self._lock = asyncio.Lock()
+        self._decoding = 0
 
     async def session_for(self, link: Mapping[str, Any], user_agent: str) -> str:
         """The session that HTTPS uploads for ``link`` belong to, opening one if need be."""
@@ -136,7 +162,14 @@ class Fallback:
         if now - self._last_still.get(link["id"], 0.0) < self.min_still_interval:
             raise BadUpload(429, "too_often", "one still a second at most")
         self._last_still[link["id"]] = now
-        still = await asyncio.to_thread(inspect_still, data)
+        check_still_header(data)  # before any decoding, and before waiting for the pool
+        if self._decoding >= MAX_STILLS_DECODING:
+            raise BadUpload(503, "busy", "the gateway is busy; send the photo again in a moment")
+        self._decoding += 1
+        try:
+            still = await image_work(inspect_still, data)
+        finally:
+            self._decoding -= 1
         session_id = await self.session_for(link, user_agent)
         sha = await asyncio.to_thread(self.blobs.put, data)
         thumb = await asyncio.to_thread(self.blobs.put, still.thumbnail)

@@ -304,5 +304,8 @@ async def stills(request: web.Request) -> web.Response:
     try:
         snap = await request.app[CALLERS].fallback.still(link, request.headers.get("User-Agent", ""), data)
     except BadUpload as exc:
-        return json_error(exc.status, exc.code, str(exc))
+        refused = json_error(exc.status, exc.code, str(exc))
+        if exc.status in (429, 503):
+            refused.headers["Retry-After"] = "1"
+        return refused
     return web.json_response({"id": snap["id"], "taken_at": snap["taken_at"]}, status=201)

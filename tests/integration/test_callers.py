@@ -31,6 +31,13 @@ def jpeg(width: int = 320, height: int = 240) -> bytes:
     return buf.tobytes()
 
 
+def bomb(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header is rewritten to declare ``width`` x ``height`` pixels."""
+    data = jpeg(64, 64)
+    at = data.index(b"\xff\xc0")
+    return data[: at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9 :]
+
+
 class Caller:
     """The caller's phone: its own cookies, apart from the handler's session."""
 
@@ -466,6 +473,9 @@ async def test_bad_stills_are_refused(client, handler, phones):
         (b"\xff\xd8\xff\xe0" + b"garbage" * 100, "image/jpeg", 400, "not_jpeg"),
         (jpeg(), "image/png", 415, "not_jpeg"),
         (jpeg(8, 8), "image/jpeg", 400, "bad_size"),
+        # A JPEG bomb: a few hundred bytes declaring 65000 x 65000 pixels, refused from its header.
+        (bomb(65000, 65000), "image/jpeg", 400, "bad_size"),
+        (bomb(32000, 32000), "image/jpeg", 400, "bad_size"),
         (b"\xff\xd8\xff" + bytes(210 * 1024), "image/jpeg", 413, "too_large"),
     ]
     fallback = client.app[CALLERS].fallback
