@@ -26,6 +26,14 @@ QUESTIONS = frozenset({"can_talk", "are_safe", "breathing"})
 
 MAX_TEXT = 280
 
+# RIGHT-TO-LEFT MARK. A text message in Arabic or Urdu opens with the sender's name, which is in
+# Latin letters: a messaging app takes the paragraph's direction from its first strong character,
+# so without this mark it lays the whole message out left to right and the sentence, the colon and
+# the link come out in a confusing order.
+RLM = "\u200f"
+
+_SMS_PLACEHOLDER = re.compile(r"\{(sender|url)\}")
+
 
 class UnknownLanguage(ValueError):
     pass
@@ -82,12 +90,19 @@ def languages() -> list[dict[str, str]]:
 
 
 def sms_text(language: str | None, sender_name: str, url: str) -> str:
-    """The link's text message in ``language`` (English when None or unknown)."""
+    """The link's text message in ``language`` (English when None or unknown).
+
+    A right-to-left language's message starts with :data:`RLM`: the mark belongs to the language's
+    direction, not to its strings file.
+    """
     try:
-        template = strings(check_language(language) or DEFAULT)["sms"]
+        code = check_language(language) or DEFAULT
     except UnknownLanguage:
-        template = strings(DEFAULT)["sms"]
-    return template.replace("{sender}", sender_name).replace("{url}", url)
+        code = DEFAULT
+    values = {"sender": sender_name, "url": url}
+    # One pass, so a sender name that happens to contain "{url}" stays as it is.
+    text = _SMS_PLACEHOLDER.sub(lambda m: values[m.group(1)], strings(code)["sms"])
+    return RLM + text if direction(code) == "rtl" else text
 
 
 def phrase_keys() -> list[str]:
