@@ -70,6 +70,8 @@ class MediaSettings:
     segment_seconds: int = 60
     # A caller that sends nothing (no frame, no message) for this long is treated as gone.
     silence_timeout_seconds: float = 20.0
+    # A snapshot of a newest frame older than this is refused as stale unless asked for explicitly.
+    max_snapshot_age_seconds: float = 2.0
     # Origins allowed to frame the embeddable viewer (frame-ancestors), e.g. the CAD system.
     embed_origins: tuple[str, ...] = ()
     embed_token_seconds: int = 8 * 3600
@@ -202,6 +204,7 @@ def _media(table: Mapping[str, Any]) -> MediaSettings:
         scene_change_cooldown_seconds=float(table.get("scene_change_cooldown_seconds", 5.0)),
         segment_seconds=_int(table.get("segment_seconds", 60), "media.segment_seconds"),
         silence_timeout_seconds=float(table.get("silence_timeout_seconds", 20.0)),
+        max_snapshot_age_seconds=_positive(table.get("max_snapshot_age_seconds", 2.0), "media.max_snapshot_age_seconds"),
         embed_origins=tuple(origins),
         embed_token_seconds=_int(table.get("embed_token_seconds", 8 * 3600), "media.embed_token_seconds"),
         mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),
@@ -245,6 +248,16 @@ def _int(value: Any, name: str) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from exc
+
+
+def _positive(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from exc
+    if not number > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return number
 
 
 def _path(value: str | None, base: Path) -> Path | None:

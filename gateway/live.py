@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,14 @@ log = logging.getLogger(__name__)
 
 class NoStream(Exception):
     """There is no live video for this incident (not started, or no frame received yet)."""
+
+
+class StaleVideo(Exception):
+    """The newest frame is older than ``media.max_snapshot_age_seconds``: it is not the scene now."""
+
+    def __init__(self, age_seconds: float) -> None:
+        super().__init__(f"the newest video frame is {age_seconds:.1f} s old")
+        self.age_seconds = age_seconds
 
 
 @dataclass
@@ -180,18 +189,30 @@ class LiveSessions:
 
         return answer
 
-    async def snapshot(self, incident_id: str, actor: str, reason: str = "on_demand") -> dict[str, Any]:
+    async def snapshot(
+        self, incident_id: str, actor: str, reason: str = "on_demand", allow_stale: bool = False
+    ) -> dict[str, Any]:
         live = self.by_incident.get(incident_id)
         if live is None:
             raise NoStream("the caller is not streaming video")
-        return await self.snapshot_of(live, actor, reason)
+        return await self.snapshot_of(live, actor, reason, allow_stale)
 
-    async def snapshot_of(self, live: LiveSession, actor: str, reason: str) -> dict[str, Any]:
-        """The sharpest frame of the last second, stored with its thumbnail and nearest fix."""
+    async def snapshot_of(
+        self, live: LiveSession, actor: str, reason: str, allow_stale: bool = False
+    ) -> dict[str, Any]:
+        """The sharpest frame of the last second, stored with its thumbnail and nearest fix.
+
+        A newest frame older than ``media.max_snapshot_age_seconds`` raises :class:`StaleVideo`
+        unless ``allow_stale``; either way the snapshot records how old its frame was when asked.
+        """
         incident_id = live.incident_id
+        asked_at = time.time()
         frames = live.peer.latest.window_frames()
         if not frames:
             raise NoStream("no video frame has been received for this incident")
+        newest_age = max(0.0, asked_at - frames[-1].received_at)
+        if newest_age > self.media_settings.max_snapshot_age_seconds and not allow_stale:
+            raise StaleVideo(newest_age)
         captured = await image_work(sharpest, frames)
         encoded = await image_work(encode_snapshot, captured.frame)
         jpeg = encoded.full
@@ -202,6 +223,7 @@ class LiveSessions:
         snap = await self.incidents.add_snapshot(
             incident_id, live.session_id, sha, jpeg.width, jpeg.height, len(jpeg.data),
             taken_at, actor, reason, fix, thumb_sha256=thumb,
+            frame_age_seconds=round(max(0.0, asked_at - captured.received_at), 3),
         )
         self.events.publish("snapshot", incident_id, snap)
         return snap
@@ -248,8 +270,8 @@ class LiveSessions:
         async def snapshot(reason: str) -> Any:
             try:
                 return await self.snapshot_of(live, "gateway", reason)
-            except NoStream:
-                return None
+            except (NoStream, StaleVideo):
+                return None  # automatic snapshots never store an old frame as new
 
         async def store(segment: Segment) -> None:
             sha, size = await asyncio.to_thread(self.blobs.adopt, segment.path)

@@ -63,6 +63,17 @@ class LatestFrame:
     def window_frames(self) -> list[CapturedFrame]:
         return list(self.recent)
 
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the newest frame was decoded (wall clock), or None before the first.
+
+        A frame held here is the newest the gateway has, not necessarily a recent one: during a
+        freeze, or after the caller's camera stopped, it can be any age.
+        """
+        current = self.current
+        if current is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - current.received_at)
+
 
 def luma(frame: av.VideoFrame):
     """The frame's brightness plane as an array, without converting the frame.

@@ -28,9 +28,10 @@ class MediaRecords:
         reason: str,
         fix: Mapping[str, Any] | None,
         thumb_sha256: str | None = None,
+        frame_age_seconds: float | None = None,
     ) -> dict[str, Any]:
         values = {
-            "thumb_sha256": thumb_sha256,
+            "thumb_sha256": thumb_sha256, "frame_age_seconds": frame_age_seconds,
             "id": new_id("snp"), "incident_id": incident_id, "session_id": session_id,
             "sha256": sha256, "width": width, "height": height, "bytes": size,
             "taken_at": taken_at, "taken_by": taken_by, "reason": reason,
@@ -40,7 +41,8 @@ class MediaRecords:
             await conn.execute(snapshots.insert().values(**values))
             await self.db.audit(
                 conn, taken_by, "snapshot.taken", incident_id,
-                {"snapshot_id": values["id"], "sha256": sha256, "reason": reason},
+                {"snapshot_id": values["id"], "sha256": sha256, "reason": reason}
+                | ({} if frame_age_seconds is None else {"frame_age_seconds": frame_age_seconds}),
             )
         return snapshot_row(values, dict(fix) if fix else None)
 

@@ -28,6 +28,7 @@ def snapshot_row(row: Mapping[str, Any], fix: dict[str, Any] | None) -> dict[str
         "fix_id": row["fix_id"], "fix": fix, "url": f"/api/snapshots/{row['id']}",
         "thumb_sha256": row.get("thumb_sha256"),
         "thumbnail_url": f"/api/snapshots/{row['id']}/thumbnail" if row.get("thumb_sha256") else None,
+        "frame_age_seconds": row.get("frame_age_seconds"),
     }
 
 

@@ -158,6 +158,9 @@ snapshots = Table(
     Column("reason", String(32), nullable=False),
     Column("fix_id", Integer, ForeignKey("fixes.id")),
     Column("thumb_sha256", String(64)),
+    # How old the frame was when the snapshot was asked for (seconds); shown with a stale frame
+    # stored on explicit request, so it is never taken for the scene "now".
+    Column("frame_age_seconds", Float),
 )
 
 recordings = Table(

@@ -10,7 +10,7 @@ from aiohttp import web
 from ..auth import Permission
 from ..i18n import UnknownLanguage, check_language
 from ..invitations import send_link
-from ..live import NoStream
+from ..live import NoStream, StaleVideo
 from ..phones import PhoneError, normalise_mobile
 from ..record.incidents import DuplicateReference
 from .auth import require
@@ -118,10 +118,17 @@ async def create_link(request: web.Request) -> web.Response:
 async def take_snapshot(request: web.Request) -> web.Response:
     who = require(request, Permission.ACT)
     incident = await _incident(request)
+    allow_stale = (await json_body(request)).get("allow_stale", False)
+    if not isinstance(allow_stale, bool):
+        return json_error(400, "invalid_request", "'allow_stale' must be true or false")
     try:
-        snap = await request.app[LIVE].snapshot(incident["id"], who["name"])
+        snap = await request.app[LIVE].snapshot(incident["id"], who["name"], allow_stale=allow_stale)
     except NoStream as exc:
         return json_error(409, "no_video", str(exc))
+    except StaleVideo as exc:
+        return web.json_response(
+            {"error": "stale_video", "message": str(exc), "age_seconds": round(exc.age_seconds, 1)}, status=409
+        )
     return web.json_response(snap, status=201)
 
 

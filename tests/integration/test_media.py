@@ -48,10 +48,10 @@ async def gathered_offer(pc: RTCPeerConnection) -> dict:
     return {"sdp": pc.localDescription.sdp, "type": "offer"}
 
 
-async def start_caller(client, path):
+async def start_caller(client, path, track=None):
     """A caller peer that sends video and fixes, as the caller page does."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTrack(Quadrants())
+    pc.addTrack(track or Quadrants())
     channel = pc.createDataChannel("fixes")
     replies: asyncio.Queue = asyncio.Queue()
     channel.on("message", lambda m: replies.put_nowait(json.loads(m)))
