@@ -94,7 +94,7 @@ def verify_bundle(data: bytes) -> BundleReport:
     report.audit_head = audit[-1]["hash"] if audit else None
     broken = verify_chain(audit)
     if broken is not None:
-        report.problems.append(f"audit chain broken at entry {broken}")
+        report.problems.append(str(broken))
     recorded = {
         e["detail"].get("sha256") for e in audit if e.get("action") in ("snapshot.taken", "recording.segment")
     }

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import secrets
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, AsyncIterator, Mapping
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .chain import (
+    canonical as chain_canonical,
+    CURRENT,
+    GENESIS,
+    ChainBreak,
+    ChainChecker,
+    detail_digest,
+    entry_hash_v2,
+    redact_for,
+    sha256_hex,
+    verify_chain,
+)
 from .schema import audit, metadata
 
-GENESIS = "0" * 64
+__all__ = [
+    "GENESIS", "ChainBreak", "Database", "aware", "canonical", "iso", "new_id", "redact_for",
+    "sha256_hex", "utcnow", "verify_chain",
+]
 
 
 def utcnow() -> datetime:
@@ -40,51 +55,53 @@ def new_id(prefix: str) -> str:
 
 
 def canonical(obj: Any) -> str:
+    """JSON for stored values (``default=str`` lets a datetime through; hashes use chain.canonical)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def sha256_hex(data: bytes | str) -> str:
-    if isinstance(data, str):
-        data = data.encode()
-    return hashlib.sha256(data).hexdigest()
-
-
-def entry_hash(prev: str, at: datetime, actor: str, action: str, incident_id: str | None, detail: str) -> str:
-    return sha256_hex("|".join([prev, iso(at) or "", actor, action, incident_id or "", detail]))
+# Any 64-bit constant unique to this application: the PostgreSQL advisory lock held by every write
+# transaction, so that one writer at a time, on any node, reads and extends the chain's head.
+WRITER_LOCK = 0x5CE1E_C4A1
 
 
 class Database:
     """An async SQLAlchemy engine plus the audit chain.
 
-    Writers that must appear in the audit log call :meth:`audit` inside their own transaction, so
-    the item and its audit entry land together or not at all.
+    Writers that must appear in the audit log call :meth:`audit` inside a transaction opened with
+    :meth:`begin`, so the item and its audit entry land together or not at all. Every such
+    transaction holds the database's writer lock from its first statement (SQLite: ``BEGIN
+    IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), so two processes or two nodes
+    never read the same head and fork the chain. The in-process :meth:`chain` lock only saves
+    this process's writers from queueing inside the database.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._chain_lock = asyncio.Lock()
+        self.dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str) -> "Database":
+    async def open(cls, url: str, create: bool = True) -> "Database":
         engine = create_async_engine(url)
-        if url.startswith("sqlite"):
-            @event.listens_for(engine.sync_engine, "connect")
-            def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver callback
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.close()
-
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        if engine.dialect.name == "sqlite":
+            _sqlite_writer_lock(engine)
+        if create:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
         return cls(engine)
 
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def begin(self):
-        return self.engine.begin()
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, holding the writer lock from its start to its commit."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(scenelink_writer=True)
+            async with conn.begin():
+                if self.dialect == "postgresql":
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+                yield conn
 
     def connect(self):
         return self.engine.connect()
@@ -97,20 +114,20 @@ class Database:
         incident_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> str:
-        """Append one entry to the chain within ``conn``'s transaction; returns its hash.
-
-        The caller must hold :meth:`chain` so that two writers never read the same previous hash.
-        """
-        prev = (
-            await conn.execute(select(audit.c.hash).order_by(audit.c.id.desc()).limit(1))
-        ).scalar() or GENESIS
+        """Append one entry to the chain within ``conn``'s transaction (from :meth:`begin`); returns its hash."""
+        head = (
+            await conn.execute(select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1))
+        ).first()
+        seq, prev = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
         at = utcnow()
-        body = canonical(detail or {})
-        digest = entry_hash(prev, at, actor, action, incident_id, body)
+        body = json.loads(canonical(dict(detail or {})))  # what is stored is exactly what is hashed
+        nonce = secrets.token_hex(16)
+        detail_sha = detail_digest(body, nonce)
+        digest = entry_hash_v2(seq, prev, iso(at) or "", actor, action, incident_id, detail_sha)
         await conn.execute(
             audit.insert().values(
-                at=at, actor=actor, action=action, incident_id=incident_id,
-                detail=body, prev_hash=prev, hash=digest,
+                seq=seq, version=CURRENT, at=at, actor=actor, action=action, incident_id=incident_id,
+                detail=chain_canonical(body), nonce=nonce, detail_sha256=detail_sha, prev_hash=prev, hash=digest,
             )
         )
         return digest
@@ -126,39 +143,78 @@ class Database:
             return await self.audit(conn, actor, action, incident_id, detail)
 
     async def audit_entries(self, incident_id: str | None = None) -> list[dict[str, Any]]:
-        query = select(audit).order_by(audit.c.id)
+        query = select(audit).order_by(audit.c.seq)
         if incident_id is not None:
             query = query.where(audit.c.incident_id == incident_id)
         async with self.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [
-            {**row, "at": iso(row["at"]), "detail": json.loads(row["detail"])} for row in rows
-        ]
+        return [entry_json(row) for row in rows]
+
+    async def stream_entries(self, batch: int = 5000) -> AsyncIterator[dict[str, Any]]:
+        """The whole chain in order, a batch at a time (a chain may hold millions of entries)."""
+        after = 0
+        while True:
+            async with self.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        select(audit).where(audit.c.seq > after).order_by(audit.c.seq).limit(batch)
+                    )
+                ).mappings().all()
+            for row in rows:
+                yield entry_json(row)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1]["seq"])
+
+    async def verify(self) -> tuple[int, ChainBreak | None]:
+        """Check the stored chain end to end: (entries checked, first break or None)."""
+        checker = ChainChecker()
+        async for entry in self.stream_entries():
+            if checker.feed(entry):
+                break
+        return checker.seq, checker.broken
+
+    async def head(self) -> dict[str, Any] | None:
+        """The chain's last entry's sequence number, hash and time."""
+        async with self.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(audit.c.seq, audit.c.hash, audit.c.at).order_by(audit.c.seq.desc()).limit(1)
+                )
+            ).first()
+        return {"seq": int(row[0]), "hash": row[1], "at": iso(row[2])} if row else None
 
 
-def verify_chain(entries: Iterable[Mapping[str, Any]]) -> int | None:
-    """Check a whole audit log in order; returns the id of the first broken entry, or None.
+def entry_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit row as the API and bundles show it."""
+    return {
+        "id": row["id"], "seq": row["seq"], "version": row["version"], "at": iso(row["at"]),
+        "actor": row["actor"], "action": row["action"], "incident_id": row["incident_id"],
+        "detail": json.loads(row["detail"]) if row["detail"] is not None else None,
+        "nonce": row["nonce"], "detail_sha256": row["detail_sha256"],
+        "prev_hash": row["prev_hash"], "hash": row["hash"], "purged_at": iso(row["purged_at"]),
+    }
 
-    An entry may be redacted to ``{"id", "prev_hash", "hash"}`` (another incident's, in an
-    evidence bundle): its link to its neighbours is still checked, its content cannot be.
+
+def _sqlite_writer_lock(engine: AsyncEngine) -> None:
+    """SQLite: write transactions begin ``IMMEDIATE`` (the file's write lock taken at once).
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's ``begin`` event
+    emits BEGIN itself (SQLAlchemy's "serializable isolation / savepoints" recipe for pysqlite
+    and aiosqlite); reads stay deferred and never wait for a writer under WAL.
     """
-    prev = GENESIS
-    for e in entries:
-        if e["prev_hash"] != prev:
-            return int(e["id"])
-        if "action" in e:
-            at = datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
-            expected = entry_hash(prev, at, e["actor"], e["action"], e["incident_id"], canonical(e["detail"]))
-            if e["hash"] != expected:
-                return int(e["id"])
-        prev = e["hash"]
-    return None
 
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver callback
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
 
-def redact_for(entries: Iterable[Mapping[str, Any]], incident_id: str) -> list[dict[str, Any]]:
-    """The chain with every other incident's entries reduced to their hashes."""
-    return [
-        dict(e) if e["incident_id"] == incident_id
-        else {"id": e["id"], "prev_hash": e["prev_hash"], "hash": e["hash"]}
-        for e in entries
-    ]
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn) -> None:  # pragma: no cover - driver callback
+        writer = conn.get_execution_options().get("scenelink_writer")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")

@@ -216,16 +216,38 @@ caller_messages = Table(
 )
 
 # Every operator action and every recorded item, chained by hashes so that a removed or altered
-# entry breaks the chain from that point on.
+# entry breaks the chain from that point on (formats: gateway/record/chain.py). ``seq`` numbers the
+# chain without gaps; the unique ``prev_hash`` is the second line against two writers extending
+# the same head (the first is the database lock taken by every write transaction).
 audit = Table(
     "audit",
     metadata,
     Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
     _ts("at"),
     Column("actor", String(64), nullable=False),
     Column("action", String(64), nullable=False),
     Column("incident_id", String(32), index=True),
-    Column("detail", Text, nullable=False),
+    Column("detail", Text),  # JSON; None once purged (the hash of it stays)
+    Column("nonce", String(32)),
+    Column("detail_sha256", String(64)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    _ts("purged_at", True),
+    UniqueConstraint("seq", name="uq_audit_seq"),
+    UniqueConstraint("prev_hash", name="uq_audit_prev_hash"),
+)
+
+# The chain's head signed with the gateway's Ed25519 key, at an interval and at every export.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    _ts("at"),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", String(128), nullable=False),  # hex of the 64-byte Ed25519 signature
+    Column("reason", String(16), nullable=False),  # "interval", "export", "start"
 )

@@ -41,8 +41,9 @@ async def fixes(request: web.Request) -> web.Response:
 @routes.get("/api/audit/head")
 async def audit_head(request: web.Request) -> web.Response:
     require(request, Permission.AUDIT)
-    entries = await request.app[DATABASE].audit_entries()
-    return web.json_response({"entries": len(entries), "hash": entries[-1]["hash"] if entries else None})
+    head = await request.app[DATABASE].head()
+    return web.json_response({"entries": head["seq"] if head else 0, "hash": head["hash"] if head else None,
+                              "seq": head["seq"] if head else 0, "at": head["at"] if head else None})
 
 
 @routes.get("/api/incidents/{id}/bundle")
