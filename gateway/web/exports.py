@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ..auth import Permission
 from ..exports.bundle import build_bundle
+from ..exports.eido import eido
 from ..exports.geojson import fixes_geojson
 from ..exports.pidf_lo import MEDIA_TYPE, pidf_lo
-from ..record.database import redact_for
+from ..record.database import iso, redact_for, utcnow
 from .auth import require
 from .incidents import _incident
-from .keys import BLOBS, DATABASE
+from .keys import BLOBS, DATABASE, SETTINGS
 from .security import json_error
 
 routes = web.RouteTableDef()
@@ -28,6 +30,16 @@ async def location(request: web.Request) -> web.Response:
         return json_error(404, "no_fix", "no position has been received for this incident")
     entity = f"pres:{record['reference']}@{request.host.split(':')[0]}"
     return web.Response(text=pidf_lo(entity, record["latest_fix"]), content_type=MEDIA_TYPE)
+
+
+@routes.get("/api/incidents/{id}/eido")
+async def incident_eido(request: web.Request) -> web.Response:
+    """The incident as an EIDO (NENA-STA-021.1a JSON) for a command-and-control system."""
+    require(request, Permission.READ)
+    record = await _incident(request, whole=True)
+    base = request.app[SETTINGS].public_url
+    host = urlsplit(base).hostname or request.host.split(":")[0]
+    return web.json_response(eido(record, base, host, iso(utcnow()) or ""))
 
 
 @routes.get("/api/incidents/{id}/fixes.geojson")
