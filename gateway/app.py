@@ -19,10 +19,14 @@ from .events import EventBus
 from .live import LiveSessions
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
+from .record.outbox import Outbox
 from .sms import close_sender, make_sender
-from .web import auth, caller, embed, exports, incidents, live, media, messages, pages, sms_receipts
-from .web.keys import ACCOUNTS, BLOBS, CALLERS, DATABASE, EVENTS, INCIDENTS, LIVE, PLACER, SETTINGS, SMS, THROTTLE
+from .web import auth, caller, embed, exports, incidents, live, media, messages, pages, sms_receipts, webhooks
+from .web.keys import (
+    ACCOUNTS, BLOBS, CALLERS, DATABASE, EVENTS, INCIDENTS, LIVE, OUTBOX, PLACER, SETTINGS, SMS, THROTTLE, WEBHOOKS,
+)
 from .web.security import Throttle, content_security_policy, json_errors, security_headers
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
     for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
-                  media.routes, embed.routes, messages.routes, exports.routes):
+                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app
@@ -68,6 +72,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS] = Accounts(db)
     app[INCIDENTS] = Incidents(db)
     app[BLOBS] = BlobStore(settings.blob_dir)
+    app[OUTBOX] = Outbox(db)
+    app[WEBHOOKS] = Webhooks(app[OUTBOX], app[EVENTS], settings.webhooks)
+    app[WEBHOOKS].start()
     app[SMS] = make_sender(settings)
     app[LIVE] = LiveSessions(
         app[INCIDENTS], app[EVENTS], app[PLACER], app[BLOBS],
@@ -87,6 +94,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await sweeper
         await app[LIVE].close_all()
         await app[CALLERS].close()
+        await app[WEBHOOKS].close()  # after the parts that publish, so their last events are queued
         await close_sender(app[SMS])
         await db.close()
 

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 DEFAULT_CONFIG = SAMPLES_DIR / "scenelink.toml"
@@ -78,6 +79,23 @@ class MediaSettings:
     mjpeg_max_fps: float = 5.0
 
 
+WEBHOOK_EVENTS = ("incident.created", "link.state", "fix", "snapshot", "session.started", "session.ended")
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One ``[[webhooks]]`` receiver: where to POST, the shared secret, which events it wants."""
+
+    name: str
+    url: str
+    secret: str = field(repr=False)
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+    timeout_seconds: float = 10.0
+    max_attempts: int = 12
+    first_retry_seconds: float = 2.0
+    max_retry_seconds: float = 600.0
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -104,6 +122,7 @@ class Settings:
     media: MediaSettings = MediaSettings()
     admin_password: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    webhooks: tuple[WebhookEndpoint, ...] = ()
 
     @property
     def blob_dir(self) -> Path:
@@ -186,6 +205,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         ),
         media=_media(media_table),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
+        webhooks=_webhooks(table.get("webhooks", []), env),
     )
 
 
@@ -209,6 +229,42 @@ def _media(table: Mapping[str, Any]) -> MediaSettings:
         embed_token_seconds=_int(table.get("embed_token_seconds", 8 * 3600), "media.embed_token_seconds"),
         mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),
     )
+
+
+def _webhooks(entries: Any, env: Mapping[str, str]) -> tuple[WebhookEndpoint, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError("webhooks must be an array of tables: [[webhooks]]")
+    found: list[WebhookEndpoint] = []
+    for n, entry in enumerate(entries, 1):
+        where = f"webhooks #{n}"
+        name = str(entry.get("name") or f"webhook-{n}")
+        if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+            raise ConfigError(f"{where}: name must be letters, digits, - or _ (got {name!r})")
+        if any(w.name == name for w in found):
+            raise ConfigError(f"{where}: the name {name!r} is used twice")
+        url = str(entry.get("url") or "")
+        parts = urlsplit(url)
+        local = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if not (parts.scheme == "https" or (parts.scheme == "http" and local)) or not parts.hostname:
+            raise ConfigError(f"{where}: url must be https:// (plain http only to this machine), got {url!r}")
+        variable = entry.get("secret_env")
+        if not variable:
+            raise ConfigError(f"{where}: secret_env must name the environment variable holding the secret")
+        secret = env.get(str(variable), "")
+        if len(secret) < 16:
+            raise ConfigError(f"{where}: the environment variable {variable} must hold a secret of 16 characters or more")
+        events = tuple(entry.get("events", WEBHOOK_EVENTS))
+        unknown = [e for e in events if e not in WEBHOOK_EVENTS]
+        if unknown:
+            raise ConfigError(f"{where}: unknown events {unknown}; choose from {', '.join(WEBHOOK_EVENTS)}")
+        found.append(WebhookEndpoint(
+            name=name, url=url, secret=secret, events=events,
+            timeout_seconds=float(entry.get("timeout_seconds", 10.0)),
+            max_attempts=_int(entry.get("max_attempts", 12), f"{where}.max_attempts"),
+            first_retry_seconds=float(entry.get("first_retry_seconds", 2.0)),
+            max_retry_seconds=float(entry.get("max_retry_seconds", 600.0)),
+        ))
+    return tuple(found)
 
 
 def with_database(settings: Settings) -> Settings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from .record.database import iso, utcnow
 
@@ -61,6 +61,16 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        # Called with every event, synchronously, before any subscriber: for parts that must see
+        # every event (webhooks write each to their outbox), where a bounded queue could drop one.
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Event], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def subscribe(self, incident_id: str | None = None) -> Subscription:
         """Events of one incident, or of all incidents when ``incident_id`` is None."""
@@ -70,6 +80,11 @@ class EventBus:
 
     def publish(self, type: str, incident_id: str, data: dict[str, Any]) -> Event:
         event = Event(type, incident_id, data)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", type)
         for sub in list(self._subs):
             sub.offer(event)
         return event

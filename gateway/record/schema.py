@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -250,4 +251,25 @@ checkpoints = Table(
     Column("key_id", String(16), nullable=False),
     Column("signature", String(128), nullable=False),  # hex of the 64-byte Ed25519 signature
     Column("reason", String(16), nullable=False),  # "interval", "export", "start"
+)
+
+# Webhook deliveries waiting, done or given up, one row per (endpoint, event): the durable outbox a
+# restart resumes from. Rows of one incident go out in ``id`` order; a row that keeps failing
+# becomes "dead" and holds back that incident's later rows until a supervisor retries it.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", String(40), nullable=False, unique=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("incident_id", String(32), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(12), nullable=False),  # "pending", "delivered" or "dead"
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("created_at"),
+    _ts("next_attempt_at"),
+    _ts("delivered_at", True),
+    Column("last_error", String(300)),
+    Index("ix_webhook_outbox_endpoint_state", "endpoint", "state", "incident_id", "id"),
 )

@@ -11,7 +11,9 @@ from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions
 from ..record import Accounts, BlobStore, Database, Incidents
+from ..record.outbox import Outbox
 from ..sms import SmsSender
+from ..webhooks import Webhooks
 from .security import Throttle
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,4 +27,6 @@ SMS = web.AppKey("sms", SmsSender)
 LIVE = web.AppKey("live", LiveSessions)
 THROTTLE = web.AppKey("throttle", Throttle)
 CALLERS = web.AppKey("callers", Callers)
+OUTBOX = web.AppKey("outbox", Outbox)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
 OPERATOR = web.RequestKey("operator", dict)
