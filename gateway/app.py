@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gis import Placer
 
+from .addresses import parse_networks
 from .auth import Role, hash_password, new_secret
 from .callers import Callers
 from .config import Settings, with_database
@@ -25,7 +26,7 @@ from .web import auth, caller, embed, exports, incidents, live, media, messages,
 from .web.keys import (
     ACCOUNTS, BLOBS, CALLERS, DATABASE, EVENTS, INCIDENTS, LIVE, OUTBOX, PLACER, SETTINGS, SMS, THROTTLE, WEBHOOKS,
 )
-from .web.security import Throttle, content_security_policy, json_errors, security_headers
+from .web.security import TRUSTED_PROXIES, Throttle, content_security_policy, json_errors, security_headers
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[SETTINGS] = settings
     app[EVENTS] = EventBus()
     app[THROTTLE] = Throttle()
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
     for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from .addresses import parse_networks
+
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 DEFAULT_CONFIG = SAMPLES_DIR / "scenelink.toml"
 
@@ -121,6 +123,8 @@ class Settings:
     map: MapSettings = MapSettings()
     media: MediaSettings = MediaSettings()
     admin_password: str | None = None
+    # Reverse proxies (CIDR blocks) whose X-Forwarded-For names the real client; see
+    # gateway.addresses. Empty: the direct peer is the client, and the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
     webhooks: tuple[WebhookEndpoint, ...] = ()
 
@@ -206,7 +210,19 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         media=_media(media_table),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
         webhooks=_webhooks(table.get("webhooks", []), env),
+        trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
     )
+
+
+def _trusted_proxies(from_env: str | None, from_file: Any) -> tuple[str, ...]:
+    """``[server] trusted_proxies = ["10.0.0.0/8", ...]``, or a comma-separated variable."""
+    values = [v for v in from_env.split(",") if v.strip()] if from_env else from_file
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError("server.trusted_proxies must be a list of CIDR blocks, e.g. [\"10.0.0.0/8\"]")
+    try:
+        return tuple(str(network) for network in parse_networks(values))
+    except ValueError as exc:
+        raise ConfigError(f"server.trusted_proxies: {exc}") from None
 
 
 def _media(table: Mapping[str, Any]) -> MediaSettings:

@@ -15,6 +15,7 @@ from ..auth import (
     DUMMY_HASH, MIN_PASSWORD_LENGTH, Permission, check_password_strength, digest, hash_password, may,
     new_secret, same, verify_password,
 )
+from ..limits import retry_after_header
 from ..record.database import utcnow
 from .keys import ACCOUNTS, DATABASE, OPERATOR, SETTINGS, THROTTLE
 from .security import Handler, client_address, json_error
@@ -159,9 +160,11 @@ async def login(request: web.Request) -> web.Response:
         return _login_page(request, "Your sign-in form expired. Please try again.", 403)
     address = client_address(request)
     throttle = request.app[THROTTLE]
-    wait = throttle.delay(f"login:{address}")
+    wait = throttle.retry_after(f"login:{address}")
     if wait:
-        await asyncio.sleep(wait)
+        refused = _login_page(request, "Too many failed sign-ins from this address. Try again shortly.", 429)
+        refused.headers["Retry-After"] = retry_after_header(wait)
+        return refused
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:1024]
     accounts = request.app[ACCOUNTS]

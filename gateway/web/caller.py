@@ -7,7 +7,6 @@ HTTP-only cookie. Every refusal looks the same from outside, so nobody can probe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from functools import lru_cache
@@ -27,7 +26,7 @@ from ..useragents import in_app_browser
 from .incidents import json_body
 from .keys import CALLERS, INCIDENTS, LIVE, SETTINGS, THROTTLE
 from .pages import WEB_CLIENT
-from .security import client_address, json_error
+from .security import client_address, json_error, too_many
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -69,17 +68,20 @@ async def _link(
     ``unbound`` accepts a link no device holds without binding it (an app's own browser).
     """
     token = request.match_info["token"]
-    throttle = request.app[THROTTLE]
-    address = client_address(request)
-    wait = throttle.delay(f"link:{address}")
-    if wait:
-        await asyncio.sleep(wait)
+    # The token is looked up first (one indexed hash lookup): a genuine caller is never delayed
+    # or refused because others failed from the same address (a shared proxy, a mobile carrier's
+    # NAT). Only unknown tokens count, and an address with too many is answered 429 at once.
     link = None
     if looks_like_token(token):
         link = await request.app[INCIDENTS].link_by_token_hash(token_hash(token))
+    address = client_address(request)
     if link is None:
+        throttle = request.app[THROTTLE]
+        wait = throttle.retry_after(f"link:{address}")
+        if wait:
+            raise too_many(wait, html=request.method == "GET" and request.path.count("/") == 2)
         throttle.fail(f"link:{address}")
-        log.warning("unknown link token from %s", address)
+        throttle.log_refusal(log, "unknown link token from %s", address)
         raise Refused()
     try:
         check_usable(LinkState(link["state"]), link["expires_at"], link["opened_at"] is not None, utcnow())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+
+from ..addresses import real_client
+from ..limits import FailureThrottle, LogQuota, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def content_security_policy(tile_origin: str | None) -> str:
     img = "'self' data: blob:" + (f" {tile_origin}" if tile_origin else "")
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src {img}; media-src 'self' blob:; connect-src 'self' wss: ws:; "
+        f"img-src {img}; media-src 'self' blob:; connect-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
 
@@ -30,7 +31,16 @@ def content_security_policy(tile_origin: str | None) -> str:
 def security_headers(csp: str, hsts: bool) -> Callable:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            # A raised 303, 404 or 429 is a response too, and needs the same headers.
+            decorate(request, exc)
+            raise
+        decorate(request, response)
+        return response
+
+    def decorate(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", csp)
         headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -45,7 +55,6 @@ def security_headers(csp: str, hsts: bool) -> Callable:
             headers.setdefault("Cache-Control", "no-store")
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
 
     return middleware
 
@@ -66,39 +75,52 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
 
 
-class Throttle:
-    """Counts failures per key (an address) and says how long that key must wait.
+class Throttle(FailureThrottle):
+    """The application's failure throttle (see :class:`gateway.limits.FailureThrottle`), and a
+    quota for the log lines its refusals write: a flood of bad requests leaves a count in the log,
+    not megabytes."""
 
-    Each failure beyond ``free`` in the window doubles the delay, up to ``max_delay`` seconds; a
-    bounded table keeps memory flat under a flood of addresses.
-    """
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.log_quota = LogQuota(rate=1.0, burst=10)
 
-    def __init__(self, free: int = 5, window: float = 600.0, max_delay: float = 30.0, size: int = 10_000) -> None:
-        self.free = free
-        self.window = window
-        self.max_delay = max_delay
-        self.size = size
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+    def log_refusal(self, logger: logging.Logger, message: str, *args: Any) -> None:
+        dropped = self.log_quota.allow()
+        if dropped is None:
+            return
+        if dropped:
+            logger.warning(message + " (and %d similar refusals not logged)", *args, dropped)
+        else:
+            logger.warning(message, *args)
 
-    def delay(self, key: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        count, first = self._failures.get(key, (0, now))
-        if now - first > self.window or count <= self.free:
-            return 0.0
-        return min(self.max_delay, 0.25 * 2 ** (count - self.free))
 
-    def fail(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        count, first = self._failures.pop(key, (0, now))
-        if now - first > self.window:
-            count, first = 0, now
-        self._failures[key] = (count + 1, first)
-        while len(self._failures) > self.size:
-            self._failures.popitem(last=False)
+def too_many(retry_after: float, html: bool = False) -> web.HTTPTooManyRequests:
+    """A ``429`` to raise at once, saying when to come back (never a sleep on the connection)."""
+    headers = {"Retry-After": retry_after_header(retry_after)}
+    if html:
+        return web.HTTPTooManyRequests(text=TOO_MANY_PAGE, content_type="text/html", headers=headers)
+    return web.HTTPTooManyRequests(
+        text='{"error": "too_many_requests", "message": "too many failed attempts from this address; try again later"}',
+        content_type="application/json", headers=headers,
+    )
 
-    def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
+
+TOO_MANY_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Try again shortly</title><link rel="stylesheet" href="/static/login/login.css"></head>
+<body><main class="login" role="main">
+<h1>Please try again in a moment</h1>
+<p>Too many attempts came from your network. Wait a few seconds, then reload this page.</p>
+</main></body></html>"""
+
+# The proxies whose X-Forwarded-For is believed, as networks (set by gateway.app from Settings).
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The real client's address: the peer's, or behind a trusted proxy the one it names."""
+    trusted = request.app.get(TRUSTED_PROXIES, ())
+    if not trusted:
+        return request.remote or "unknown"
+    return real_client(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)

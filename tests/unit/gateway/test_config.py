@@ -50,3 +50,21 @@ def test_bad_settings_are_named_in_the_error(tmp_path, text, message):
 def test_a_missing_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", {})
+
+
+def test_trusted_proxies_come_from_the_file_or_the_environment(tmp_path):
+    cfg = write(tmp_path, '[server]\ntrusted_proxies = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]\n')
+    assert load_settings(cfg, {}).trusted_proxies == ("10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")
+    from_env = load_settings(cfg, {"SCENELINK_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12"})
+    assert from_env.trusted_proxies == ("127.0.0.1/32", "172.16.0.0/12")
+    assert load_settings(write(tmp_path, ""), {}).trusted_proxies == ()
+
+
+@pytest.mark.parametrize("text", [
+    '[server]\ntrusted_proxies = "10.0.0.0/8"\n',
+    '[server]\ntrusted_proxies = ["10.0.0.0/33"]\n',
+    '[server]\ntrusted_proxies = ["nginx"]\n',
+])
+def test_a_bad_trusted_proxy_is_a_configuration_error(tmp_path, text):
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        load_settings(write(tmp_path, text), {})
