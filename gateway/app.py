@@ -16,15 +16,17 @@ from .addresses import parse_networks
 from .auth import Role, hash_password, new_secret
 from .callers import Callers
 from .config import Settings, with_database
-from .events import EventBus
+from .events import make_event_bus
+from .metrics import Metrics
 from .live import LiveSessions
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .record.outbox import Outbox
 from .sms import close_sender, make_sender
-from .web import auth, caller, embed, exports, incidents, live, media, messages, pages, sms_receipts, webhooks
+from .web import auth, caller, embed, exports, incidents, live, media, messages, ops, pages, sms_receipts, webhooks
 from .web.keys import (
-    ACCOUNTS, BLOBS, CALLERS, DATABASE, EVENTS, INCIDENTS, LIVE, OUTBOX, PLACER, SETTINGS, SMS, THROTTLE, WEBHOOKS,
+    ACCOUNTS, BLOBS, CALLERS, DATABASE, DRAINING, EVENTS, INCIDENTS, LIVE, METRICS, OUTBOX, PLACER, SETTINGS, SMS,
+    THROTTLE, WEBHOOKS,
 )
 from .web.security import TRUSTED_PROXIES, Throttle, content_security_policy, json_errors, security_headers
 from .webhooks import Webhooks
@@ -54,13 +56,14 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         ],
     )
     app[SETTINGS] = settings
-    app[EVENTS] = EventBus()
+    app[EVENTS] = make_event_bus(settings.redis_url, settings.node_name)
+    app[DRAINING] = asyncio.Event()
     app[THROTTLE] = Throttle()
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
     for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
-                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes):
+                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes, ops.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app
@@ -71,6 +74,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(settings.database_url)
     app[DATABASE] = db
+    await app[EVENTS].start()
+    app[METRICS] = Metrics(app[EVENTS], lambda: ops.app_gauges(app))
+    app[METRICS].start()
     app[ACCOUNTS] = Accounts(db)
     app[INCIDENTS] = Incidents(db)
     app[BLOBS] = BlobStore(settings.blob_dir)
@@ -98,6 +104,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[CALLERS].close()
         await app[WEBHOOKS].close()  # after the parts that publish, so their last events are queued
         await close_sender(app[SMS])
+        await app[METRICS].close()
+        await app[EVENTS].close()
         await db.close()
 
 

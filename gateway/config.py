@@ -6,6 +6,7 @@ environment. The defaults run a complete gateway on one machine with nothing to 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import tomllib
@@ -99,6 +100,15 @@ class WebhookEndpoint:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Who may read ``/metrics``: client addresses (CIDR), or a bearer token from the environment."""
+
+    enabled: bool = True
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "0.0.0.0"
@@ -126,6 +136,12 @@ class Settings:
     # Reverse proxies (CIDR blocks) whose X-Forwarded-For names the real client; see
     # gateway.addresses. Empty: the direct peer is the client, and the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
+    # Several nodes share events through Redis (e.g. "redis://127.0.0.1:6379/0"); none: in process.
+    # Kept out of repr: a URL may carry a password.
+    redis_url: str | None = field(default=None, repr=False)
+    # This node's name in logs, metrics and the events it publishes (default: the host name).
+    node_name: str = ""
+    metrics: MetricsSettings = MetricsSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
 
     @property
@@ -209,6 +225,9 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         ),
         media=_media(media_table),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
+        redis_url=env.get("SCENELINK_REDIS_URL") or server.get("redis_url") or None,
+        node_name=env.get("SCENELINK_NODE_NAME") or server.get("node_name") or socket.gethostname(),
+        metrics=_metrics(table.get("metrics", {}), env),
         webhooks=_webhooks(table.get("webhooks", []), env),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
     )
@@ -281,6 +300,18 @@ def _webhooks(entries: Any, env: Mapping[str, str]) -> tuple[WebhookEndpoint, ..
             max_retry_seconds=float(entry.get("max_retry_seconds", 600.0)),
         ))
     return tuple(found)
+
+
+def _metrics(table: Mapping[str, Any], env: Mapping[str, str]) -> MetricsSettings:
+    allow = table.get("allow", ["127.0.0.1/32", "::1/128"])
+    try:
+        networks = tuple(str(ipaddress.ip_network(net, strict=False)) for net in allow)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metrics.allow must list addresses or networks (CIDR): {exc}") from exc
+    return MetricsSettings(
+        enabled=bool(table.get("enabled", True)), allow=networks,
+        token=env.get("SCENELINK_METRICS_TOKEN") or None,
+    )
 
 
 def with_database(settings: Settings) -> Settings:

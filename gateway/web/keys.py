@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from gis import Placer
@@ -10,6 +12,7 @@ from ..callers import Callers
 from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions
+from ..metrics import Metrics
 from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.outbox import Outbox
 from ..sms import SmsSender
@@ -30,3 +33,6 @@ CALLERS = web.AppKey("callers", Callers)
 OUTBOX = web.AppKey("outbox", Outbox)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 OPERATOR = web.RequestKey("operator", dict)
+METRICS = web.AppKey("metrics", Metrics)
+# Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.
+DRAINING = web.AppKey("draining", asyncio.Event)
