@@ -41,11 +41,16 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 	cd web_client && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium drives the browser tests (Playwright's own browser download is not used).
+# Debian packages the tests use: Chromium drives the browser tests (Playwright's own browser
+# download is not used); redis-server is started by the tests that need one, on a socket of their own.
+DEBIAN_PACKAGES := chromium redis-server
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) web_client/node_modules samples/build
