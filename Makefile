@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast bench bench-gis bench-media venv web chromium screenshots clean
+.PHONY: run test test-fast bench bench-gis bench-geocode bench-media venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink serve
@@ -18,10 +18,14 @@ test-fast: venv                     ## unit tests only, no browser, no network n
 
 bench: venv                         ## run the benchmarks; figures go to docs/performance.md
 	$(BIN)/python -m benchmarks.bench_gis
+	$(BIN)/python -m benchmarks.bench_geocode
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media
 
 bench-gis: venv
 	$(BIN)/python -m benchmarks.bench_gis
+
+bench-geocode: venv                 ## the whole `scenelink geocode --csv` job against geopandas, as processes
+	$(BIN)/python -m benchmarks.bench_geocode
 
 bench-media: venv                   ## media capacity: runs a gateway and synthetic callers in a private namespace
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media

@@ -40,7 +40,9 @@ if str(ROOT) not in sys.path:
 
 from gis import Fix, LayerSpec, Placer, PostcodeIndex, lonlat_to_bng  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "uk-police-geography"
+from tests.shared_data import shared_data  # noqa: E402
+
+SHARED = shared_data("uk-police-geography")
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench_gis:start -->", "<!-- bench_gis:end -->"
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
-import logging
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,6 +51,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import socket
+
     from aiohttp import web
 
     from .app import build_app
@@ -97,6 +96,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 
 
 def _read_password() -> str:
+    import getpass
+
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != first:
@@ -107,6 +108,8 @@ def _read_password() -> str:
 
 def _with_accounts(args: argparse.Namespace, action) -> bool:
     """Run ``action(accounts)`` against the configured record; True if the name was taken."""
+    import asyncio
+
     from .record import Accounts, Database
     from .record.accounts import DuplicateName
 

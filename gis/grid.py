@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyproj
 from convertbng.cutil import convert_bng, convert_lonlat
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    import pyproj
 
 OSTN15 = "OSTN15"
 HELMERT = "Helmert (PROJ, EPSG:4326 to EPSG:27700)"
@@ -86,10 +89,10 @@ def grid_reference(easting: float, northing: float, digits: int = 10) -> str | N
         raise ValueError(f"digits must be an even number from 0 to 10, not {digits}")
     if not (math.isfinite(easting) and math.isfinite(northing)):
         return None
+    if not (0 <= easting < 700_000 and 0 <= northing < 1_300_000):
+        return None
     e100k = math.floor(easting / 100_000)
     n100k = math.floor(northing / 100_000)
-    if not (0 <= e100k <= 6 and 0 <= n100k <= 12):
-        return None
     first = (19 - n100k) - (19 - n100k) % 5 + (e100k + 10) // 5
     second = ((19 - n100k) * 5) % 25 + e100k % 5
     letters = _LETTERS[first] + _LETTERS[second]
@@ -102,11 +105,53 @@ def grid_reference(easting: float, northing: float, digits: int = 10) -> str | N
     return f"{letters} {e:0{half}d} {n:0{half}d}"
 
 
+def grid_references(eastings: ArrayLike, northings: ArrayLike) -> NDArray[np.bytes_]:
+    """Vectorised 10-figure grid references as ASCII bytes (``b"SE 29790 33803"``), ``b""`` off the grid.
+
+    The same text as ``grid_reference(e, n).encode()`` for every point, assembled in a byte matrix:
+    the square's letters from a table, the figures by integer arithmetic.
+    """
+    e = np.asarray(eastings, dtype=np.float64).ravel()
+    n = np.asarray(northings, dtype=np.float64).ravel()
+    finite = np.isfinite(e) & np.isfinite(n)
+    e0 = np.floor(np.where(finite, e, 0.0) / 100_000).astype(np.int64)
+    n0 = np.floor(np.where(finite, n, 0.0) / 100_000).astype(np.int64)
+    on_grid = finite & (e >= 0) & (e < 700_000) & (n >= 0) & (n < 1_300_000)
+    e0 = np.where(on_grid, e0, 0)
+    n0 = np.where(on_grid, n0, 0)
+    out = np.full((e.size, 14), ord(" "), dtype=np.uint8)
+    out[:, 0:2] = _square_letters()[n0, e0]
+    figures = five_figures()
+    for column, metres in ((3, np.where(on_grid, e, 0.0) - e0 * 100_000), (9, np.where(on_grid, n, 0.0) - n0 * 100_000)):
+        out[:, column : column + 5] = figures[np.clip(np.floor(metres).astype(np.int64), 0, 99_999)]
+    text = out.view("S14").ravel()
+    text[~on_grid] = b""
+    return text
+
+
+@cache
+def five_figures() -> NDArray[np.uint8]:
+    """Row k is the ASCII of ``f"{k:05d}"``, for k from 0 to 99,999 (500 kB, built once)."""
+    k = np.arange(100_000, dtype=np.int64)
+    return ((k[:, None] // (10 ** np.arange(4, -1, -1, dtype=np.int64))) % 10 + ord("0")).astype(np.uint8)
+
+
+@cache
+def _square_letters() -> NDArray[np.uint8]:
+    """The two letters of each 100 km square, indexed ``[northing // 100 km, easting // 100 km]``."""
+    table = [[(grid_reference(e * 100_000, n * 100_000, 0) or "").encode() for e in range(7)] for n in range(13)]
+    return np.array(table, dtype="S2").view(np.uint8).reshape(13, 7, 2)
+
+
 @cache
 def _helmert_forward() -> pyproj.Transformer:
+    import pyproj  # only off OSTN15's coverage; importing it is slow
+
     return pyproj.Transformer.from_crs("EPSG:4326", BNG, always_xy=True)
 
 
 @cache
 def _helmert_inverse() -> pyproj.Transformer:
+    import pyproj
+
     return pyproj.Transformer.from_crs(BNG, "EPSG:4326", always_xy=True)

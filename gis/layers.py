@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
-import pyproj
 import shapely
 from numpy.typing import NDArray
 
@@ -176,6 +174,8 @@ class _Read:
 
 
 def _read_file(path: Path, spec: LayerSpec, where: str) -> _Read:
+    import pyogrio.raw  # here, not at the top: importing pyogrio is slow and not every user reads files
+
     dataset_layer = _choose_layer(path, spec, where)
     try:
         meta, _, wkb, field_data = pyogrio.raw.read(path, layer=dataset_layer)
@@ -213,6 +213,8 @@ def _read_folder(folder: Path, spec: LayerSpec, where: str) -> _Read:
 
 
 def _choose_layer(path: Path, spec: LayerSpec, where: str) -> str | int | None:
+    import pyogrio
+
     try:
         listed = pyogrio.list_layers(path)
     except Exception as exc:
@@ -259,7 +261,7 @@ def _field_index(
     raise LayerError(f"{where}: cannot tell which attribute holds the {role} (it has: {have}); set {setting}")
 
 
-def _source_crs(declared: str | None, spec: LayerSpec, path: Path, where: str) -> pyproj.CRS:
+def _source_crs(declared: str | None, spec: LayerSpec, path: Path, where: str) -> crs_.Crs:
     if spec.crs is not None:
         try:
             return crs_.parse_crs(spec.crs)
@@ -366,7 +368,7 @@ def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry | None:
     return None
 
 
-def _check_coordinates(geometries: NDArray[np.object_], source: pyproj.CRS, where: str) -> None:
+def _check_coordinates(geometries: NDArray[np.object_], source: crs_.Crs, where: str) -> None:
     """Catch the classic CRS mistakes before they turn into silently empty placements."""
     minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geometries))
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
@@ -389,7 +391,7 @@ def _check_coordinates(geometries: NDArray[np.object_], source: pyproj.CRS, wher
         )
 
 
-def _check_in_gb(geometries: NDArray[np.object_], source: pyproj.CRS, where: str) -> None:
+def _check_in_gb(geometries: NDArray[np.object_], source: crs_.Crs, where: str) -> None:
     minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geometries))
     gx0, gy0, gx1, gy1 = _GB_BOUNDS
     if maxx < gx0 or minx > gx1 or maxy < gy0 or miny > gy1 or not math.isfinite(minx):

@@ -12,18 +12,12 @@ however long it is; a progress bar goes to standard error.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
-
-import numpy as np
+from typing import Any, BinaryIO, TextIO
 
 from gis import (
     Fix,
@@ -31,14 +25,13 @@ from gis import (
     GisError,
     Placement,
     Placer,
-    grid_reference,
     load_boundaries_table,
     specs_from_paths,
 )
-from gis.columns import LATITUDE, LONGITUDE, ColumnError, find_column
+from gis.columns import ColumnError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-DEFAULT_CHUNK = 50_000
+DEFAULT_BLOCK = 4 << 20  # bytes of the CSV read at a time: memory stays flat
 
 
 def add_parser(subparsers: Any) -> None:
@@ -65,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--lat-column", metavar="NAME", help="latitude column of --csv (default: detected)")
     parser.add_argument("--lon-column", metavar="NAME", help="longitude column of --csv (default: detected)")
     parser.add_argument(
-        "--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="ROWS", help=argparse.SUPPRESS
+        "--block-bytes", type=int, default=DEFAULT_BLOCK, metavar="BYTES", help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--progress",
@@ -89,8 +82,10 @@ def add_boundary_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--boundaries",
         nargs="+",
+        action="extend",
         metavar="FILE",
-        help="boundary files, highest level first; LEVEL=FILE names the level",
+        help="boundary files, highest level first; LEVEL=FILE names the level "
+        "(repeat the option to add more layers)",
     )
     parser.add_argument("--home-force", metavar="CODE", help="with --boundaries: the home force's code")
     parser.add_argument(
@@ -111,11 +106,34 @@ def config_path(args: argparse.Namespace) -> Path:
 
 def build_placer(args: argparse.Namespace) -> Placer:
     """The placer the options describe. Raises ``GisError`` with a precise message."""
+    import_pyogrio_alone()
     if getattr(args, "boundaries", None):
         specs = specs_from_paths(args.boundaries)
         return Placer.from_specs(specs, home_force=args.home_force, postcodes=args.postcodes)
     table, base = load_boundaries_table(config_path(args))
     return Placer.from_config(table, base)
+
+
+def import_pyogrio_alone() -> None:
+    """Import pyogrio without its optional pandas, geopandas and pyproj.
+
+    pyogrio imports them at start-up, if installed, for its data-frame functions; the boundary
+    reader uses only its raw arrays, and importing them takes longer than the rest
+    of a bulk job. A one-shot command process has no other use for them, so they are hidden from
+    that one import (it treats them as not installed). Not for a long-lived process that may want
+    ``geopandas.read_file`` later.
+    """
+    if "pyogrio" in sys.modules:
+        return
+    hidden = [name for name in ("geopandas", "pandas", "pyproj") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes "import name" raise ImportError
+    try:
+        import pyogrio  # noqa: F401
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,6 +230,8 @@ def _distance(metres: float) -> str:
 
 
 def _bulk(placer: Placer, args: argparse.Namespace) -> int:
+    from gis.bulk import CsvPlacer
+
     source = args.csv_in
     try:
         raw = sys.stdin.buffer if str(source) == "-" else open(source, "rb")
@@ -222,112 +242,36 @@ def _bulk(placer: Placer, args: argparse.Namespace) -> int:
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     progress = Progress(size, sys.stderr, enabled=show)
     try:
-        out: TextIO = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+        out: BinaryIO = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
     except OSError as exc:
         print(f"scenelink geocode: {args.out}: cannot write ({exc.strerror})", file=sys.stderr)
         return 2
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-
-    def report(rows: int) -> None:
-        progress.update(raw.tell() if size else None, rows)
-
+    placing = CsvPlacer(placer, args.lat_column, args.lon_column)
+    done = 0
     try:
-        rows, failed = place_csv(
-            placer, text, out, args.lat_column, args.lon_column, max(1, args.chunk_size), report
-        )
-    except ColumnError as exc:
+        while block := raw.read(max(1, args.block_bytes)):
+            out.write(placing.feed(block))
+            done += len(block)
+            progress.update(done if size else None, placing.rows)
+        out.write(placing.finish())
+    except (ColumnError, UnicodeDecodeError) as exc:
         print(f"scenelink geocode: {source}: {exc}", file=sys.stderr)
         return 2
     finally:
-        if raw is sys.stdin.buffer:
-            text.detach()
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        if out is sys.stdout.buffer:
+            out.flush()
         else:
-            text.close()
-        if out is not sys.stdout:
             out.close()
-    progress.finish(rows)
-    if failed:
+    progress.finish(placing.rows)
+    if placing.failed:
         print(
-            f"scenelink geocode: {failed} of {rows} rows could not be placed (see the error column)",
+            f"scenelink geocode: {placing.failed} of {placing.rows} rows could not be placed "
+            "(see the error column)",
             file=sys.stderr,
         )
     return 0
-
-
-def place_csv(
-    placer: Placer,
-    source: TextIO,
-    out: TextIO,
-    lat_column: str | None = None,
-    lon_column: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    on_chunk: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Copy ``source`` to ``out`` with placement columns added; returns (rows, rows not placed)."""
-    reader = csv.reader(source)
-    header = next(reader, None)
-    if header is None:
-        raise ColumnError("the file is empty")
-    la = find_column(header, LATITUDE, "latitude", lat_column)
-    lo = find_column(header, LONGITUDE, "longitude", lon_column)
-    writer = csv.writer(out, lineterminator="\n")
-    levels = placer.levels
-    added = ["easting", "northing", "grid_ref"]
-    for level in levels:
-        added += [f"{level}_code", f"{level}_name"]
-    writer.writerow(header + added + ["error"])
-    rows = failed = 0
-    for chunk in _chunks(reader, chunk_size):
-        lat, lon, errors = _coordinates(chunk, la, lo)
-        bulk = placer.locate(lat, lon)
-        columns: list[Any] = []
-        for level in levels:
-            columns += [bulk.codes(level), bulk.names(level)]
-        for i, row in enumerate(chunk):
-            error = errors[i]
-            if error:
-                writer.writerow(row + [""] * len(added) + [error])
-                failed += 1
-                continue
-            e, n = float(bulk.eastings[i]), float(bulk.northings[i])
-            placed = [f"{e:.2f}", f"{n:.2f}", grid_reference(e, n) or ""]
-            placed += ["" if column[i] is None else column[i] for column in columns]
-            writer.writerow(row + placed + [""])
-        rows += len(chunk)
-        if on_chunk is not None:
-            on_chunk(rows)
-    return rows, failed
-
-
-def _chunks(reader: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
-    chunk: list[list[str]] = []
-    for row in reader:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _coordinates(chunk: list[list[str]], la: int, lo: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    lat = np.full(len(chunk), np.nan)
-    lon = np.full(len(chunk), np.nan)
-    errors = [""] * len(chunk)
-    for i, row in enumerate(chunk):
-        try:
-            a, b = float(row[la]), float(row[lo])
-        except IndexError:
-            errors[i] = "row is too short"
-            continue
-        except ValueError:
-            errors[i] = f"not a number: {row[la]!r}, {row[lo]!r}"
-            continue
-        if not (math.isfinite(a) and math.isfinite(b)) or abs(a) > 90 or abs(b) > 180:
-            errors[i] = f"out of range: {row[la]}, {row[lo]}"
-            continue
-        lat[i], lon[i] = a, b
-    return lat, lon, errors
 
 
 class Progress:

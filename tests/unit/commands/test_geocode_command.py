@@ -6,6 +6,8 @@ import argparse
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,7 +94,7 @@ def test_bulk_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "id,Latitude,Longitude\n1,53.7997,-1.5492\n2,53.959,-1.082\n3,north,-1.5\n4,95,-1.5\n5,54.9,-2.9\n"
     )
     out = tmp_path / "out.csv"
-    assert main(["geocode", "--csv", str(source), "--out", str(out), "--chunk-size", "2", "--progress"]) == 0
+    assert main(["geocode", "--csv", str(source), "--out", str(out), "--block-bytes", "7", "--progress"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5"]
     assert (rows[0]["force_code"], rows[0]["district_name"], rows[0]["neighbourhood_code"]) == (
@@ -149,3 +151,44 @@ def test_add_parser_registers_geocode() -> None:
     args = parser.parse_args(["geocode", "53.8", "-1.5", "--accuracy", "10"])
     assert args.func is geocode.run
     assert (args.latitude, args.longitude, args.accuracy) == (53.8, -1.5, 10.0)
+
+
+def test_boundaries_given_twice_adds_both_layers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    forces = f"force={SAMPLES / 'boundaries' / 'forces.shp'}"
+    districts = str(SAMPLES / "boundaries" / "districts.geojson")
+    assert main(["geocode", "53.7997", "-1.5492", "--boundaries", forces, "--boundaries", districts, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["layers"]) == ["force", "districts"]
+    assert (data["layers"]["force"]["code"], data["layers"]["districts"]["code"]) == ("WYP", "LDS")
+    # The same file twice names one level twice: refused, not silently merged.
+    assert main(["geocode", "53.7997", "-1.5492", "--boundaries", districts, "--boundaries", districts]) == 2
+    assert "two files give level 'districts'" in capsys.readouterr().err
+
+
+def test_bulk_geocode_loads_no_server_or_dataframe_modules(tmp_path: Path) -> None:
+    """Run as a user runs it, in its own process: only what placing a CSV needs is imported."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,lat,long\n1,53.7997,-1.5492\n2,53.959,-1.082\n")
+    out, loaded = tmp_path / "out.csv", tmp_path / "modules.json"
+    argv = [
+        "geocode", "--csv", str(source), "--out", str(out),
+        "--boundaries", f"force={SAMPLES / 'boundaries' / 'forces.shp'}",
+        "--boundaries", str(SAMPLES / "boundaries" / "districts.geojson"),
+    ]
+    wrapper = (
+        "import json, sys\n"
+        "from gateway.__main__ import main\n"
+        "code = main(json.loads(sys.argv[1]))\n"
+        "open(sys.argv[2], 'w').write(json.dumps(sorted(sys.modules)))\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, json.dumps(argv), str(loaded)],
+        cwd=SAMPLES.parent, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["force_code"], r["districts_code"]) for r in rows] == [("WYP", "LDS"), ("NYP", "")]
+    modules = {name.split(".")[0] for name in json.loads(loaded.read_text())}
+    assert "gis" in modules and "numpy" in modules  # the check sees the real module list
+    assert not modules & {"aiortc", "av", "aiohttp", "geopandas", "pandas", "pyproj", "cv2", "asyncio", "sqlalchemy"}

@@ -1,0 +1,35 @@
+"""Where the shared sample data lives (``../shared/data/`` beside the checkout), for tests and benchmarks.
+
+The data is never committed (see its SOURCES.md); it is read from where it sits. A clone one level
+deeper (``work/wt/NAME``) finds it two levels up; ``SCENELINK_SHARED_DATA`` names the folder outright.
+With ``CI=true`` a test that needs it fails when it is missing; elsewhere the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data(name: str) -> Path:
+    """The folder ``name`` of the shared data (it may not exist)."""
+    candidates = []
+    if os.environ.get("SCENELINK_SHARED_DATA"):
+        candidates.append(Path(os.environ["SCENELINK_SHARED_DATA"]) / name)
+    candidates += [ROOT.parent / "shared" / "data" / name, ROOT.parent.parent / "shared" / "data" / name]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def require_shared_data(name: str) -> Path:
+    """The folder, or skip the test (fail it under CI) when it is not there."""
+    folder = shared_data(name)
+    if not folder.is_dir():
+        message = f"shared data {name!r} not found (looked for {folder}); see ../shared/data"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
