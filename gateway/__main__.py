@@ -1,4 +1,4 @@
-"""The ``scenelink`` command: serve, manage operators and tokens, place positions, check boundaries."""
+"""The ``scenelink`` command: serve, migrate the record, manage operators and tokens, place positions, check boundaries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .commands import boundaries, geocode
+from .commands import boundaries, db, geocode
 from .config import ConfigError, Settings, load_settings, with_database
 
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("bundle", type=Path)
     verify.set_defaults(func=_verify_bundle)
 
+    db.add_parser(sub)
     geocode.add_parser(sub)
     boundaries.add_parser(sub)
 

@@ -1,4 +1,4 @@
-"""Shared test helpers: the private test network and a gateway application on real parts."""
+"""Shared test helpers: the private test network, and the record's databases on both dialects."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import ipaddress
 
 import ifaddr
 import pytest
+
+from tests import databases
 
 TEST_NET = ipaddress.ip_network("10.99.0.0/24")
 
@@ -34,3 +36,38 @@ needs_test_network = pytest.mark.skipif(
     not on_private_test_network(),
     reason="WebRTC tests run only inside the private network namespace: use `make test` (tests/netns-run)",
 )
+
+
+# -- the record's databases ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_database():
+    """A PostgreSQL database for this test module, dropped after it."""
+    databases.require_postgres()
+    name = databases.create_database()
+    databases.migrate(name)
+    yield name
+    databases.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The record's URL on each dialect in turn: migrated (or, for SQLite, not yet made), no rows."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'record.db'}"
+    name = request.getfixturevalue("postgres_database")
+    databases.clear_rows(name)
+    return databases.postgres_url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_database_url(request, tmp_path):
+    """A database with no tables at all, not even migrations' (for tests of migrating)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bare.db'}"
+        return
+    databases.require_postgres()
+    name = databases.create_database()
+    yield databases.postgres_url(name)
+    databases.drop_database(name)

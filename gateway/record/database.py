@@ -24,7 +24,8 @@ from .chain import (
     sha256_hex,
     verify_chain,
 )
-from .schema import audit, metadata
+from .migrate import upgrade
+from .schema import audit
 
 __all__ = [
     "GENESIS", "ChainBreak", "Database", "aware", "canonical", "iso", "new_id", "redact_for",
@@ -81,13 +82,17 @@ class Database:
         self.dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str, create: bool = True) -> "Database":
-        engine = create_async_engine(url)
+    async def open(cls, url: str, *, migrate: bool = True, **engine_options: Any) -> "Database":
+        """Connect to the record at ``url`` and bring its schema up to date (Alembic migrations).
+
+        ``engine_options`` go to SQLAlchemy's engine (for PostgreSQL: ``pool_size``,
+        ``max_overflow``...). With ``migrate=False`` the schema is taken as it is.
+        """
+        engine = create_async_engine(url, **engine_options)
         if engine.dialect.name == "sqlite":
             _sqlite_writer_lock(engine)
-        if create:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+        if migrate:
+            await upgrade(engine)
         return cls(engine)
 
     async def close(self) -> None:

@@ -1,4 +1,9 @@
-"""The incident record's tables (SQLAlchemy Core, so SQLite and PostgreSQL share one schema)."""
+"""The incident record's tables (SQLAlchemy Core, so SQLite and PostgreSQL share one schema).
+
+This is the schema at the newest migration. Change it only together with a new Alembic revision in
+``migrations/versions/`` (on top of the single head) that makes the same change in a database;
+``tests/unit/gateway/record/test_migrations.py`` fails while the two differ.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 
 metadata = MetaData()
@@ -35,7 +42,7 @@ operators = Table(
     _ts("disabled_at", True),
     Column("preferences", Text),  # JSON: per-operator settings such as blurring video until revealed
     # Set for a generated first-start password: it works once, to choose a new one.
-    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("must_change_password", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # Scoped, expiring tokens for the embeddable viewer (a command-and-control screen): each opens the
@@ -83,8 +90,8 @@ incidents = Table(
     _ts("ended_at", True),
     # Media policy for this incident: automatic snapshots and recording.
     Column("snapshot_interval", Integer),
-    Column("scene_change", Boolean, nullable=False, default=True),
-    Column("recording", Boolean, nullable=False, default=False),
+    Column("scene_change", Boolean, nullable=False, default=True, server_default=true()),
+    Column("recording", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 links = Table(

@@ -25,7 +25,7 @@ PG_SOCKET = "/var/run/postgresql"
 
 def _writer(url: str, name: str, barrier: Any) -> None:
     async def run() -> None:
-        db = await Database.open(url, create=False)
+        db = await Database.open(url, migrate=False)
         try:
             barrier.wait(timeout=60)
             for i in range(WRITES):
@@ -37,7 +37,7 @@ def _writer(url: str, name: str, barrier: Any) -> None:
 
 
 async def _two_processes_write(url: str) -> list[dict[str, Any]]:
-    db = await Database.open(url)  # creates the tables once, before the writers start
+    db = await Database.open(url)  # migrates once, before the writers start
     await db.close()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
@@ -47,7 +47,7 @@ async def _two_processes_write(url: str) -> list[dict[str, Any]]:
     for worker in workers:
         await asyncio.to_thread(worker.join, 120)
     assert [w.exitcode for w in workers] == [0, 0]
-    db = await Database.open(url, create=False)
+    db = await Database.open(url, migrate=False)
     try:
         entries = await db.audit_entries()
         checked, broken = await db.verify()
