@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec the sender name is checked with)
+
 from .addresses import parse_networks
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
@@ -26,6 +28,10 @@ class ConfigError(ValueError):
 
 
 SMS_PROVIDERS = ("outbox", "twilio", "govuk_notify")
+
+# The longest sender name, in GSM 03.38 septets, that keeps the link's text message to two SMS
+# parts in every caller language (tests/unit/gateway/test_sms_text.py holds each language to it).
+SMS_SENDER_MAX = 20
 
 # Provider secrets are better kept out of the file: each variable fills in one [sms] setting.
 SMS_ENVIRONMENT = {
@@ -213,7 +219,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         session_max_seconds=_int(links.get("session_max_seconds", 7200), "links.session_max_seconds"),
         ice_servers=ice,
         sms_provider=sms.get("provider", "outbox"),
-        sms_sender_name=sms.get("sender_name", "999 Control Room"),
+        sms_sender_name=_sender_name(sms.get("sender_name", "999 Control Room")),
         sms=sms,
         boundaries=table.get("boundaries", {}),
         boundaries_base=base,
@@ -344,6 +350,26 @@ def _ice_server(entry: Mapping[str, Any]) -> IceServer:
     if not urls or not all(isinstance(u, str) and u.startswith(("stun:", "turn:", "turns:")) for u in urls):
         raise ConfigError(f"webrtc.ice_servers: each entry needs urls starting stun:, turn: or turns: ({entry!r})")
     return IceServer(tuple(urls), entry.get("username"), entry.get("credential"))
+
+
+def _sender_name(value: Any) -> str:
+    """The name the text message opens with: plain GSM letters, short enough for two parts."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("sms.sender_name must be a name such as '999 Control Room'")
+    try:
+        septets = len(value.encode("gsm03.38"))
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"sms.sender_name {value!r} has {value[exc.start]!r}, which is not in the GSM 03.38 SMS"
+            " alphabet: it would make every text message take twice as many parts"
+        ) from None
+    if septets > SMS_SENDER_MAX:
+        raise ConfigError(
+            f"sms.sender_name may be at most {SMS_SENDER_MAX} characters ({value!r} is {septets};"
+            " € [ ] { } \\ ~ ^ | count as 2): a longer name makes the link's text message take"
+            " more than two SMS parts"
+        )
+    return value
 
 
 def _int(value: Any, name: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from ..sms.parts import count_parts
 from .database import iso
 
 
@@ -66,4 +67,6 @@ def sms_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "id": row["id"], "link_id": row["link_id"], "to": row["to"], "body": row["body"],
         "provider": row["provider"], "status": row["status"], "created_at": iso(row["created_at"]),
         "error": row.get("error"),
+        # how the handler's console shows what the text costs: SMS parts and their encoding
+        "parts": count_parts(row["body"]).to_json(),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import SMS_PROVIDERS, ConfigError
-from .base import Receipt, SmsError, SmsResult, SmsSender, link_message
+from .base import Receipt, SmsError, SmsResult, SmsSender
 from .outbox import OutboxSender
 from .retry import RetryingSender, RetryPolicy
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OutboxSender", "Receipt", "RetryPolicy", "RetryingSender", "SmsError", "SmsResult", "SmsSender",
-    "close_sender", "link_message", "make_sender",
+    "close_sender", "make_sender",
 ]
 
 def make_sender(settings: "Settings") -> SmsSender:

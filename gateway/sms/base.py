@@ -1,4 +1,9 @@
-"""The interface every SMS provider implements, and the text of the link message."""
+"""The interface every SMS provider implements.
+
+The link's text message itself is worded in each caller language (``gateway.i18n.sms_text``), and
+what it costs is counted by ``gateway.sms.parts``: tests/unit/gateway/test_sms_text.py holds every
+language to two SMS parts with the longest sender name and a 40-character public URL.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +40,3 @@ class SmsSender(Protocol):
 
     async def send(self, to: str, body: str) -> SmsResult: ...
 
-
-def link_message(sender_name: str, url: str) -> str:
-    # Short, plain and under two SMS segments: the caller may be reading it mid-call.
-    return (
-        f"{sender_name}: tap this link to share your camera and location with us: {url} "
-        "Only use it during your call with us."
-    )

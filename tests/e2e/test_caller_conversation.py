@@ -32,6 +32,12 @@ async def test_the_handler_talks_to_a_silent_caller_and_sees_their_side(browser,
         await expect(console.locator("#link-url")).to_have_text(re.compile(r"^https://"))
         url = (await console.locator("#link-url").text_content() or "").strip()
         await expect(console.locator("#sms-body")).to_contain_text("tapiwch y ddolen")
+        # Welsh here has only GSM letters, one septet each: parts of 160, or of 153 when longer.
+        body = (await console.locator("#sms-body").text_content() or "").strip()
+        parts = 1 if len(body) <= 160 else -(-len(body) // 153)
+        await expect(console.locator("#sms-parts")).to_have_text(
+            f"{parts} SMS part{'s' if parts > 1 else ''} · GSM-7 · {len(body)} characters"
+        )
         await expect(console.locator("#link-language")).to_have_text("Cymraeg")
 
         # The caller's page is in Welsh; the console sees their side once they share.

@@ -125,6 +125,9 @@ def api(client, csrf):
 async def test_the_handler_chooses_the_language_of_the_page_and_the_text(client, handler, phones):
     incident, link = await incident_with_link(client, handler, "cy")
     assert link["language"] == "cy" and "tapiwch y ddolen" in link["sms"]["body"] and link["url"] in link["sms"]["body"]
+    # Welsh in GSM letters: a septet each, and parts of 160 (one) or 153 (each of several)
+    units = len(link["sms"]["body"])
+    assert link["sms"]["parts"] == {"count": 1 if units <= 160 else -(-units // 153), "encoding": "GSM-7", "units": units}
     caller = phones(link["url"])
     resp = await caller.get()
     page = await resp.text()
@@ -136,6 +139,11 @@ async def test_the_handler_chooses_the_language_of_the_page_and_the_text(client,
     _, link = await incident_with_link(client, handler, "ar")
     page = await (await phones(link["url"]).get()).text()
     assert '<html lang="ar" dir="rtl"' in page and "ابدأ المشاركة" in page
+    # Arabic goes as UCS-2, opened by a right-to-left mark: a code unit a character (all in the
+    # BMP), and parts of 70 (one) or 67 (each of several)
+    body = link["sms"]["body"]
+    assert body.startswith("\u200f") and link["url"] in body
+    assert link["sms"]["parts"] == {"count": 1 if len(body) <= 70 else -(-len(body) // 67), "encoding": "UCS-2", "units": len(body)}
 
 
 async def test_without_a_choice_the_page_follows_the_phones_languages(client, handler, phones):

@@ -98,10 +98,21 @@ function showSms(sms) {
   $("sms-to").textContent = sms.to || "";
   $("sms-body").textContent = sms.body || "";
   $("sms-status").textContent = sms.status ? `(${sms.status}${sms.provider ? ", " + sms.provider : ""})` : "";
+  showParts(sms.parts);
   const url = current && current.linkUrl ? current.linkUrl : urlIn(sms.body);
   const a = $("link-url");
   a.textContent = url || "";
   a.href = url || "#";
+}
+
+// What the text costs: phones join the parts into one message, but each part is charged and
+// delivered on its own, and a message in UCS-2 (accents, other scripts) holds fewer characters.
+function showParts(parts) {
+  const el = $("sms-parts");
+  if (!parts) return; // a receipt without the count keeps what the sent message showed
+  const units = parts.encoding === "GSM-7" ? "characters" : "UCS-2 code units";
+  el.textContent = `${parts.count} SMS ${parts.count === 1 ? "part" : "parts"} · ${parts.encoding} · ${parts.units} ${units}`;
+  el.classList.toggle("warn", parts.count > 2);
 }
 
 function urlIn(text) {
@@ -170,6 +181,7 @@ async function selectIncident(id, summary) {
   $("incident").dataset.incidentId = id;
   $("incident-reference").textContent = current.reference;
   $("sms").hidden = true;
+  $("sms-parts").textContent = "";
   $("gallery").replaceChildren();
   $("gallery-empty").hidden = false;
   $("fix").hidden = true;

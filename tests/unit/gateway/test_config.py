@@ -68,3 +68,18 @@ def test_trusted_proxies_come_from_the_file_or_the_environment(tmp_path):
 def test_a_bad_trusted_proxy_is_a_configuration_error(tmp_path, text):
     with pytest.raises(ConfigError, match="trusted_proxies"):
         load_settings(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize("name, message", [
+    ("West Yorkshire Police", "at most 20 characters .* is 21"),  # 21 letters and spaces
+    ("Police [999] Control", "at most 20 characters .* is 22"),  # 20 characters, [ and ] are 2 septets each
+    ("Heddlu Gogledd Cymrŵ", "'ŵ', which is not in the GSM 03.38"),
+    ("  ", "sms.sender_name must be a name"),
+])
+def test_the_sender_name_must_keep_the_text_to_two_parts(tmp_path, name, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, f'[sms]\nsender_name = "{name}"\n'), {})
+
+
+def test_a_sender_name_of_twenty_characters_is_taken(tmp_path):
+    assert load_settings(write(tmp_path, '[sms]\nsender_name = "Heddlu Gogledd Cymru"\n'), {}).sms_sender_name == "Heddlu Gogledd Cymru"
