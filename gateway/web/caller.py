@@ -7,6 +7,7 @@ HTTP-only cookie. Every refusal looks the same from outside, so nobody can probe
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from functools import lru_cache
@@ -18,7 +19,7 @@ from ..auth import digest, new_secret, same
 from ..caller_status import BadStatus
 from ..conversation import BadMessage
 from ..fallback import MAX_STILL_BYTES, BadUpload
-from ..i18n import negotiate, render_page
+from ..i18n import LANGUAGES, direction, negotiate, render_page, strings
 from ..links import LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
@@ -35,23 +36,42 @@ DEVICE_COOKIE = "scenelink_device"
 MAX_FIXES_BODY = 64 * 1024
 PAGE = WEB_CLIENT / "caller" / "index.html"
 
+# Filled in with the phone's language (see _unusable); every value is HTML-escaped.
 UNUSABLE_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Link not available</title><link rel="stylesheet" href="/static/login/login.css"></head>
+<title>{unusable_title}</title><link rel="stylesheet" href="/static/login/login.css"></head>
 <body><main class="login" role="main">
-<h1>This link cannot be used</h1>
-<p>It may have expired, been replaced by a newer link, or already been opened on another phone.</p>
-<p>If you are still on your emergency call, tell the call handler. They can send you a new link.</p>
+<h1>{unusable_title}</h1>
+<p>{unusable_why}</p>
+<p>{unusable_next}</p>
 </main></body></html>"""
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def unusable_page(language: str) -> str:
+    """The "link cannot be used" page in ``language``."""
+    table = strings(language)
+    return UNUSABLE_PAGE.format(
+        lang=language, dir=direction(language),
+        **{key: html.escape(table[key]) for key in ("unusable_title", "unusable_why", "unusable_next")},
+    )
 
 
 class Refused(Exception):
     pass
 
 
-def _unusable(status: int = 404) -> web.Response:
-    return web.Response(text=UNUSABLE_PAGE, content_type="text/html", status=status)
+def _unusable(request: web.Request, status: int = 404) -> web.Response:
+    # Always in the phone's language (Accept-Language), never the link's, even when the token names
+    # a link the handler gave a language: a page in the link's language would tell anyone holding a
+    # token that it once was a real link, and every refusal must look the same from outside. The
+    # same Accept-Language gets byte-identical pages for an unknown, expired or taken link.
+    language = negotiate(request.headers.get("Accept-Language"))
+    return web.Response(
+        text=unusable_page(language), content_type="text/html", charset="utf-8", status=status,
+        headers={"Content-Language": language, "Vary": "Accept-Language"},
+    )
 
 
 def _refused_json() -> web.Response:
@@ -146,7 +166,7 @@ async def open_link(request: web.Request) -> web.StreamResponse:
     try:
         link, device = await _link(request, bind=in_app is None, unbound=True)
     except Refused:
-        return _unusable()
+        return _unusable(request)
     await request.app[CALLERS].move(
         link, LinkState.OPENED, "caller", f"in the {in_app} browser" if in_app else None
     )

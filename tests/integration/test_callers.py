@@ -153,6 +153,40 @@ async def test_without_a_choice_the_page_follows_the_phones_languages(client, ha
     assert '<html lang="pl" dir="ltr" data-chosen="0"' in page
 
 
+async def test_the_refusal_page_is_in_the_phones_language_and_the_same_for_every_refusal(client, handler, phones):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from gateway.record.database import utcnow
+    from gateway.record.schema import links
+
+    _, plain = await incident_with_link(client, handler)  # no language chosen
+    async with client.app[DATABASE].begin() as conn:
+        await conn.execute(update(links).where(links.c.id == plain["id"]).values(expires_at=utcnow() - timedelta(minutes=1)))
+    welsh_incident, welsh = await incident_with_link(client, handler, "cy")
+    resp = await client.post(f"/api/incidents/{welsh_incident['id']}/links/{welsh['id']}/revoke", json={}, headers={"X-CSRF-Token": handler})
+    assert resp.status == 200
+    unknown = plain["url"].rsplit("/", 1)[0] + "/" + "A" * 32  # shaped like a token, names no link
+
+    async def refusal(url, language=None):
+        resp = await phones(url).get(headers={"Accept-Language": language} if language else {})
+        assert resp.status == 404 and resp.headers["Content-Type"].startswith("text/html")
+        return resp.headers["Content-Language"], await resp.read()
+
+    # Expired, unknown, and revoked though chosen in Welsh: one page, in the phone's Polish.
+    pages = [await refusal(url, "pl-PL,pl;q=0.9,en;q=0.5") for url in (plain["url"], unknown, welsh["url"])]
+    assert pages[0] == pages[1] == pages[2]
+    language, page = pages[0]
+    assert language == "pl" and '<html lang="pl" dir="ltr">' in page.decode()
+    assert "<h1>Tego linku nie można użyć</h1>" in page.decode()
+    # An Arabic phone reads it right to left; a phone that names no language of ours, in English.
+    language, page = await refusal(unknown, "ar-SA")
+    assert language == "ar" and '<html lang="ar" dir="rtl">' in page.decode() and "لا يمكن استخدام هذا الرابط" in page.decode()
+    assert (await refusal(plain["url"], "fr-FR"))[1] == (await refusal(unknown))[1]
+    assert b"<h1>This link cannot be used</h1>" in (await refusal(unknown))[1]
+
+
 async def test_an_unknown_language_is_refused(client, handler):
     incident = await (await create_incident(client, handler)).json()
     for bad in ("xx", 12, ["cy"]):
