@@ -78,10 +78,16 @@ class MediaSettings:
     scene_change_threshold: float = 0.12
     scene_change_cooldown_seconds: float = 5.0
     segment_seconds: int = 60
-    # A caller that sends nothing (no frame, no message) for this long is treated as gone.
+    # A caller that sends nothing for this long is treated as gone: no frame for a video session
+    # (whatever the data channel carries), no message for a location-only one.
     silence_timeout_seconds: float = 20.0
     # A snapshot of a newest frame older than this is refused as stale unless asked for explicitly.
     max_snapshot_age_seconds: float = 2.0
+    # No frame for this long: the video is "frozen" (the console says so).
+    frozen_after_seconds: float = 1.5
+    # Skip what cannot be recovered and ask for a keyframe when the video stalls (off: aiortc's
+    # own behaviour, for comparison).
+    keyframe_recovery: bool = True
     # Origins allowed to frame the embeddable viewer (frame-ancestors), e.g. the CAD system.
     embed_origins: tuple[str, ...] = ()
     embed_token_seconds: int = 8 * 3600
@@ -266,6 +272,8 @@ def _media(table: Mapping[str, Any]) -> MediaSettings:
         segment_seconds=_int(table.get("segment_seconds", 60), "media.segment_seconds"),
         silence_timeout_seconds=float(table.get("silence_timeout_seconds", 20.0)),
         max_snapshot_age_seconds=_positive(table.get("max_snapshot_age_seconds", 2.0), "media.max_snapshot_age_seconds"),
+        frozen_after_seconds=_positive(table.get("frozen_after_seconds", 1.5), "media.frozen_after_seconds"),
+        keyframe_recovery=bool(table.get("keyframe_recovery", True)),
         embed_origins=tuple(origins),
         embed_token_seconds=_int(table.get("embed_token_seconds", 8 * 3600), "media.embed_token_seconds"),
         mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),

@@ -112,7 +112,7 @@ class LiveSessions:
         async def on_event(kind: str) -> None:
             await self._on_peer_event(session_ref["s"], kind)
 
-        peer = CallerPeer(self.ice_servers, on_message, on_event)
+        peer = CallerPeer(self.ice_servers, on_message, on_event, self.media_settings.keyframe_recovery)
         try:
             answer = await peer.answer(offer_sdp)
         except Exception:
@@ -134,11 +134,18 @@ class LiveSessions:
         return answer
 
     async def _on_peer_event(self, live: LiveSession, kind: str) -> None:
-        if kind == "video":
+        if live.ending:
+            return
+        if kind in ("channel", "video") and live.media is None:
+            # Watched from the first sign of the caller: a video session whose frames never come
+            # ends after the silence timeout like one whose frames stopped.
             live.media = self._session_media(live)
             live.media.start()
+        if kind == "video" or (kind == "channel" and not live.peer.expects_video):
+            # Location only (no camera, or refused) is a session of its own kind, not "consented".
+            stream = "video" if kind == "video" else "location"
             at = await self.incidents.move_link(live.link_id, LinkState.STREAMING, "caller")
-            self.events.publish("stream.started", live.incident_id, {"session_id": live.session_id, "kind": "video"})
+            self.events.publish("stream.started", live.incident_id, {"session_id": live.session_id, "kind": stream})
             if at:
                 self._publish_link(live, LinkState.STREAMING, at)
         elif kind in ("failed", "closed") and not live.ending:
@@ -302,11 +309,15 @@ class LiveSessions:
         live = self.by_incident.get(incident_id)
         if live is None:
             return None
+        media = live.media
         return {
             "session_id": live.session_id,
             "viewers": len(live.viewers),
-            "stream": live.media.health if live.media else None,
-            "recording": bool(live.media and live.media.recording),
+            "stream": media.health if media else None,
+            "recording": bool(media and media.recording),
+            # "starting", "live", "frozen" (no frame for a moment) or "location" (no video track)
+            "state": media.state.value if media and media.state else "starting",
+            "frame_age_seconds": None if (age := live.peer.latest.age()) is None else round(age, 1),
         }
 
     def _publish_link(self, live: LiveSession, state: LinkState, at: str) -> None:

@@ -13,9 +13,10 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..config import IceServer
 from ..tasks import TaskSet
+from . import keyframes
 from .frames import LatestFrame
 from .peers import new_peer_connection, prefer_vp8
-from .sdp import add_bitrate_hints
+from .sdp import add_bitrate_hints, media_kinds
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,17 @@ class CallerPeer:
     """Receives the caller's camera and fixes. Every received track is consumed from the start.
 
     ``on_message`` gets each data-channel text message (already size-checked); ``on_event`` gets
-    ``"video"`` on the first decoded frame and ``"closed"``/``"failed"`` when the connection ends.
+    ``"channel"`` when the data channel opens, ``"video"`` on the first decoded frame and
+    ``"closed"``/``"failed"`` when the connection ends. With ``recovery`` the video receiver asks
+    for a keyframe as soon as its stream stalls (see :mod:`gateway.media.keyframes`).
     """
 
     def __init__(
-        self, ice_servers: Iterable[IceServer], on_message: MessageHandler, on_event: Notify
+        self,
+        ice_servers: Iterable[IceServer],
+        on_message: MessageHandler,
+        on_event: Notify,
+        recovery: bool = True,
     ) -> None:
         self.pc = new_peer_connection(ice_servers)
         self.relay = MediaRelay()
@@ -51,6 +58,13 @@ class CallerPeer:
         # round trip as measured by the gateway's pings.
         self.last_activity = time.monotonic()
         self.rtt_ms: float | None = None
+        # The video clock and the data channel's, apart: fixes arriving do not mean video is.
+        self.last_frame_at: float | None = None
+        self.last_message_at: float | None = None
+        self.expects_video = False
+        self._recovery = recovery
+        self.keyframes: keyframes.Installed | None = None
+        self.pli_stats: keyframes.RecoveryStats | None = None
 
         self.pc.on("track", self._on_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -58,6 +72,13 @@ class CallerPeer:
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        self.expects_video = "video" in media_kinds(offer_sdp)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:
+                if self._recovery:
+                    self.keyframes = keyframes.install(transceiver.receiver)
+                else:
+                    self.pli_stats = keyframes.count_plis(transceiver.receiver)
         prefer_vp8(self.pc)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
@@ -90,7 +111,7 @@ class CallerPeer:
         try:
             while True:
                 frame = await track.recv()
-                self.last_activity = time.monotonic()
+                self.last_activity = self.last_frame_at = time.monotonic()
                 first = self.latest.count == 0
                 self.latest.update(frame)
                 if first:
@@ -107,14 +128,23 @@ class CallerPeer:
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         self.channel = channel
+        self._tasks.spawn(self._on_event("channel"))
 
         @channel.on("message")
         def _message(message: str | bytes) -> None:
             if not isinstance(message, str) or len(message) > MAX_MESSAGE_BYTES:
                 log.warning("ignored a data-channel message that is binary or over %d bytes", MAX_MESSAGE_BYTES)
                 return
-            self.last_activity = time.monotonic()
+            self.last_activity = self.last_message_at = time.monotonic()
             self._tasks.spawn(self._on_message(message))
+
+    def keyframe_stats(self) -> dict[str, int] | None:
+        """Keyframe requests and recovery counters of the video receiver, if there is one."""
+        if self.keyframes is not None:
+            return self.keyframes.stats.as_dict()
+        if self.pli_stats is not None:
+            return self.pli_stats.as_dict()
+        return None
 
     def pong(self, sent_ms: object) -> None:
         """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample."""

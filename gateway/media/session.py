@@ -1,7 +1,8 @@
 """What the gateway does with a caller's stream on its own, without an operator asking.
 
 Automatic snapshots (at an interval, on a change of scene), recording in segments, stream health
-every few seconds, and noticing a caller who has gone silent. Everything here reaches the record
+every few seconds, the stream's state (live, frozen, location only: see :mod:`.liveness`), and
+noticing a caller who has gone silent. Everything here reaches the record
 and the event bus through callbacks, so this module knows nothing of either.
 """
 
@@ -21,6 +22,7 @@ from ..config import MediaSettings
 from ..tasks import TaskSet
 from .health import HealthSampler
 from .ingest import CallerPeer
+from .liveness import Liveness, StreamState
 from .recorder import Segment, SegmentRecorder
 from .scenes import SceneChangeDetector, signature
 from .workers import image_work
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 HEALTH_SECONDS = 2.0
-PING_SECONDS = 5.0
+# The page takes pings that stop for a few seconds as the gateway gone, and reconnects.
+PING_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class SessionMedia:
         self._tasks = TaskSet("session media")
         self._watcher: asyncio.Task | None = None
         self._loop = asyncio.get_running_loop()
+        self._liveness = Liveness(settings.frozen_after_seconds, settings.silence_timeout_seconds)
+        self.started = time.monotonic()
+        self.state: StreamState | None = None
+        self.frame_age: float | None = None
 
     def start(self) -> None:
         self._watcher = self._tasks.spawn(self._watch())
@@ -101,16 +108,23 @@ class SessionMedia:
 
     async def _watch(self) -> None:
         seen = 0
-        started = last_interval = last_health = last_ping = time.monotonic()
+        last_interval = last_health = last_ping = self.started
         while True:
-            await asyncio.sleep(TICK_SECONDS)
             now = time.monotonic()
             latest = self.peer.latest
-            if self.peer.video is not None:
-                silent = now - max(self.peer.last_activity, started)
-                if silent > self.settings.silence_timeout_seconds:
-                    await self._gone(f"nothing received from the caller for {int(silent)} s")
-                    return
+            verdict = self._liveness.judge(
+                now, self.started, self.peer.expects_video, self.peer.last_frame_at, self.peer.last_message_at
+            )
+            self.frame_age = verdict.frame_age
+            if verdict.gone:
+                await self._gone(verdict.gone)
+                return
+            if verdict.state != self.state:
+                previous, self.state = self.state, verdict.state
+                if previous is not None or verdict.state != StreamState.STARTING:
+                    self._publish("stream.state", self._state_report())
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
             if now - last_ping >= PING_SECONDS:
                 last_ping = now
                 self.peer.send(json.dumps({"type": "ping", "t": round(time.time() * 1000)}))
@@ -129,7 +143,14 @@ class SessionMedia:
                 self._sampler.rtt_ms = self.peer.rtt_ms
                 self.health = await self._sampler.sample(self.peer.pc, latest)
                 self.health["recording"] = self.recording
+                self.health.update(self._state_report())
+                self.health["keyframes"] = self.peer.keyframe_stats()
                 self._publish("stream.health", self.health)
+
+    def _state_report(self) -> dict[str, Any]:
+        age = self.frame_age
+        return {"state": self.state.value if self.state else None,
+                "frame_age_seconds": None if age is None else round(age, 1)}
 
     def _start_recording(self) -> None:
         if self._recorder is not None or self.peer.video is None:

@@ -1,24 +1,29 @@
 """A caller's video that stops while the caller stays connected: snapshots refuse to pass an old
-frame off as the scene now, and say how old a frame stored on request was."""
+frame off as the scene now, the session reports the video frozen and then ends however busy the
+data channel is; a caller without a camera shares location in a state of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import av
 import pytest
 
-from gateway.web.keys import INCIDENTS, LIVE
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from gateway.web.keys import EVENTS, INCIDENTS, LIVE
 
 from ..conftest import needs_test_network
 from .conftest import login
 from .test_api import create_incident, send_link
-from .test_media import Quadrants, start_caller
+from .test_media import LEEDS, Quadrants, gathered_offer, start_caller
 
 pytestmark = needs_test_network
 
 MAX_AGE = 0.8
+SILENCE = 4.0
 
 
 class FreezableCamera(Quadrants):
@@ -36,7 +41,9 @@ class FreezableCamera(Quadrants):
 
 @pytest.fixture
 def settings(settings):
-    return replace(settings, media=replace(settings.media, max_snapshot_age_seconds=MAX_AGE))
+    media = replace(settings.media, max_snapshot_age_seconds=MAX_AGE, frozen_after_seconds=0.6,
+                    silence_timeout_seconds=SILENCE)
+    return replace(settings, media=media)
 
 
 @pytest.fixture
@@ -52,7 +59,8 @@ async def caller(client):
     client.session.cookie_jar.update_cookies(handler_cookies)
     live = client.app[LIVE]
     await until(lambda: live.by_incident.get(incident["id"]) and live.by_incident[incident["id"]].peer.latest.count)
-    yield {"incident": incident, "csrf": csrf, "camera": camera, "session": live.by_incident[incident["id"]]}
+    yield {"incident": incident, "csrf": csrf, "camera": camera, "session": live.by_incident[incident["id"]],
+           "channel": channel, "replies": replies}
     await pc.close()
 
 
@@ -103,3 +111,98 @@ async def test_a_frozen_stream_refuses_a_snapshot_unless_the_old_frame_is_asked_
     await until(lambda: (session.peer.latest.age() or 99) < MAX_AGE / 2)
     fresh = await client.post(url, json={}, headers={"X-CSRF-Token": csrf})
     assert fresh.status == 201
+
+
+async def test_video_that_stops_is_reported_frozen_then_the_session_ends_though_fixes_keep_coming(client, caller):
+    incident, session = caller["incident"], caller["session"]
+    live = client.app[LIVE]
+    with client.app[EVENTS].subscribe(incident["id"]) as events:
+        caller["camera"].running.clear()
+        seq = 0
+        frozen_health = None
+        seen: list = []
+
+        def fixes_flowing_until_the_end():
+            nonlocal seq, frozen_health
+            seen.extend(events.queue.get_nowait() for _ in range(events.queue.qsize()))
+            if any(e.type == "session.ended" for e in seen):
+                return True
+            health = live.health(incident["id"])
+            if health and health["state"] == "frozen":
+                frozen_health = health
+            if caller["channel"].readyState == "open" and live.by_incident.get(incident["id"]) is session:
+                seq += 1
+                caller["channel"].send(json.dumps({"type": "fix", "seq": seq, **LEEDS}))
+            return False
+
+        await until(fixes_flowing_until_the_end, timeout=SILENCE + 6, step=0.25)
+    states = [e.data["state"] for e in seen if e.type == "stream.state"]
+    assert "frozen" in states
+    assert frozen_health is not None and frozen_health["frame_age_seconds"] >= 0.6
+    (ended,) = [e for e in seen if e.type == "session.ended"]
+    assert "no video" in ended.data["reason"]
+    assert sum(1 for e in seen if e.type == "fix") >= 4, "the data channel was busy all along"
+
+
+async def test_video_that_resumes_is_live_again(client, caller):
+    incident, session = caller["incident"], caller["session"]
+    live = client.app[LIVE]
+    with client.app[EVENTS].subscribe(incident["id"]) as events:
+        caller["camera"].running.clear()
+        await until(lambda: live.health(incident["id"])["state"] == "frozen")
+        caller["camera"].running.set()
+        await until(lambda: live.health(incident["id"])["state"] == "live")
+        seen = [events.queue.get_nowait() for _ in range(events.queue.qsize())]
+    states = [e.data["state"] for e in seen if e.type == "stream.state"]
+    assert states[-2:] == ["frozen", "live"] and states.count("frozen") == 1
+    assert live.by_incident[incident["id"]] is session
+
+
+async def test_a_caller_without_a_camera_is_sharing_location_not_just_consented(client):
+    csrf = await login(client, "handler1")
+    incident = await (await create_incident(client, csrf)).json()
+    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
+    handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
+    client.session.cookie_jar.clear()
+    await client.get(path)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    channel = pc.createDataChannel("fixes")
+    with client.app[EVENTS].subscribe(incident["id"]) as events:
+        await client.post(path + "/consent", json={})
+        resp = await client.post(path + "/offer", json=await gathered_offer(pc))
+        assert resp.status == 200
+        await pc.setRemoteDescription(RTCSessionDescription(**await resp.json()))
+        live = client.app[LIVE]
+        await until(lambda: (live.health(incident["id"]) or {}).get("state") == "location")
+        started = await until(lambda: [e for e in list(events.queue._queue) if e.type == "stream.started"])
+    assert started[0].data["kind"] == "location"
+    assert channel.readyState == "open"
+    client.session.cookie_jar.update_cookies(handler_cookies)
+    record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
+    assert record["state"] == "streaming"
+    await pc.close()
+
+
+async def test_packets_lost_for_good_bring_keyframe_requests_and_the_video_keeps_coming(client, caller):
+    session = caller["session"]
+    (receiver,) = [t.receiver for t in session.peer.pc.getTransceivers() if t.kind == "video"]
+    codecs = getattr(receiver, "_RTCRtpReceiver__codecs")
+    deliver = receiver._handle_rtp_packet
+    dropped = 0
+
+    async def lossy(packet, arrival_time_ms):
+        # Every 25th video packet is lost, and every retransmission: lost for good.
+        nonlocal dropped
+        codec = codecs.get(packet.payload_type)
+        if codec is not None and (codec.name == "rtx" or packet.sequence_number % 25 == 0):
+            dropped += 1
+            return
+        await deliver(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = lossy
+    await until(lambda: dropped >= 5)
+    start = session.peer.latest.count
+    stats = session.peer.keyframes.stats
+    await until(lambda: stats.stalls >= 3 and stats.plis >= 2 and session.peer.latest.count > start + 30,
+                timeout=20)
+    assert stats.keyframes >= 1, stats

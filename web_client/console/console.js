@@ -228,9 +228,29 @@ async function loadRecord() {
   if (fixes.length) showFix(fixes[fixes.length - 1]);
   else if (rec.latest_fix) showFix(rec.latest_fix);
   for (const snap of rec.snapshots || []) addSnapshot(snap);
+  if (rec.state === "streaming") {
+    try {
+      const live = await get(`/api/incidents/${encodeURIComponent(mine.id)}/stream`);
+      if (current !== mine) return;
+      mine.streamKind = live.state === "location" ? "location" : "video";
+    } catch (err) {
+      /* the viewer finds out by itself */
+    }
+  }
   setState(rec.state);
   callerPanel.load(rec);
   mediaPanel.load(rec);
+}
+
+// A session without video (no camera, or refused) shares location only: say so, start no viewer.
+function stateText(state) {
+  if (state === "streaming" && current && current.streamKind === "location") return "Sharing location";
+  return STATE_TEXT[state] || state;
+}
+
+function showLocationOnly() {
+  stopViewer();
+  liveStatus("The caller is sharing location only (no video).");
 }
 
 function setState(state) {
@@ -238,7 +258,7 @@ function setState(state) {
   current.state = state;
   const badge = $("link-state");
   badge.dataset.state = state;
-  badge.textContent = STATE_TEXT[state] || state;
+  badge.textContent = stateText(state);
   const reached = STEPS.indexOf(state);
   for (const li of $("link-steps").children) {
     const i = STEPS.indexOf(li.dataset.step);
@@ -249,11 +269,12 @@ function setState(state) {
   const badgeInList = listed && listed.querySelector(".state");
   if (badgeInList) {
     badgeInList.dataset.state = state;
-    badgeInList.textContent = STATE_TEXT[state] || state;
+    badgeInList.textContent = stateText(state);
   }
   const ended = ["ended", "expired", "revoked", "failed"].includes(state);
   $("end-session").disabled = ended;
-  if (state === "streaming") startViewer();
+  if (state === "streaming" && current.streamKind !== "location") startViewer();
+  if (state === "streaming" && current.streamKind === "location") showLocationOnly();
   if (ended) {
     stopViewer();
     liveStatus(state === "ended" ? "The session has ended." : STATE_TEXT[state]);
@@ -280,7 +301,10 @@ function onEvent(ev) {
       liveStatus("The caller is connecting…");
       break;
     case "stream.started":
-      startViewer();
+      current.streamKind = data.kind;
+      if (current.state === "streaming") setState("streaming"); // the badge says which kind
+      else if (data.kind === "location") showLocationOnly();
+      else startViewer();
       break;
     case "fix":
       showFix(data);
@@ -292,6 +316,7 @@ function onEvent(ev) {
       addSnapshot(data);
       break;
     case "session.ended":
+      current.streamKind = null;
       stopViewer();
       liveStatus(`Video stopped${data.reason ? ": " + data.reason : ""}.`);
       break;
@@ -431,7 +456,7 @@ function addFlag(kind, text) {
 // ---------------------------------------------------------------------------------------------
 // Snapshots
 
-async function takeSnapshot() {
+async function takeSnapshot(allowStale = false) {
   if (!current) return;
   const button = $("snapshot");
   if (button.disabled) return;
@@ -439,10 +464,17 @@ async function takeSnapshot() {
   clearError(errorEl);
   button.disabled = true;
   try {
-    const snap = await post(`/api/incidents/${encodeURIComponent(current.id)}/snapshots`, {});
+    const snap = await post(`/api/incidents/${encodeURIComponent(current.id)}/snapshots`, { allow_stale: allowStale });
     addSnapshot(snap);
+    $("snapshot-stale").hidden = true;
   } catch (err) {
-    showError(errorEl, err.code === "no_video" ? "No video has been received yet." : err);
+    if (err.code === "stale_video") {
+      // The picture on screen is old (frozen video, a stopped camera): it is not the scene now.
+      showError(errorEl, `No snapshot taken: the video is frozen (${err.message}).`);
+      $("snapshot-stale").hidden = false;
+    } else {
+      showError(errorEl, err.code === "no_video" ? "No video has been received yet." : err);
+    }
   } finally {
     button.disabled = !(current && current.viewer);
   }
@@ -464,6 +496,7 @@ function addSnapshot(snap) {
     snap.width && snap.height ? `${snap.width}×${snap.height}` : null,
     where && where.gridref ? where.gridref : null,
   ].filter(Boolean).join(" · ");
+  const old = typeof snap.frame_age_seconds === "number" && snap.frame_age_seconds >= 1;
   const item = h(
     "li",
     { dataset: { snapshotId: snap.id } },
@@ -472,7 +505,9 @@ function addSnapshot(snap) {
       {},
       h("a", { href: url, target: "_blank", rel: "noopener" },
         h("img", { src: thumb, alt: `Snapshot taken at ${fmtTime(snap.taken_at)}`, loading: "lazy" })),
-      h("figcaption", {}, caption, h("br"), h("span", { class: "mono muted", title: snap.sha256 || "", text: snap.sha256 ? "SHA-256 " + snap.sha256.slice(0, 12) + "…" : "" })),
+      h("figcaption", {}, caption,
+        old ? h("span", { class: "snapshot-stale", text: ` · picture ${snap.frame_age_seconds.toFixed(1)} s old` }) : null,
+        h("br"), h("span", { class: "mono muted", title: snap.sha256 || "", text: snap.sha256 ? "SHA-256 " + snap.sha256.slice(0, 12) + "…" : "" })),
     ),
   );
   $("gallery").prepend(item);
@@ -521,7 +556,8 @@ function onKey(event) {
 async function init() {
   $("new-incident").addEventListener("submit", onCreate);
   $("refresh").addEventListener("click", refreshList);
-  $("snapshot").addEventListener("click", takeSnapshot);
+  $("snapshot").addEventListener("click", () => takeSnapshot(false));
+  $("snapshot-stale").addEventListener("click", () => takeSnapshot(true));
   $("end-session").addEventListener("click", endSession);
   $("logout").addEventListener("click", logout);
   document.addEventListener("keydown", onKey);

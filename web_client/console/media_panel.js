@@ -54,6 +54,7 @@ export function select(id) {
   applyBlur();
   showError(null);
   $("stream-health").hidden = true;
+  $("video-frozen").hidden = true;
   $("recordings").replaceChildren();
   $("recording-state").textContent = "";
   $("embed-url").hidden = true;
@@ -111,6 +112,37 @@ function addRecording(segment) {
     h("span", { class: "mono muted", title: segment.sha256, text: "SHA-256 " + segment.sha256.slice(0, 12) + "…" })));
 }
 
+function showAge(age) {
+  $("sh-age").textContent = age == null ? "—" : `${age.toFixed(1)} s`;
+}
+
+// The picture on screen stays when the video stops: say when it is not live.
+function showStreamState(data) {
+  const banner = $("video-frozen");
+  if (data.frame_age_seconds != null) showAge(data.frame_age_seconds);
+  if (data.state === "frozen") {
+    const age = data.frame_age_seconds == null ? "" : ` (last picture ${Math.round(data.frame_age_seconds)} s ago)`;
+    banner.textContent = `Video frozen${age}`;
+    banner.hidden = false;
+    banner.dataset.since = String(Date.now() - 1000 * (data.frame_age_seconds || 0));
+    tickFrozen();
+  } else {
+    banner.hidden = true;
+  }
+}
+
+// While frozen, the banner's age keeps counting between the gateway's reports.
+let frozenTimer = null;
+function tickFrozen() {
+  clearTimeout(frozenTimer);
+  const banner = $("video-frozen");
+  if (banner.hidden) return;
+  const age = Math.max(0, (Date.now() - Number(banner.dataset.since)) / 1000);
+  banner.textContent = `Video frozen (last picture ${Math.round(age)} s ago)`;
+  $("sh-age").textContent = `${age.toFixed(1)} s`;
+  frozenTimer = setTimeout(tickFrozen, 1000);
+}
+
 function showHealth(health) {
   const dl = $("stream-health");
   if (!health || !health.width) { dl.hidden = true; return; }
@@ -121,6 +153,7 @@ function showHealth(health) {
   $("sh-loss").textContent = health.packet_loss == null ? "—" : `${(health.packet_loss * 100).toFixed(1)} %`;
   $("sh-rtt").textContent = health.rtt_ms == null ? "—" : `${Math.round(health.rtt_ms)} ms`;
   $("sh-codec").textContent = health.codec || "—";
+  showAge(health.frame_age_seconds);
   $("recording-state").textContent = health.recording ? "Recording now." : "";
 }
 
@@ -129,6 +162,9 @@ export function onEvent(ev) {
   switch (ev.type) {
     case "stream.health":
       showHealth(data);
+      break;
+    case "stream.state":
+      showStreamState(data);
       break;
     case "recording.started":
       $("recording-state").textContent = "Recording now.";
@@ -141,6 +177,7 @@ export function onEvent(ev) {
       break;
     case "session.ended":
       $("stream-health").hidden = true;
+      $("video-frozen").hidden = true;
       break;
     default:
       break;

@@ -1,0 +1,331 @@
+"""Getting a stalled video stream moving again: skip what cannot be recovered, ask for a keyframe.
+
+aiortc 1.16 reassembles video in a 512-packet jitter buffer that hands a frame on only when every
+packet from the oldest one held is present. A packet lost together with its retransmission (or
+never retransmitted: the NACK list forgets after 128 packets) leaves a hole there, and nothing is
+decoded until 512 more packets have arrived and the buffer overflows; only then does aiortc send a
+picture loss indication (PLI). At the few hundred kbit/s of a poor mobile link that is 10 to 40 s
+of frozen video while packets keep arriving.
+
+:class:`RecoveringJitterBuffer` keeps aiortc's reassembly and adds, on each packet:
+
+- a hole in front of packets that have arrived is *stalled* when it has waited longer than a
+  retransmission normally takes (learned from the holes that did fill, between
+  ``min_stall_seconds`` and ``max_stall_seconds``) or when it has fallen out of the NACK window;
+- a stalled hole is skipped: to the next keyframe already held if there is one, otherwise past the
+  hole, after which frames are dropped until a keyframe arrives (a frame decoded against a
+  missing reference is a smear, not evidence), and a keyframe is asked for at once (PLI);
+- a keyframe asked for and not seen is asked for again, at most every ``retry_seconds``, and by
+  full intra request (FIR) after ``fir_after`` PLIs without one.
+
+It is pure logic on aiortc's packets: no clock, socket or task of its own (the clock is injected).
+:func:`install` puts it in place of the buffer of one ``RTCRtpReceiver`` (a private attribute: the
+test suite checks it on the aiortc version the project pins) and wires the FIR and the counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RTCP_PSFB_FIR, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket
+from aiortc.utils import uint16_add
+
+log = logging.getLogger(__name__)
+
+CAPACITY = 512  # aiortc's own video buffer size
+
+# What aiortc's receiver keeps under name mangling; checked by the tests on the pinned version.
+_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+_CODECS_ATTRIBUTE = "_RTCRtpReceiver__codecs"
+_RTCP_SSRC_ATTRIBUTE = "_RTCRtpReceiver__rtcp_ssrc"
+
+
+@dataclass(frozen=True)
+class RecoveryTuning:
+    min_stall_seconds: float = 0.3
+    max_stall_seconds: float = 0.8
+    # Packets behind the newest after which a hole can no longer be NACKed (aiortc's NACK history).
+    nack_window: int = RTP_HISTORY_SIZE
+    # The shortest interval between two keyframe requests, and how long to wait for an answer.
+    min_request_interval: float = 0.3
+    retry_seconds: float = 1.0
+    fir_after: int = 3
+
+
+@dataclass
+class RecoveryStats:
+    """Counters for stream health and tests; ``plis`` counts every PLI the receiver sends."""
+
+    plis: int = 0
+    firs: int = 0
+    stalls: int = 0
+    skipped_packets: int = 0
+    dropped_frames: int = 0
+    keyframes: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """A VP8 frame's tag says key frame (bit 0 clear) and carries the start code 9d 01 2a."""
+    return len(data) >= 6 and not data[0] & 0x01 and data[3:6] == b"\x9d\x01\x2a"
+
+
+def is_h264_keyframe(data: bytes) -> bool:
+    """An Annex B access unit (as aiortc depayloads it) holding an IDR slice or a sequence set."""
+    at = data.find(b"\x00\x00\x01")
+    while at != -1 and at + 3 < len(data):
+        if data[at + 3] & 0x1F in (5, 7):
+            return True
+        at = data.find(b"\x00\x00\x01", at + 3)
+    return False
+
+
+def keyframe_test(codec_name: str | None) -> Callable[[bytes], bool]:
+    if codec_name and codec_name.upper() == "H264":
+        return is_h264_keyframe
+    return is_vp8_keyframe
+
+
+@dataclass
+class _Hole:
+    seq: int
+    since: float
+
+
+class RecoveringJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer that does not wait for 512 packets behind a lost one.
+
+    ``is_keyframe(payload_type, data)`` tells whether depayloaded data starts a keyframe;
+    ``request_fir(media_ssrc)`` sends a full intra request. A PLI is asked for by returning True
+    as the first element of :meth:`add`'s result, as aiortc's own buffer does.
+    """
+
+    def __init__(
+        self,
+        is_keyframe: Callable[[int, bytes], bool],
+        request_fir: Callable[[int], None] | None = None,
+        tuning: RecoveryTuning = RecoveryTuning(),
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = CAPACITY,
+    ) -> None:
+        super().__init__(capacity=capacity, is_video=True)
+        self.tuning = tuning
+        self.stats = RecoveryStats()
+        self._is_keyframe = is_keyframe
+        self._request_fir = request_fir
+        self._clock = clock
+        self._highest: Optional[int] = None
+        self._hole: Optional[_Hole] = None
+        self._fill_estimate = tuning.min_stall_seconds / 2
+        self._awaiting_keyframe = False
+        self._requested_at: float | None = None
+        self._requests_unanswered = 0
+
+    # -- the stall threshold, learned from holes that filled ------------------------------------
+
+    @property
+    def stall_seconds(self) -> float:
+        t = self.tuning
+        return min(t.max_stall_seconds, max(t.min_stall_seconds, 2.0 * self._fill_estimate))
+
+    @property
+    def awaiting_keyframe(self) -> bool:
+        return self._awaiting_keyframe
+
+    def _hole_filled(self, waited: float) -> None:
+        # Rises fast, falls slowly: one slow retransmission should raise the bar at once.
+        weight = 0.5 if waited > self._fill_estimate else 0.1
+        self._fill_estimate += weight * (waited - self._fill_estimate)
+
+    # -- aiortc's entry point -------------------------------------------------------------------
+
+    def add(self, packet: RtpPacket) -> tuple[bool, Optional[JitterFrame]]:
+        now = self._clock()
+        if self._highest is None or _newer(packet.sequence_number, self._highest):
+            self._highest = packet.sequence_number
+        pli, frame = super().add(packet)
+        if pli:
+            # aiortc's own overflow or reset: what came before is gone, the next frame needs a key.
+            self._highest = packet.sequence_number
+            self._hole = None
+            self._start_waiting(now)
+        frame = self._gate(frame, packet.payload_type)
+
+        hole = self._first_missing()
+        if self._hole is not None and hole != self._hole.seq:
+            self._hole_filled(now - self._hole.since)
+            self._hole = None
+        if hole is not None and self._hole is None:
+            self._hole = _Hole(hole, now)
+
+        if frame is None and self._hole is not None and self._highest is not None:
+            behind = uint16_add(self._highest, -self._hole.seq)
+            if now - self._hole.since >= self.stall_seconds or behind >= self.tuning.nack_window:
+                self.stats.stalls += 1
+                if not self._skip(self._hole.seq):
+                    pli = self._start_waiting(now) or pli
+                frame = self._gate(self._remove_frame(packet.sequence_number), packet.payload_type)
+                hole = self._first_missing()
+                self._hole = _Hole(hole, now) if hole is not None else None
+
+        if self._awaiting_keyframe and not pli and self._requested_at is not None:
+            if now - self._requested_at >= self.tuning.retry_seconds:
+                pli = self._request(now, packet.ssrc)
+        return pli, frame
+
+    # -- the pieces -----------------------------------------------------------------------------
+
+    def _gate(self, frame: Optional[JitterFrame], payload_type: int) -> Optional[JitterFrame]:
+        """While a keyframe is awaited, frames that are not one are dropped."""
+        while frame is not None and self._awaiting_keyframe:
+            if self._is_keyframe(payload_type, frame.data):
+                self._awaiting_keyframe = False
+                self._requests_unanswered = 0
+                self.stats.keyframes += 1
+                return frame
+            self.stats.dropped_frames += 1
+            frame = self._remove_frame(0)
+        return frame
+
+    def _first_missing(self) -> Optional[int]:
+        """The first sequence number missing between the oldest packet held and the newest seen."""
+        if self._origin is None or self._highest is None:
+            return None
+        span = uint16_add(self._highest, -self._origin)
+        if span >= self.capacity:
+            return None
+        for i in range(span + 1):
+            seq = uint16_add(self._origin, i)
+            if self._packets[seq % self.capacity] is None:
+                return seq
+        return None
+
+    def _skip(self, hole: int) -> bool:
+        """Drop everything up to the hole's far side; True when a held keyframe starts there."""
+        assert self._origin is not None and self._highest is not None
+        span = uint16_add(self._highest, -self._origin)
+        # A keyframe already held beyond the hole: start from it, nothing needs asking.
+        for i in range(uint16_add(hole, -self._origin) + 1, span + 1):
+            packet = self._packets[uint16_add(self._origin, i) % self.capacity]
+            if packet is not None and self._is_keyframe(packet.payload_type, getattr(packet, "_data", b"")):
+                self._drop(i)
+                self._awaiting_keyframe = True  # the gate lets this keyframe through
+                return True
+        # Otherwise past the hole and any packets missing right after it.
+        count = uint16_add(hole, -self._origin) + 1
+        while count <= span and self._packets[uint16_add(self._origin, count) % self.capacity] is None:
+            count += 1
+        self._drop(min(count, span + 1))
+        return False
+
+    def _drop(self, count: int) -> None:
+        held = sum(
+            1 for i in range(count) if self._packets[uint16_add(self._origin, i) % self.capacity] is not None
+        )
+        self.stats.skipped_packets += held
+        self.remove(count)
+
+    def _start_waiting(self, now: float) -> bool:
+        """Wait for a keyframe; True when one should be asked for now (a PLI)."""
+        self._awaiting_keyframe = True
+        if self._requested_at is not None and now - self._requested_at < self.tuning.min_request_interval:
+            return False
+        self._requested_at = now
+        self._requests_unanswered += 1
+        return True
+
+    def _request(self, now: float, ssrc: int) -> bool:
+        self._requested_at = now
+        self._requests_unanswered += 1
+        if self._request_fir is not None and self._requests_unanswered > self.tuning.fir_after:
+            self.stats.firs += 1
+            self._request_fir(ssrc)
+            return False
+        return True
+
+
+def _newer(a: int, b: int) -> bool:
+    """``a`` comes after ``b`` in 16-bit sequence order."""
+    return a != b and uint16_add(a, -b) < 0x8000
+
+
+# -- putting it into an aiortc receiver ------------------------------------------------------------
+
+
+@dataclass
+class Installed:
+    buffer: RecoveringJitterBuffer
+    _fir_seq: int = 0
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def stats(self) -> RecoveryStats:
+        return self.buffer.stats
+
+
+def supported(receiver: RTCRtpReceiver) -> bool:
+    """True when this aiortc receiver has the private members :func:`install` replaces."""
+    return all(hasattr(receiver, name) for name in (_BUFFER_ATTRIBUTE, _CODECS_ATTRIBUTE, _RTCP_SSRC_ATTRIBUTE))
+
+
+def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning()) -> Installed | None:
+    """Replace a video receiver's jitter buffer; None (and a warning) if aiortc has changed.
+
+    Must run before the first packet arrives (after ``setRemoteDescription``, before the
+    connection is up). Also counts every PLI the receiver sends, whoever decided it.
+    """
+    if not supported(receiver):
+        log.warning("aiortc's receiver has changed: stalled-stream recovery is off")
+        return None
+    codecs: dict[int, Any] = getattr(receiver, _CODECS_ATTRIBUTE)
+
+    def is_keyframe(payload_type: int, data: bytes) -> bool:
+        codec = codecs.get(payload_type)
+        return keyframe_test(codec.name if codec else None)(data)
+
+    installed: Installed
+
+    def request_fir(media_ssrc: int) -> None:
+        rtcp_ssrc = getattr(receiver, _RTCP_SSRC_ATTRIBUTE)
+        if rtcp_ssrc is None:
+            return
+        installed._fir_seq = (installed._fir_seq + 1) % 256
+        fci = struct.pack("!LBBH", media_ssrc, installed._fir_seq, 0, 0)  # RFC 5104 4.3.1
+        task = asyncio.ensure_future(receiver._send_rtcp(RtcpPsfbPacket(RTCP_PSFB_FIR, rtcp_ssrc, 0, fci)))
+        installed._tasks.add(task)
+        task.add_done_callback(installed._tasks.discard)
+
+    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning)
+    installed = Installed(buffer)
+    setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
+
+    send_pli = receiver._send_rtcp_pli
+
+    async def counted_pli(media_ssrc: int) -> None:
+        buffer.stats.plis += 1
+        await send_pli(media_ssrc)
+
+    receiver._send_rtcp_pli = counted_pli  # type: ignore[method-assign]
+    return installed
+
+
+def count_plis(receiver: RTCRtpReceiver) -> RecoveryStats:
+    """Only count the PLIs an unchanged receiver sends (recovery switched off, for comparison)."""
+    stats = RecoveryStats()
+    send_pli = receiver._send_rtcp_pli
+
+    async def counted_pli(media_ssrc: int) -> None:
+        stats.plis += 1
+        await send_pli(media_ssrc)
+
+    receiver._send_rtcp_pli = counted_pli  # type: ignore[method-assign]
+    return stats
