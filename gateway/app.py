@@ -23,7 +23,7 @@ from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .record.outbox import Outbox
 from .sms import close_sender, make_sender
-from .web import auth, caller, embed, exports, incidents, live, media, messages, ops, pages, sms_receipts, webhooks
+from .web import auth, caller, embed, exports, incidents, live, maps, media, messages, ops, pages, sms_receipts, webhooks
 from .web.keys import (
     ACCOUNTS, BLOBS, CALLERS, DATABASE, DRAINING, EVENTS, INCIDENTS, LIVE, METRICS, OUTBOX, PLACER, SETTINGS, SMS,
     THROTTLE, WEBHOOKS,
@@ -63,7 +63,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
     for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
-                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes, ops.routes):
+                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes, ops.routes, maps.routes):
         app.add_routes(table)
     pages.add_static(app)
     return app

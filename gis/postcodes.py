@@ -38,6 +38,7 @@ class PostcodeIndex:
             raise ValueError("postcodes, eastings and northings must have the same length")
         self.skipped = skipped
         self._size = int(x.size)
+        self._sorted: tuple[NDArray[np.bytes_], NDArray[np.intp]] | None = None
         if x.size == 0:
             self._codes, self._x, self._y = codes.astype("S1"), x, y
             self.cell, self.x0, self.y0, self.nx, self.ny = 1.0, 0.0, 0.0, 1, 1
@@ -174,6 +175,27 @@ class PostcodeIndex:
         if distance > max_distance:
             return None
         return self._codes[best_i].decode("utf-8"), distance
+
+
+    def centroid(self, postcode: str) -> tuple[str, float, float] | None:
+        """``(postcode as stored, easting, northing)`` of a postcode, however it is spaced or cased."""
+        key = "".join(postcode.split()).upper().encode("ascii", "replace")
+        if self._size == 0 or not key:
+            return None
+        keys, order = self._lookup()
+        i = int(np.searchsorted(keys, key))
+        if i >= len(keys) or keys[i] != key:
+            return None
+        k = int(order[i])
+        return self._codes[k].decode("utf-8"), float(self._x[k]), float(self._y[k])
+
+    def _lookup(self) -> tuple[NDArray[np.bytes_], NDArray[np.intp]]:
+        """Codes without spaces, upper case, sorted (built on first use: a national file takes a second)."""
+        if self._sorted is None:
+            keys = np.strings.upper(np.strings.replace(self._codes, b" ", b""))
+            order = np.argsort(keys, kind="stable")
+            self._sorted = (keys[order], order)
+        return self._sorted
 
 
 def normalise_postcode(text: str) -> str:

@@ -11,6 +11,7 @@ from ..links import FINAL, LinkState
 from .conversation import Conversations
 from .database import Database, iso, new_id, utcnow
 from .links import LinkRecords
+from .maps import MapRecords
 from .media import MediaRecords
 from .rows import fix_row, policy_columns, session_row, sms_row, snapshot_row
 from .schema import fixes, incidents, link_states, links, sessions, sms_messages, snapshots
@@ -22,7 +23,7 @@ class DuplicateReference(ValueError):
     pass
 
 
-class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords):
+class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecords):
     """Incidents and everything recorded against them (each part in its own module)."""
 
     def __init__(self, db: Database) -> None:

@@ -96,3 +96,13 @@ def test_empty_index() -> None:
 )
 def test_normalise_postcode(text: str, expected: str) -> None:
     assert normalise_postcode(text) == expected
+
+
+def test_centroid_of_a_postcode_however_typed() -> None:
+    from gis.grid import to_bng
+
+    index = PostcodeIndex.from_lonlat(["LS1 1UR", "LS1  1AA", "BD1 1AA"], [-1.5492, -1.55254, -1.7506], [53.7997, 53.79617, 53.79603])
+    code, e, n = index.centroid("ls11ur") or ("", 0.0, 0.0)
+    assert code == "LS1 1UR" and (e, n) == pytest.approx(to_bng(53.7997, -1.5492)[:2])
+    assert index.centroid("LS1 1AA") is not None and index.centroid("LS11AA")[0] == "LS1  1AA"  # type: ignore[index]
+    assert index.centroid("LS9 9ZZ") is None and index.centroid("") is None
