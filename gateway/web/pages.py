@@ -13,6 +13,13 @@ from .security import json_error
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"
 LEAFLET = WEB_CLIENT / "node_modules" / "leaflet" / "dist"
+# Browser libraries from npm, each served from its package's dist folder only.
+VENDOR = {
+    "leaflet": LEAFLET,
+    "markercluster": WEB_CLIENT / "node_modules" / "leaflet.markercluster" / "dist",
+    "pmtiles": WEB_CLIENT / "node_modules" / "pmtiles" / "dist",
+    "protomaps-leaflet": WEB_CLIENT / "node_modules" / "protomaps-leaflet" / "dist",
+}
 
 routes = web.RouteTableDef()
 
@@ -55,6 +62,7 @@ async def client_config(request: web.Request) -> web.Response:
         "layers": [{"level": level, "url": f"/api/layers/{level}"} for level in placer.levels],
         "map_center": list(settings.map.center),
         "map_zoom": settings.map.zoom,
+        "fix_stale_after_s": placer.limits.stale_after_s,
     })
 
 
@@ -72,6 +80,7 @@ async def layer(request: web.Request) -> web.Response:
 
 
 def add_static(app: web.Application) -> None:
-    if LEAFLET.exists():
-        app.router.add_static("/static/vendor/leaflet/", LEAFLET)
+    for name, folder in VENDOR.items():
+        if folder.exists():
+            app.router.add_static(f"/static/vendor/{name}/", folder)
     app.router.add_static("/static/", WEB_CLIENT, follow_symlinks=False)

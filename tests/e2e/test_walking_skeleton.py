@@ -78,6 +78,7 @@ async def test_walking_skeleton(browser, gateway, make_video):
         # 6. The dispatcher's map shows the pin there, and it moves when the phone moves.
         await w.dispatcher_sees_pin()
         await w.caller_moves()
+        await w.dispatcher_searches()
 
         # 7. The handler ends the session; both pages and the record say so.
         await w.handler_ends()

@@ -104,7 +104,10 @@ class Walkthrough:
             await self.shot(page, shot)
         await page.click("button[type=submit]")
         await page.wait_for_url(re.compile(re.escape(landing) + r"(?:[?#].*)?$"))
-        await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        try:
+            await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        except AssertionError as exc:
+            raise AssertionError(f"{landing} did not get ready; page problems: {self.problems.found}") from exc
         return page
 
     async def handler_sends_link(self) -> None:
@@ -234,7 +237,35 @@ class Walkthrough:
         await expect(self.handler.locator("#fix-accuracy")).to_have_text("30 m")
         after = await pin.bounding_box()
         assert before and after and (before["x"], before["y"]) != (after["x"], after["y"]), (before, after)
+        # The earlier fix stays behind as the trail: a line to the newest and a faint accuracy circle.
+        await expect(page.locator("path.trail-line")).to_have_count(1)
+        await expect(page.locator("path.accuracy-old").first).to_be_attached()
+        await expect(pin).to_have_attribute("data-stale", "false")
+        await expect(item.locator(".age")).to_contain_text("Fix ")
         self.mark("pin moved")
+
+    async def dispatcher_searches(self) -> None:
+        """Search by grid reference, then by the incident's reference; follow it; fit all."""
+        page = self.dispatcher
+        await page.fill("#search-q", "SE 29790 33803")
+        await page.click("#search button[type=submit]")
+        await expect(page.locator('#search-results li[data-kind="gridref"]')).to_contain_text("SE 29790 33803")
+        await expect(page.locator('#search-results li[data-kind="gridref"]')).to_contain_text(EXPECTED_FORCE)
+        await expect(page.locator("body")).to_have_attribute("data-search-shown", "gridref")
+        await expect(page.locator("path.search-area")).to_have_count(1)
+        await page.fill("#search-q", self.reference[-6:])
+        await page.click("#search button[type=submit]")
+        found = page.locator(f'#search-results li[data-kind="incident"][data-reference="{self.reference}"]')
+        await found.click()
+        await expect(page.locator(".leaflet-popup")).to_contain_text(self.reference)
+        await page.locator(".leaflet-popup button", has_text="Follow").click()
+        await expect(page.locator("#follow-status")).to_have_text(f"Following {self.reference}")
+        await page.click("#follow-stop")
+        await expect(page.locator("#follow-status")).to_have_text("")
+        await page.click("#fit-all")
+        pin = page.locator(f'.incident-pin[data-reference="{self.reference}"]')
+        await expect(pin).to_be_in_viewport()
+        self.mark("dispatcher searched")
 
     # -- the end --------------------------------------------------------------------------
 

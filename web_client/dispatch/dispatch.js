@@ -18,9 +18,15 @@ const DEFAULT_STYLE = { color: "#505a5f", weight: 1.5, opacity: 0.8, fillOpacity
 const LEVEL_ORDER = ["force", "district", "neighbourhood"];
 const ENDED_KEEP_MS = 10 * 60 * 1000;
 const ENDED_STATES = ["ended", "expired", "revoked", "failed"];
+const TRAIL_FIXES = 50; // fixes drawn behind each caller's newest one
+const REFRESH_MS = 5000; // ages and staleness are redrawn this often
 
 let map = null;
-const entries = new Map(); // incident id -> {inc, fix, marker, circle, li, ended}
+let pins = null; // the marker cluster group (or a plain layer group without the plugin)
+let staleAfterS = 120;
+let following = null; // incident id the map keeps centred, or null
+let searchMarker = null;
+const entries = new Map(); // incident id -> {inc, fix, trail, marker, circle, trailLayer, li, ended}
 
 // ---------------------------------------------------------------------------------------------
 // Map and boundary layers
@@ -89,10 +95,30 @@ function whereText(place) {
   return [place.forceText || "Outside every force area", place.districtText].filter(Boolean).join(" · ");
 }
 
+function fixTime(fix) {
+  return fix ? fix.received_at || fix.device_time || "" : "";
+}
+
+function isStale(entry, now = Date.now()) {
+  const at = Date.parse(fixTime(entry.fix));
+  return !entry.ended && isFinite(at) && now - at > staleAfterS * 1000;
+}
+
+// When anything last happened to the incident: its newest fix, else its creation.
+function lastActivity(entry) {
+  const times = [fixTime(entry.fix), entry.inc.created_at, entry.stateAt].map((t) => Date.parse(t || ""));
+  return Math.max(0, ...times.filter((t) => isFinite(t)));
+}
+
 function pinIcon(entry) {
-  const html = h("div", {}, h("span", { class: "pin" }), h("span", { class: "label", text: entry.inc.reference }));
+  const age = entry.fix ? fmtAge(fixTime(entry.fix)) : "";
+  const html = h(
+    "div", {}, h("span", { class: "pin" }),
+    h("span", { class: "label", text: entry.inc.reference }, age ? h("span", { class: "age", text: ` · ${age}` }) : null),
+  );
   return L.divIcon({
-    className: "incident-pin" + (entry.ended ? " ended" : ""),
+    className: "incident-pin" + (entry.ended ? " ended" : "") + (isStale(entry) ? " stale" : "") +
+      (following === entry.inc.id ? " followed" : ""),
     html,
     iconSize: [22, 22],
     iconAnchor: [11, 11],
@@ -106,6 +132,7 @@ function tagMarker(entry) {
   if (!el) return;
   el.dataset.reference = entry.inc.reference;
   el.dataset.incidentId = entry.inc.id;
+  el.dataset.stale = isStale(entry) ? "true" : "false";
   el.setAttribute("aria-label", `Incident ${entry.inc.reference}: ${whereText(placeOf(entry.fix))}`);
 }
 
@@ -126,10 +153,16 @@ function popupContent(entry) {
       h("dt", { text: "Lat, lon" }),
       h("dd", { class: "mono", text: fix ? `${fmtNumber(fix.latitude, 5)}, ${fmtNumber(fix.longitude, 5)}` : "—" }),
       h("dt", { text: "Accuracy" }), h("dd", { text: fix ? fmtMetres(fix.accuracy) : "—" }),
-      h("dt", { text: "Time" }), h("dd", { text: fix ? fmtTime(fix.received_at || fix.device_time) : "—" }),
+      h("dt", { text: "Time" }), h("dd", { text: fix ? `${fmtTime(fixTime(fix))} (${fmtAge(fixTime(fix))})` : "—" }),
       h("dt", { text: "State" }), h("dd", { text: entry.ended ? "ended" : entry.inc.state || "—" }),
     ),
+    isStale(entry) ? h("p", { class: "error stale-note", text: `No new position for ${fmtAge(fixTime(fix)).replace(" ago", "")}: the caller may have moved.` }) : null,
     place && place.notices.length ? h("p", { class: "error", text: place.notices.map((n) => n.text).join("; ") }) : null,
+    h(
+      "p", { class: "popup-actions" },
+      h("button", { type: "button", class: "btn-small", onclick: () => setFollow(following === entry.inc.id ? null : entry.inc.id) },
+        following === entry.inc.id ? "Stop following" : "Follow"),
+    ),
   );
 }
 
@@ -137,8 +170,9 @@ function upsertIncident(inc) {
   if (!inc || !inc.id) return;
   let entry = entries.get(inc.id);
   if (!entry) {
-    entry = { inc, fix: null, marker: null, circle: null, li: null, ended: false };
+    entry = { inc, fix: null, trail: [], marker: null, circle: null, trailLayer: null, li: null, ended: false };
     entries.set(inc.id, entry);
+    if (inc.latest_fix) loadTrail(entry);
   } else {
     entry.inc = Object.assign({}, entry.inc, inc);
   }
@@ -148,15 +182,20 @@ function upsertIncident(inc) {
 }
 
 function updateFix(entry, fix) {
-  const at = fix.received_at || fix.device_time || "";
-  const prev = entry.fix ? entry.fix.received_at || entry.fix.device_time || "" : "";
+  const at = fixTime(fix);
+  const prev = fixTime(entry.fix);
   if (entry.fix && prev && at && at < prev) return; // late, older fix
+  if (entry.fix && entry.fix.id === fix.id && fix.id !== undefined) return;
+  if (entry.fix) entry.trail.push(entry.fix);
+  if (entry.trail.length > TRAIL_FIXES) entry.trail.splice(0, entry.trail.length - TRAIL_FIXES);
   entry.fix = fix;
   const latlng = [fix.latitude, fix.longitude];
   const radius = typeof fix.accuracy === "number" && fix.accuracy > 0 ? fix.accuracy : 0;
   if (!entry.marker) {
+    entry.trailLayer = L.layerGroup().addTo(map);
     entry.circle = L.circle(latlng, {
-      radius, color: "#b00020", weight: 1, fillColor: "#b00020", fillOpacity: 0.15, interactive: false,
+      radius, color: "#b00020", weight: 2, fillColor: "#b00020", fillOpacity: 0.15, interactive: false,
+      className: "accuracy accuracy-newest",
     }).addTo(map);
     entry.marker = L.marker(latlng, {
       icon: pinIcon(entry),
@@ -167,14 +206,58 @@ function updateFix(entry, fix) {
     });
     entry.marker.bindPopup(() => popupContent(entry));
     entry.marker.on("add", () => tagMarker(entry));
-    entry.marker.addTo(map);
+    pins.addLayer(entry.marker);
   } else {
     entry.marker.setLatLng(latlng);
     entry.circle.setLatLng(latlng);
     entry.circle.setRadius(radius);
     if (entry.marker.isPopupOpen()) entry.marker.setPopupContent(popupContent(entry));
   }
+  drawTrail(entry);
+  if (following === entry.inc.id) map.panTo(latlng);
   renderEntry(entry);
+}
+
+// The caller's earlier fixes: a line through them and a faint accuracy circle at each.
+function drawTrail(entry) {
+  if (!entry.trailLayer) return;
+  entry.trailLayer.clearLayers();
+  const points = entry.trail.concat(entry.fix ? [entry.fix] : []);
+  if (points.length > 1) {
+    L.polyline(points.map((f) => [f.latitude, f.longitude]), {
+      color: "#b00020", weight: 3, opacity: 0.6, dashArray: "4 6", interactive: false, className: "trail-line",
+    }).addTo(entry.trailLayer);
+  }
+  for (const f of entry.trail) {
+    const r = typeof f.accuracy === "number" && f.accuracy > 0 ? f.accuracy : 0;
+    L.circle([f.latitude, f.longitude], {
+      radius: r, color: "#b00020", weight: 1, opacity: 0.35, fillOpacity: 0.04, interactive: false,
+      className: "accuracy accuracy-old",
+    }).addTo(entry.trailLayer);
+    L.circleMarker([f.latitude, f.longitude], {
+      radius: 3, color: "#b00020", weight: 1, fillColor: "#fff", fillOpacity: 1, className: "trail-fix",
+    }).bindTooltip(`${fmtTime(fixTime(f))} · ± ${fmtMetres(f.accuracy)}`).addTo(entry.trailLayer);
+  }
+}
+
+async function loadTrail(entry) {
+  try {
+    const data = await get(`/api/incidents/${encodeURIComponent(entry.inc.id)}/trail?limit=${TRAIL_FIXES + 1}`);
+    const fixes = (data && data.fixes) || [];
+    if (!fixes.length) return;
+    const newest = fixes[fixes.length - 1];
+    const known = new Set(entry.trail.map((f) => f.id));
+    const older = fixes.slice(0, -1).filter((f) => !known.has(f.id));
+    entry.trail = older.concat(entry.trail).sort((a, b) => (fixTime(a) < fixTime(b) ? -1 : 1)).slice(-TRAIL_FIXES);
+    if (!entry.fix || fixTime(newest) >= fixTime(entry.fix)) {
+      entry.trail = entry.trail.filter((f) => f.id !== newest.id);
+      updateFix(entry, newest);
+    } else {
+      drawTrail(entry);
+    }
+  } catch (err) {
+    showMapError(`The trail of ${entry.inc.reference} could not be loaded: ${err.message}`);
+  }
 }
 
 function renderEntry(entry) {
@@ -186,24 +269,27 @@ function renderMarker(entry) {
   if (entry.marker) {
     entry.marker.setIcon(pinIcon(entry));
     tagMarker(entry);
+    const stale = isStale(entry);
     entry.circle.setStyle(entry.ended
       ? { color: "#6f777b", fillColor: "#6f777b", fillOpacity: 0.08 }
-      : { color: "#b00020", fillColor: "#b00020", fillOpacity: 0.15 });
+      : stale ? { color: "#8a6d00", fillColor: "#8a6d00", fillOpacity: 0.1, dashArray: "6 4" }
+        : { color: "#b00020", fillColor: "#b00020", fillOpacity: 0.15, dashArray: null });
   }
 }
 
 function renderListItem(entry) {
   const fix = entry.fix;
   const place = placeOf(fix);
+  const stale = isStale(entry);
   const details = [];
   if (place && place.gridref) details.push(place.gridref);
   if (fix) details.push(`± ${fmtMetres(fix.accuracy)}`);
-  if (fix) details.push(fmtAge(fix.received_at || fix.device_time));
   const li = h(
     "li",
     {
-      class: (entry.ended ? "ended" : "") + (fix ? "" : " no-fix"),
-      dataset: { reference: entry.inc.reference, incidentId: entry.inc.id },
+      class: [entry.ended ? "ended" : "", fix ? "" : "no-fix", stale ? "stale" : "", following === entry.inc.id ? "followed" : ""]
+        .filter(Boolean).join(" "),
+      dataset: { reference: entry.inc.reference, incidentId: entry.inc.id, lastActivity: String(lastActivity(entry)) },
     },
     h(
       "button",
@@ -211,13 +297,25 @@ function renderListItem(entry) {
       h("span", { class: "ref", text: entry.inc.reference }),
       h("span", { class: "where", text: whereText(place) }),
       details.length ? h("span", { class: "detail", text: details.join(" · ") }) : null,
-      h("span", { class: "detail", text: entry.ended ? "Session ended" : stateText(entry.inc.state) }),
+      fix ? h("span", { class: "detail age" + (stale ? " stale" : ""), text: (stale ? "Stale: " : "Fix ") + fmtAge(fixTime(fix)) }) : null,
+      h("span", { class: "detail state", text: entry.ended ? "Session ended" : stateText(entry.inc.state) }),
     ),
   );
   if (entry.li && entry.li.parentNode) entry.li.replaceWith(li);
   else $("incidents").append(li);
   entry.li = li;
+  sortList();
   updateCount();
+}
+
+// Most recent activity first; ended incidents sink below the active ones.
+function sortList() {
+  const list = $("incidents");
+  const items = [...list.children];
+  const sorted = items.slice().sort((a, b) =>
+    (a.classList.contains("ended") - b.classList.contains("ended")) ||
+    (Number(b.dataset.lastActivity) - Number(a.dataset.lastActivity)));
+  if (sorted.some((el, i) => el !== items[i])) list.append(...sorted);
 }
 
 function stateText(state) {
@@ -229,8 +327,32 @@ function stateText(state) {
 
 function focusEntry(entry) {
   if (!entry.marker) return;
-  map.setView(entry.marker.getLatLng(), Math.max(map.getZoom(), 14));
-  entry.marker.openPopup();
+  map.setView(entry.marker.getLatLng(), Math.max(map.getZoom(), 15));
+  // In a cluster the marker may not be on the map yet: the plugin zooms until it is.
+  if (pins.zoomToShowLayer) pins.zoomToShowLayer(entry.marker, () => entry.marker.openPopup());
+  else entry.marker.openPopup();
+}
+
+// Follow mode: the map keeps the chosen caller's newest fix in the centre until the dispatcher
+// drags the map or chooses another.
+function setFollow(id) {
+  following = id;
+  const entry = id ? entries.get(id) : null;
+  $("follow-status").textContent = entry ? `Following ${entry.inc.reference}` : "";
+  $("follow-stop").hidden = !entry;
+  if (entry && entry.marker) map.panTo(entry.marker.getLatLng());
+  for (const e of entries.values()) renderEntry(e);
+}
+
+// Zoom to every active incident's newest fix, accuracy circles included.
+function fitAll() {
+  let bounds = null;
+  for (const entry of entries.values()) {
+    if (entry.ended || !entry.circle) continue;
+    const b = entry.circle.getBounds();
+    bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
+  }
+  if (bounds) map.fitBounds(bounds, { padding: [40, 40], maxZoom: 17 });
 }
 
 function markEnded(id) {
@@ -244,8 +366,10 @@ function markEnded(id) {
 function removeEntry(id) {
   const entry = entries.get(id);
   if (!entry || !entry.ended) return;
-  if (entry.marker) entry.marker.remove();
+  if (entry.marker) pins.removeLayer(entry.marker);
   if (entry.circle) entry.circle.remove();
+  if (entry.trailLayer) entry.trailLayer.remove();
+  if (following === id) setFollow(null);
   if (entry.li) entry.li.remove();
   entries.delete(id);
   updateCount();
@@ -292,6 +416,7 @@ function onEvent(ev) {
       const entry = entries.get(ev.incident_id);
       if (!entry) return;
       entry.inc.state = data.state;
+      entry.stateAt = new Date().toISOString();
       if (data.state === "ended") markEnded(ev.incident_id);
       else renderEntry(entry);
       break;
@@ -304,6 +429,71 @@ function onEvent(ev) {
     default:
       break;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search: a grid reference, eastings/northings, latitude/longitude, a postcode or a reference
+
+async function runSearch(event) {
+  event.preventDefault();
+  const q = $("search-q").value.trim();
+  const out = $("search-results");
+  out.replaceChildren();
+  if (!q) return;
+  let data;
+  try {
+    data = await get(`/api/search?q=${encodeURIComponent(q)}`);
+  } catch (err) {
+    out.append(h("li", { class: "error", text: err.message }));
+    return;
+  }
+  if (data.problem) out.append(h("li", { class: "error", text: data.problem }));
+  for (const place of data.places || []) {
+    const summary = place.placement ? summarise(place.placement) : null;
+    out.append(h("li", { dataset: { kind: place.kind } },
+      h("button", { type: "button", onclick: () => showPlace(place) },
+        h("span", { class: "ref", text: place.label }),
+        summary ? h("span", { class: "detail", text: whereText(summary) }) : null)));
+  }
+  for (const inc of data.incidents || []) {
+    out.append(h("li", { dataset: { kind: "incident", reference: inc.reference } },
+      h("button", { type: "button", onclick: () => showIncident(inc) },
+        h("span", { class: "ref", text: inc.reference }),
+        h("span", { class: "detail", text: inc.ended_at ? "Ended" : "Active incident" }))));
+  }
+  if (!out.children.length) out.append(h("li", { class: "muted", text: "Nothing found." }));
+  const first = (data.places || [])[0];
+  if (first && !data.problem) showPlace(first);
+}
+
+function showPlace(place) {
+  const latlng = [place.latitude, place.longitude];
+  if (searchMarker) searchMarker.remove();
+  const size = Math.max(place.precision_m || 1, 1);
+  searchMarker = L.layerGroup([
+    L.circle(latlng, { radius: Math.max(size / 2, 5), color: "#0b3d91", weight: 2, fillOpacity: 0.05, className: "search-area" }),
+    L.marker(latlng, { title: place.label, alt: place.label }).bindPopup(h("div", { class: "popup" },
+      h("h2", { text: place.label }),
+      h("p", { class: "mono", text: `${fmtNumber(place.latitude, 5)}, ${fmtNumber(place.longitude, 5)}` }),
+      place.placement ? h("p", { text: whereText(summarise(place.placement)) }) : null)),
+  ]).addTo(map);
+  setFollow(null);
+  map.setView(latlng, size >= 1000 ? 13 : 16);
+  document.body.dataset.searchShown = place.kind;
+}
+
+async function showIncident(inc) {
+  let entry = entries.get(inc.id);
+  if (!entry) {
+    try {
+      upsertIncident(await get(`/api/incidents/${encodeURIComponent(inc.id)}`));
+    } catch (err) {
+      showMapError(err.message);
+      return;
+    }
+    entry = entries.get(inc.id);
+  }
+  if (entry) focusEntry(entry);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,7 +521,16 @@ async function init() {
   }
   const config = await get("/api/client-config");
   const center = Array.isArray(config.map_center) ? config.map_center : [53.79, -1.55];
-  map = L.map("map", { center, zoom: config.map_zoom || 10, zoomControl: true });
+  map = L.map("map", { center, zoom: config.map_zoom || 10, zoomControl: true, maxZoom: 19 });
+  if (typeof config.fix_stale_after_s === "number") staleAfterS = config.fix_stale_after_s;
+  pins = L.markerClusterGroup
+    ? L.markerClusterGroup({ maxClusterRadius: 40, spiderfyOnMaxZoom: true, showCoverageOnHover: false })
+    : L.layerGroup();
+  pins.addTo(map);
+  map.on("dragstart", () => { if (following) setFollow(null); });
+  $("fit-all").addEventListener("click", fitAll);
+  $("follow-stop").addEventListener("click", () => setFollow(null));
+  $("search").addEventListener("submit", runSearch);
   const control = L.control.layers(null, null, { collapsed: false }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
   if (config.tile_url) {
@@ -345,7 +544,7 @@ async function init() {
     onEvent,
     onStatus: setWsStatus,
   });
-  setInterval(() => { for (const entry of entries.values()) renderListItem(entry); }, 15000);
+  setInterval(() => { for (const entry of entries.values()) renderEntry(entry); }, REFRESH_MS);
   document.body.dataset.ready = "true";
 }
 
