@@ -12,13 +12,12 @@ brought up to date from the baseline. Take a backup first: see docs/deployment.m
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+# asyncio and SQLAlchemy are imported where they are used: every ``scenelink`` command imports this
+# module to register ``db``, and ``geocode`` must start without them.
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,10 +40,16 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 def _state(url: str) -> tuple[str | None, bool]:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     from ..record.migrate import current, has_tables
 
     async def run() -> tuple[str | None, bool]:
@@ -64,6 +69,10 @@ def _describe(revision: str | None, tables: bool) -> str:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     from ..record.migrate import head, upgrade
 
     url = _url(args)
