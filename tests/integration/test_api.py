@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from gateway.auth import digest, new_api_token
 from gateway.web.keys import ACCOUNTS, SETTINGS
 
 from .conftest import login
+
+
+@pytest.fixture
+def record_url(database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_url
 
 
 async def create_incident(client, csrf, ref="WYP-20261126-0421", phone="07400 123456"):

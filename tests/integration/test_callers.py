@@ -18,6 +18,12 @@ from gateway.web.keys import CALLERS, DATABASE, EVENTS, INCIDENTS
 from .conftest import login
 from .test_api import create_incident
 
+
+@pytest.fixture
+def record_url(database_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_url
+
 LEEDS = {"latitude": 53.7997, "longitude": -1.5492, "accuracy": 15.0}
 ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
 FACEBOOK = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 [FBAN/FBIOS;FBAV/470.0]"

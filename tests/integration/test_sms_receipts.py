@@ -36,20 +36,24 @@ def twilio_callback(sid: str, status: str, **extra: str) -> dict[str, str]:
     }
 
 
-def gateway_app(tmp_path, sms_tables):
-    base = load_settings(environ={"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_TLS": "off"})
+def gateway_app(tmp_path, sms_tables, record_url=None):
+    environ = {"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_TLS": "off"}
+    if record_url:
+        environ["SCENELINK_DATABASE_URL"] = record_url
+    base = load_settings(environ=environ)
     app = build_app(replace(base, public_url=PUBLIC, sms={**base.sms, **sms_tables}))
     return app
 
 
 @pytest.fixture
-async def client(aiohttp_client, tmp_path):
-    """The gateway with Twilio and Notify receipts configured (this module's own, not conftest's)."""
+async def client(aiohttp_client, tmp_path, database_url):
+    """The gateway with Twilio and Notify receipts configured (this module's own, not conftest's),
+    on SQLite and on PostgreSQL."""
     tables = {
         "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": TWILIO_TOKEN, "from_number": "+447700900999"},
         "govuk_notify": {"callback_bearer_token": NOTIFY_TOKEN},
     }
-    return await aiohttp_client(gateway_app(tmp_path, tables))
+    return await aiohttp_client(gateway_app(tmp_path, tables, database_url))
 
 
 async def sent_message(client, provider: str, ref: str) -> dict:

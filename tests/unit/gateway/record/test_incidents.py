@@ -1,4 +1,4 @@
-"""The incident record on a real SQLite database: nothing lost, nothing stored twice, all chained."""
+"""The incident record on real SQLite and PostgreSQL databases: nothing lost, nothing stored twice, all chained."""
 
 from datetime import timedelta
 
@@ -13,8 +13,8 @@ from gateway.record.schema import audit
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+async def db(database_url):
+    database = await Database.open(database_url)
     yield database
     await database.close()
 
