@@ -143,9 +143,12 @@ async def _close_orphans(incidents: Incidents) -> None:
 async def _sweep_expired(app: web.Application) -> None:
     while True:
         try:
-            for incident_id, link_id in await app[INCIDENTS].expire_links(utcnow()):
+            # One query finds both kinds of link due; an idle sweep costs the database nothing more.
+            now = utcnow()
+            due = await app[INCIDENTS].due_links(now, app[CALLERS].session_cutoff(now))
+            for incident_id, link_id in await app[INCIDENTS].expire_links(now, due.expiring):
                 app[EVENTS].publish("link.state", incident_id, {"link_id": link_id, "state": "expired"})
-            await app[CALLERS].sweep()
+            await app[CALLERS].sweep(due.overlong)
         except Exception:
             log.exception("link expiry sweep failed")
         await asyncio.sleep(EXPIRY_SWEEP_SECONDS)

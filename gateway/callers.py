@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from .caller_status import BadStatus, CallerStatuses
@@ -91,10 +91,19 @@ class Callers:
         await self.fallback.end(link_id, "gateway", reason)
         self.statuses.forget(incident_id)
 
-    async def sweep(self) -> None:
-        """End links whose session has run its maximum length, and HTTPS sessions left idle."""
+    def session_cutoff(self, now: datetime) -> datetime:
+        """Links opened before this have run the session's maximum length."""
+        return now - timedelta(seconds=self.session_max_seconds)
+
+    async def sweep(self, overlong: list[dict[str, Any]] | None = None) -> None:
+        """End links whose session has run its maximum length, and HTTPS sessions left idle.
+
+        ``overlong``: those links, when the record's sweep query has already found them.
+        """
         now = utcnow()
-        for link in await self.incidents.links_opened_before(now - timedelta(seconds=self.session_max_seconds)):
+        if overlong is None:
+            overlong = await self.incidents.links_opened_before(self.session_cutoff(now))
+        for link in overlong:
             if session_over(link["opened_at"], now, self.session_max_seconds):
                 await self.end_link(link, "gateway", MAX_SESSION_REASON)
         await self.fallback.sweep()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..links import FINAL, LinkState
@@ -56,40 +56,57 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             ).mappings().first()
             if not row:
                 return None
-            return await self._summary(conn, row)
+            return (await self._summaries(conn, [row]))[0]
 
     async def list(self, active_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest incidents with their link's state and latest fix: three queries, however many."""
         query = select(incidents).order_by(incidents.c.created_at.desc()).limit(limit)
         if active_only:
             query = query.where(incidents.c.ended_at.is_(None))
         async with self.db.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            return [await self._summary(conn, row) for row in rows]
+            return await self._summaries(conn, rows)
 
-    async def _summary(self, conn, row: Mapping[str, Any]) -> dict[str, Any]:
-        link = (
-            await conn.execute(
-                select(links.c.state)
-                .where(links.c.incident_id == row["id"])
-                .order_by(links.c.created_at.desc())
-                .limit(1)
+    async def _summaries(self, conn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Summaries of ``rows``, with each one's newest link state and latest fix fetched for all
+        of them at once (one query each, not one per incident)."""
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        newest_link = (
+            select(
+                links.c.incident_id, links.c.state,
+                func.row_number().over(
+                    partition_by=links.c.incident_id, order_by=(links.c.created_at.desc(), links.c.id.desc())
+                ).label("rank"),
             )
-        ).scalar()
-        fix = (
-            await conn.execute(
-                select(fixes).where(fixes.c.incident_id == row["id"]).order_by(fixes.c.id.desc()).limit(1)
-            )
-        ).mappings().first()
-        return {
-            "id": row["id"], "reference": row["reference"], "caller_phone": row["caller_phone"],
-            "created_at": iso(row["created_at"]), "created_by": row["created_by"],
-            "ended_at": iso(row["ended_at"]), "state": link, "latest_fix": fix_row(fix) if fix else None,
-            "media_policy": {
-                "snapshot_interval_seconds": row["snapshot_interval"],
-                "scene_change_snapshots": bool(row["scene_change"]),
-                "recording": bool(row["recording"]),
-            },
+            .where(links.c.incident_id.in_(ids))
+            .subquery()
+        )
+        states = dict(
+            (await conn.execute(
+                select(newest_link.c.incident_id, newest_link.c.state).where(newest_link.c.rank == 1)
+            )).all()
+        )
+        latest_ids = select(func.max(fixes.c.id)).where(fixes.c.incident_id.in_(ids)).group_by(fixes.c.incident_id)
+        latest = {
+            fix["incident_id"]: fix_row(fix)
+            for fix in (await conn.execute(select(fixes).where(fixes.c.id.in_(latest_ids)))).mappings()
         }
+        return [
+            {
+                "id": row["id"], "reference": row["reference"], "caller_phone": row["caller_phone"],
+                "created_at": iso(row["created_at"]), "created_by": row["created_by"],
+                "ended_at": iso(row["ended_at"]), "state": states.get(row["id"]),
+                "latest_fix": latest.get(row["id"]),
+                "media_policy": {
+                    "snapshot_interval_seconds": row["snapshot_interval"],
+                    "scene_change_snapshots": bool(row["scene_change"]),
+                    "recording": bool(row["recording"]),
+                },
+            }
+            for row in rows
+        ]
 
     async def record(self, incident_id: str) -> dict[str, Any] | None:
         """The whole record of one incident, as ``GET /api/incidents/{id}`` returns it."""

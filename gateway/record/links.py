@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 
 from ..links import FINAL, LinkState, can_move, is_note
 from .database import Database, aware, iso, new_id, utcnow
@@ -70,25 +71,30 @@ class LinkRecords:
 
     async def links_opened_before(self, before: datetime) -> list[dict[str, Any]]:
         """Links still live that were opened before ``before`` (for the session's maximum length)."""
+        return (await self.due_links(None, before)).overlong
+
+    async def due_links(self, now: datetime | None, opened_before: datetime | None) -> "DueLinks":
+        """In one query, the links the sweep must act on: never opened and past their expiry at
+        ``now``, and still live though opened before ``opened_before`` (None: not asked for)."""
+        never_opened = and_(
+            links.c.expires_at <= now, links.c.opened_at.is_(None), links.c.state.in_(_EXPIRABLE)
+        ) if now is not None else false()
+        overlong = links.c.opened_at <= opened_before if opened_before is not None else false()
+        query = select(links).where(links.c.state.not_in(_FINAL), or_(never_opened, overlong))
         async with self.db.connect() as conn:
-            ids = (
-                await conn.execute(
-                    select(links.c.id).where(
-                        links.c.opened_at <= before, links.c.state.not_in([s.value for s in FINAL])
-                    )
-                )
-            ).scalars().all()
-        return [link for link in [await self.link(i) for i in ids] if link]
+            rows = [_link_out(r) for r in (await conn.execute(query)).mappings()]
+        due = DueLinks()
+        for link in rows:
+            if link["opened_at"] is None:
+                due.expiring.append(link)
+            else:
+                due.overlong.append(link)
+        return due
 
     async def _link_where(self, condition) -> dict[str, Any] | None:
         async with self.db.connect() as conn:
             row = (await conn.execute(select(links).where(condition))).mappings().first()
-        if not row:
-            return None
-        out = dict(row)
-        for key in ("created_at", "expires_at", "opened_at"):
-            out[key] = aware(out[key])
-        return out
+        return _link_out(row) if row else None
 
     async def move_link(
         self, link_id: str, new: LinkState, actor: str, detail: str | None = None
@@ -137,25 +143,34 @@ class LinkRecords:
             )
         return result.rowcount == 1
 
-    async def expire_links(self, now: datetime) -> list[tuple[str, str]]:
-        """Mark links never opened and past their expiry as expired; returns (incident, link) pairs."""
-        async with self.db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(links.c.id, links.c.incident_id).where(
-                        and_(
-                            links.c.expires_at <= now,
-                            links.c.opened_at.is_(None),
-                            links.c.state.in_([
-                                LinkState.CREATED.value, LinkState.SENT.value,
-                                LinkState.DELIVERED.value, LinkState.FAILED.value,
-                            ]),
-                        )
-                    )
-                )
-            ).all()
+    async def expire_links(self, now: datetime, due: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+        """Mark links never opened and past their expiry as expired; returns (incident, link) pairs.
+
+        ``due``: those links, when :meth:`due_links` has already found them.
+        """
+        if due is None:
+            due = (await self.due_links(now, None)).expiring
         expired = []
-        for link_id, incident_id in rows:
-            if await self.move_link(link_id, LinkState.EXPIRED, "gateway"):
-                expired.append((incident_id, link_id))
+        for link in due:
+            if await self.move_link(link["id"], LinkState.EXPIRED, "gateway"):
+                expired.append((link["incident_id"], link["id"]))
         return expired
+
+
+_FINAL = [s.value for s in FINAL]
+_EXPIRABLE = [LinkState.CREATED.value, LinkState.SENT.value, LinkState.DELIVERED.value, LinkState.FAILED.value]
+
+
+@dataclass
+class DueLinks:
+    """What one sweep found: links to expire, and live links past the session's maximum length."""
+
+    expiring: list[dict[str, Any]] = field(default_factory=list)
+    overlong: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _link_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("created_at", "expires_at", "opened_at"):
+        out[key] = aware(out[key])
+    return out

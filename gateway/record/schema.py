@@ -201,6 +201,8 @@ sms_messages = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text),
     _ts("created_at"),
+    # A delivery receipt names the message only by the provider's reference.
+    Index("ix_sms_messages_provider_ref", "provider", "provider_ref"),
 )
 
 # Talking without a voice: the handler's instructions to the caller and the caller's silent replies.
