@@ -144,7 +144,7 @@ def run(repeats: int, data: Path) -> dict[str, Any]:
         "times": times,
         "medians": medians,
         "ratio": medians["scenelink"] / medians["geopandas"],
-        "round_ratios": [a / b for a, b in zip(times["scenelink"], times["geopandas"])],
+        "round_ratios": [a / b for a, b in zip(times["scenelink"], times["geopandas"], strict=True)],
         "disagree": disagree,
         "compared": compared,
         "load": (load_before, load_after),

@@ -39,7 +39,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gis import Fix, LayerSpec, Placer, PostcodeIndex, lonlat_to_bng  # noqa: E402
-
 from tests.shared_data import shared_data  # noqa: E402
 
 SHARED = shared_data("uk-police-geography")
@@ -299,8 +298,8 @@ def run(quick: bool, data_dir: Path | None) -> dict[str, Any]:
     boxes = [tuple(b) for b in shapely.bounds(prepared).tolist()]
 
     def naive() -> None:
-        for x, y in zip(xs, ys):
-            for polygon, (x0, y0, x1, y1) in zip(prepared, boxes):
+        for x, y in zip(xs, ys, strict=True):
+            for polygon, (x0, y0, x1, y1) in zip(prepared, boxes, strict=True):
                 if x0 <= x <= x1 and y0 <= y <= y1 and shapely.intersects_xy(polygon, x, y):
                     break
 

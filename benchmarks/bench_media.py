@@ -177,7 +177,9 @@ def make_gateway(
 def make_relay(workdir: Path) -> Server:
     port = free_port()
     argv = [PYTHON, "-m", "benchmarks.relay_server", "--host", HOST, "--port", str(port)]
-    return Server("alternative", argv, dict(os.environ, PYTHONUNBUFFERED="1"), f"http://{HOST}:{port}", workdir / "relay.log")
+    return Server(
+        "alternative", argv, dict(os.environ, PYTHONUNBUFFERED="1"), f"http://{HOST}:{port}", workdir / "relay.log"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,18 +381,22 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
             for target in targets:
                 r = await phase_first_frame(target, video, sessions)
                 results[target.name]["first_frame"] = r
-                log(f"  {target.name}: median {r['offer_median_s']:.3f} s after the offer "
-                    f"({r['consent_median_s']:.3f} s after consent); all: {', '.join(f'{v:.2f}' for v in r['offer_s'])}")
+                log(
+                    f"  {target.name}: median {r['offer_median_s']:.3f} s after the offer "
+                    f"({r['consent_median_s']:.3f} s after consent); all: {', '.join(f'{v:.2f}' for v in r['offer_s'])}"
+                )
             log(f"(a)+(b) CPU: idle, {n_cpu} callers, then one viewer each")
             for target in targets:
                 r = await phase_cpu(target, video, CpuMeter(target.pid), n_cpu, warmup, window_cpu)
                 results[target.name]["cpu"] = r
                 d = r["delivery"]
-                log(f"  {target.name}: idle {r['idle']['target_pct']:.1f}%, {n_cpu} callers {r['callers']['target_pct']:.1f}%, "
+                log(
+                    f"  {target.name}: idle {r['idle']['target_pct']:.1f}%, {n_cpu} callers {r['callers']['target_pct']:.1f}%, "
                     f"+{n_cpu} viewers {r['viewers']['target_pct']:.1f}% -> {r['per_caller_pct']:.2f}% per caller, "
                     f"{r['per_viewer_pct']:.2f}% per viewer ({r['viewer_kbps']:.0f} kbit/s each); "
                     f"server-side latency p50/p95 {fmt_ms(d['departed_ms'])}, dropped {d['drop_pct']:.1f}%; "
-                    f"other processes {r['viewers']['others_pct']:.0f}%")
+                    f"other processes {r['viewers']['others_pct']:.0f}%"
+                )
             log(f"(c)+(d) load: {n_load} callers, one viewer each, {window_load:.0f} s window")
             for target in targets:
                 attempts = []
@@ -409,11 +415,13 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
                 ]
                 results[target.name]["load"] = r
                 c = r["cpu"]
-                log(f"  {target.name}: dropped {r['drop_pct']:.2f}% of {r['sent']} frames (worst viewer {r['worst_pair_drop_pct']:.1f}%); "
+                log(
+                    f"  {target.name}: dropped {r['drop_pct']:.2f}% of {r['sent']} frames (worst viewer {r['worst_pair_drop_pct']:.1f}%); "
                     f"latency p50/p95 server-side {fmt_ms(r['departed_ms'])}, to the viewer's socket {fmt_ms(r['wire_ms'])}, "
                     f"decoded {fmt_ms(r['decoded_ms'])}; CPU {c['target_pct']:.0f}% (main thread {c['main_thread_pct']:.0f}%), "
                     f"load generator {c['loadgen_pct']:.0f}%, other processes {c['others_pct']:.0f}%; "
-                    f"callers sent {r['caller_fps']:.1f} fps, viewers got {r['viewer_kbps']:.0f} kbit/s; RSS {c['rss_mib']:.0f} MiB")
+                    f"callers sent {r['caller_fps']:.1f} fps, viewers got {r['viewer_kbps']:.0f} kbit/s; RSS {c['rss_mib']:.0f} MiB"
+                )
         finally:
             for target in targets:
                 await target.close()
@@ -513,17 +521,32 @@ def spread(history: list[dict[str, Any]], key: str, fmt: str) -> str:
 def checks(s: dict[str, Any]) -> list[tuple[str, str, bool]]:
     p95 = s["departed_p95"]
     return [
-        (f"CPU per caller stream (640x480, 15 fps, no viewer) ≤ {TARGET_CALLER_PCT:.0f}% of a core",
-         f"{s['caller_pct']:.1f}%", s["caller_pct"] <= TARGET_CALLER_PCT),
-        (f"extra CPU per VP8 viewer ≤ {TARGET_VIEWER_PCT:.0f}% of a core", f"{s['viewer_pct']:.1f}%",
-         s["viewer_pct"] <= TARGET_VIEWER_PCT),
-        (f"{TARGET_LOAD_CALLERS} callers × 1 viewer: < {TARGET_DROP_PCT:.0f}% of frames dropped", f"{s['drop_pct']:.2f}%",
-         s["drop_pct"] < TARGET_DROP_PCT),
-        (f"latency added by the gateway, frame's arrival → departure to a viewer, p95 ≤ {TARGET_P95_MS:.0f} ms "
-         f"({TARGET_LOAD_CALLERS} × 1 load)", f"{p95:.0f} ms" if p95 is not None else "n/a",
-         p95 is not None and p95 <= TARGET_P95_MS),
-        (f"offer → first frame decoded at the gateway, median ≤ {TARGET_FIRST_FRAME_S} s", f"{s['first_frame_s']:.2f} s",
-         s["first_frame_s"] <= TARGET_FIRST_FRAME_S),
+        (
+            f"CPU per caller stream (640x480, 15 fps, no viewer) ≤ {TARGET_CALLER_PCT:.0f}% of a core",
+            f"{s['caller_pct']:.1f}%",
+            s["caller_pct"] <= TARGET_CALLER_PCT,
+        ),
+        (
+            f"extra CPU per VP8 viewer ≤ {TARGET_VIEWER_PCT:.0f}% of a core",
+            f"{s['viewer_pct']:.1f}%",
+            s["viewer_pct"] <= TARGET_VIEWER_PCT,
+        ),
+        (
+            f"{TARGET_LOAD_CALLERS} callers × 1 viewer: < {TARGET_DROP_PCT:.0f}% of frames dropped",
+            f"{s['drop_pct']:.2f}%",
+            s["drop_pct"] < TARGET_DROP_PCT,
+        ),
+        (
+            f"latency added by the gateway, frame's arrival → departure to a viewer, p95 ≤ {TARGET_P95_MS:.0f} ms "
+            f"({TARGET_LOAD_CALLERS} × 1 load)",
+            f"{p95:.0f} ms" if p95 is not None else "n/a",
+            p95 is not None and p95 <= TARGET_P95_MS,
+        ),
+        (
+            f"offer → first frame decoded at the gateway, median ≤ {TARGET_FIRST_FRAME_S} s",
+            f"{s['first_frame_s']:.2f} s",
+            s["first_frame_s"] <= TARGET_FIRST_FRAME_S,
+        ),
     ]
 
 
@@ -609,7 +632,7 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "link, the caller's page, consent, offer, viewer).",
         "- CPU is the server process alone (all its threads, `/proc/<pid>/stat`) over a steady window after a "
         "warm-up: per caller = (with callers − idle) / callers; per viewer = (with viewers − with callers) / viewers.",
-        "- Latency is matched frame by frame through the stamped number. \"Arrival → departure\" runs from the caller "
+        '- Latency is matched frame by frame through the stamped number. "Arrival → departure" runs from the caller '
         "sending a frame (it reaches the gateway within the same millisecond on this network) to the gateway sending "
         "the frame's last packet to the viewer (the RTP abs-send-time the gateway writes into each packet; one clock). "
         "It includes aiortc's receive jitter buffer, which releases a frame only when the next frame's first packet "
@@ -625,7 +648,7 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
     ]
     keys = ["caller_pct", "viewer_pct", "drop_pct", "departed_p95", "first_frame_s"]
     fmts = ["{:.1f}%", "{:.1f}%", "{:.2f}%", "{:.0f} ms", "{:.2f} s"]
-    for (text, value, ok), key, fmt in zip(checks(s), keys, fmts):
+    for (text, value, ok), key, fmt in zip(checks(s), keys, fmts, strict=True):
         lines.append(f"| {text} | {value} | {spread(same, key, fmt)} | {'yes' if ok else '**no**'} |")
     lines += [
         "",
@@ -634,9 +657,12 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         f"{s['consent_first_frame_s']:.2f} s (median). With {n_cpu} callers × 1 viewer the arrival → departure latency "
         f"was p50/p95 {fmt_ms(gc['delivery']['departed_ms'])}. During the {meta['n_load']} × 1 window other processes used "
         f"{gl['cpu']['others_pct']:.0f}% of a core and the load generator {gl['cpu']['loadgen_pct']:.0f}%"
-        + (f" (a window disturbed by other processes is measured once more and the quieter one kept: "
-           f"{attempts_text(gl)} for the gateway, {attempts_text(al)} for the alternative)." if len(gl.get('attempts', [])) > 1
-           or len(al.get('attempts', [])) > 1 else "."),
+        + (
+            f" (a window disturbed by other processes is measured once more and the quieter one kept: "
+            f"{attempts_text(gl)} for the gateway, {attempts_text(al)} for the alternative)."
+            if len(gl.get("attempts", [])) > 1 or len(al.get("attempts", [])) > 1
+            else "."
+        ),
         "",
         "### Gateway against the alternative (same run)",
         "",
@@ -709,7 +735,9 @@ async def run_instrumented(args: argparse.Namespace, video: Path, workdir: Path)
         from benchmarks.instrumented_gateway import force_udp_receive_buffer
 
         force_udp_receive_buffer(args.rcvbuf)  # the load generator's sockets too
-        log(f"every UDP socket of the gateway and of the load generator gets a {args.rcvbuf // 1024} KiB receive buffer")
+        log(
+            f"every UDP socket of the gateway and of the load generator gets a {args.rcvbuf // 1024} KiB receive buffer"
+        )
     n = args.callers or (6 if args.quick else TARGET_LOAD_CALLERS)
     try:
         if args.experiment:
@@ -765,8 +793,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if not on_private_test_network():
-        print(f"bench_media: not on the private test network ({HOST} and nothing beyond): run it inside the private network namespace:\n"
-              "  tests/netns-run .venv/bin/python -m benchmarks.bench_media", file=sys.stderr)
+        print(
+            f"bench_media: not on the private test network ({HOST} and nothing beyond): run it inside the private network namespace:\n"
+            "  tests/netns-run .venv/bin/python -m benchmarks.bench_media",
+            file=sys.stderr,
+        )
         return 2
     BUILD.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

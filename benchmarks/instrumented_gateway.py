@@ -23,7 +23,6 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-
 STALL_SECONDS = 0.25
 
 
@@ -146,7 +145,9 @@ class Probe:
             self.samples.append((time.time(), decoder, track, pending))
             names: dict[str, int] = {}
             for thread in threading.enumerate():
-                key = thread.name.split("(")[-1].rstrip(")") if "(" in thread.name else thread.name.rstrip("_0123456789")
+                key = (
+                    thread.name.split("(")[-1].rstrip(")") if "(" in thread.name else thread.name.rstrip("_0123456789")
+                )
                 names[key] = names.get(key, 0) + 1
             try:
                 native = len(os.listdir("/proc/self/task"))

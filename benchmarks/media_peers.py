@@ -219,7 +219,9 @@ class GatewayTarget:
 
     async def open(self) -> None:
         # unsafe=True: keep cookies from a bare IP address (the namespace's 10.99.0.1).
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
         page = await _expect(await self._session.get(self.base_url + "/login"))
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
         resp = await self._session.post(
@@ -248,7 +250,9 @@ class GatewayTarget:
         path = "/c/" + link["url"].split("/c/", 1)[1]
         events = await self._session.ws_connect(self.base_url + f"/api/incidents/{incident['id']}/events")
         # The caller's phone: its own cookie jar (the device cookie), kept apart from the handler's.
-        phone = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        phone = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
         caller = Caller(video)
         caller.ref = {"incident": incident["id"], "path": path, "phone": phone}
         try:
@@ -282,7 +286,9 @@ class GatewayTarget:
     async def add_viewer(self, caller: Caller) -> Viewer:
         viewer = Viewer(caller)
         try:
-            answer = await _expect(await self._post(f"/api/incidents/{caller.ref['incident']}/viewer", await viewer.offer()))
+            answer = await _expect(
+                await self._post(f"/api/incidents/{caller.ref['incident']}/viewer", await viewer.offer())
+            )
             await viewer.answer(answer)
         except BaseException:
             await viewer.close()
@@ -341,7 +347,9 @@ class RelayTarget:
     async def add_viewer(self, caller: Caller) -> Viewer:
         viewer = Viewer(caller)
         try:
-            answer = await _expect(await self._session.post(self.base_url + f"/view/{caller.ref['id']}", json=await viewer.offer()))
+            answer = await _expect(
+                await self._session.post(self.base_url + f"/view/{caller.ref['id']}", json=await viewer.offer())
+            )
             await viewer.answer(answer)
         except BaseException:
             await viewer.close()

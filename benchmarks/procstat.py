@@ -92,7 +92,7 @@ def udp_counters() -> dict[str, int]:
     """This network namespace's UDP counters (/proc/net/snmp): drops show as RcvbufErrors/InErrors."""
     with open("/proc/net/snmp") as fh:
         rows = [line.split() for line in fh if line.startswith("Udp:")]
-    return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
+    return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
 
 
 def udp_drops_by_pid(pids: list[int]) -> dict[int, int]:

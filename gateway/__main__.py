@@ -1,4 +1,5 @@
-"""The ``scenelink`` command: serve, migrate the record, manage operators and tokens, place positions, check boundaries."""
+"""The ``scenelink`` command: serve, migrate the record, manage operators and tokens, place positions,
+check boundaries."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--role", required=True, help="handler, dispatcher, supervisor or admin")
     add.set_defaults(func=_users_add)
 
-    tokens = sub.add_parser("tokens", help="manage API tokens for machine clients").add_subparsers(dest="action", required=True)
+    tokens = sub.add_parser("tokens", help="manage API tokens for machine clients").add_subparsers(
+        dest="action", required=True
+    )
     create = tokens.add_parser("create", help="create a bearer token and print it once")
     create.add_argument("name")
     create.add_argument("--role", required=True)
@@ -141,7 +144,9 @@ def _users_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"scenelink: {exc}", file=sys.stderr)
         return 2
-    if _with_accounts(args, lambda accounts: accounts.add_operator(args.name, role.value, hash_password(password), "cli")):
+    if _with_accounts(
+        args, lambda accounts: accounts.add_operator(args.name, role.value, hash_password(password), "cli")
+    ):
         return 1
     print(f"added operator {args.name!r} with role {role.value}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -17,16 +17,43 @@ from .auth import Role, hash_password, new_secret
 from .callers import Callers
 from .config import Settings, with_database
 from .events import make_event_bus
-from .metrics import Metrics
 from .live import LiveSessions
+from .metrics import Metrics
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .record.outbox import Outbox
 from .sms import close_sender, make_sender
-from .web import auth, caller, embed, exports, incidents, live, maps, media, messages, ops, pages, sms_receipts, webhooks
+from .web import (
+    auth,
+    caller,
+    embed,
+    exports,
+    incidents,
+    live,
+    maps,
+    media,
+    messages,
+    ops,
+    pages,
+    sms_receipts,
+    webhooks,
+)
 from .web.keys import (
-    ACCOUNTS, BLOBS, CALLERS, DATABASE, DRAINING, EVENTS, INCIDENTS, LIVE, METRICS, OUTBOX, PLACER, SETTINGS, SMS,
-    THROTTLE, WEBHOOKS,
+    ACCOUNTS,
+    BLOBS,
+    CALLERS,
+    DATABASE,
+    DRAINING,
+    EVENTS,
+    INCIDENTS,
+    LIVE,
+    METRICS,
+    OUTBOX,
+    PLACER,
+    SETTINGS,
+    SMS,
+    THROTTLE,
+    WEBHOOKS,
 )
 from .web.security import TRUSTED_PROXIES, Throttle, content_security_policy, json_errors, security_headers
 from .webhooks import Webhooks
@@ -62,8 +89,21 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
-    for table in (auth.routes, pages.routes, incidents.routes, live.routes, caller.routes, sms_receipts.routes,
-                  media.routes, embed.routes, messages.routes, exports.routes, webhooks.routes, ops.routes, maps.routes):
+    for table in (
+        auth.routes,
+        pages.routes,
+        incidents.routes,
+        live.routes,
+        caller.routes,
+        sms_receipts.routes,
+        media.routes,
+        embed.routes,
+        messages.routes,
+        exports.routes,
+        webhooks.routes,
+        ops.routes,
+        maps.routes,
+    ):
         app.add_routes(table)
     pages.add_static(app)
     return app

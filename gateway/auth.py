@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from enum import Enum
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,14 +16,14 @@ TOKEN_PREFIX = "slk_"
 MIN_PASSWORD_LENGTH = 12
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     HANDLER = "handler"
     DISPATCHER = "dispatcher"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     READ = "read"          # incidents, fixes, snapshots, live video and events
     ACT = "act"            # create incidents, send links, take snapshots, end sessions
     AUDIT = "audit"        # read the audit log

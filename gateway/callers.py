@@ -14,8 +14,9 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from .caller_status import BadStatus, CallerStatuses
 from .conversation import BadMessage, Conversation
@@ -110,7 +111,9 @@ class Callers:
 
     # -- the link's life -----------------------------------------------------------------------
 
-    async def move(self, link: Mapping[str, Any], state: LinkState, actor: str, detail: str | None = None) -> str | None:
+    async def move(
+        self, link: Mapping[str, Any], state: LinkState, actor: str, detail: str | None = None
+    ) -> str | None:
         """Move (or note) a link's state and tell the console; the time, or None if refused."""
         at = await self.incidents.move_link(link["id"], state, actor, detail)
         if at:

@@ -10,9 +10,10 @@ import ipaddress
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec the sender name is checked with)
@@ -271,7 +272,9 @@ def _media(table: Mapping[str, Any]) -> MediaSettings:
         scene_change_cooldown_seconds=float(table.get("scene_change_cooldown_seconds", 5.0)),
         segment_seconds=_int(table.get("segment_seconds", 60), "media.segment_seconds"),
         silence_timeout_seconds=float(table.get("silence_timeout_seconds", 20.0)),
-        max_snapshot_age_seconds=_positive(table.get("max_snapshot_age_seconds", 2.0), "media.max_snapshot_age_seconds"),
+        max_snapshot_age_seconds=_positive(
+            table.get("max_snapshot_age_seconds", 2.0), "media.max_snapshot_age_seconds"
+        ),
         frozen_after_seconds=_positive(table.get("frozen_after_seconds", 1.5), "media.frozen_after_seconds"),
         keyframe_recovery=bool(table.get("keyframe_recovery", True)),
         embed_origins=tuple(origins),
@@ -301,7 +304,9 @@ def _webhooks(entries: Any, env: Mapping[str, str]) -> tuple[WebhookEndpoint, ..
             raise ConfigError(f"{where}: secret_env must name the environment variable holding the secret")
         secret = env.get(str(variable), "")
         if len(secret) < 16:
-            raise ConfigError(f"{where}: the environment variable {variable} must hold a secret of 16 characters or more")
+            raise ConfigError(
+                f"{where}: the environment variable {variable} must hold a secret of 16 characters or more"
+            )
         events = tuple(entry.get("events", WEBHOOK_EVENTS))
         unknown = [e for e in events if e not in WEBHOOK_EVENTS]
         if unknown:

@@ -10,7 +10,8 @@ stored once. Everything is stored with its time and language and audited (gatewa
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import i18n
 from .caller_status import FACINGS, CallerStatuses
@@ -127,13 +128,17 @@ class Conversation:
             wish["torch"] = torch
         wish["version"] = next(self._versions)
         self.controls[link["id"]] = wish
-        await self.db.record_action(actor, "camera.requested", incident_id, link_id=link["id"], facing=facing, torch=torch)
+        await self.db.record_action(
+            actor, "camera.requested", incident_id, link_id=link["id"], facing=facing, torch=torch
+        )
         delivered = True
         if facing is not None:
             delivered = self.live.send(incident_id, {"type": "camera", "facing": facing}) and delivered
         if torch is not None:
             delivered = self.live.send(incident_id, {"type": "torch", "on": torch}) and delivered
-        self.events.publish("camera.requested", incident_id, {"facing": facing, "torch": torch, "by": actor, "delivered": delivered})
+        self.events.publish(
+            "camera.requested", incident_id, {"facing": facing, "torch": torch, "by": actor, "delivered": delivered}
+        )
         return {"delivered": delivered, "control": wish}
 
     # -- the caller's page ----------------------------------------------------------------------

@@ -8,12 +8,14 @@ files in, text out.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 STRINGS_DIR = Path(__file__).resolve().parent.parent / "web_client" / "caller" / "i18n"
 
@@ -153,7 +155,8 @@ def render_page(template: str, language: str, *, chosen: bool, in_app: str | Non
             found = re.search(rf'\b{marker}="(\w+)"', tag)
             if found and isinstance(table.get(found.group(1)), str):
                 value = html.escape(table[found.group(1)])
-                tag = re.sub(rf'\b{attribute}="[^"]*"', lambda _: f'{attribute}="{value}"', tag)
+                # A function, not a template: translated text may hold backslashes.
+                tag = re.sub(rf'\b{attribute}="[^"]*"', functools.partial(_constant, f'{attribute}="{value}"'), tag)
         return tag
 
     page = _TEXT.sub(text, template)
@@ -166,3 +169,7 @@ def render_page(template: str, language: str, *, chosen: bool, in_app: str | Non
     page = page.replace(f'<option value="{language}">', f'<option value="{language}" selected>', 1)
     data = json.dumps(table, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     return page.replace("</head>", f'<script type="application/json" id="strings">{data}</script>\n</head>', 1)
+
+
+def _constant(text: str, _match: re.Match[str]) -> str:
+    return text

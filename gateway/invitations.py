@@ -41,8 +41,14 @@ async def send_link(
     superseded = link.pop("superseded", [])
     for old_id in superseded:
         events.publish(
-            "link.state", incident["id"],
-            {"link_id": old_id, "state": LinkState.REVOKED.value, "at": link["created_at"], "detail": "superseded by a new link"},
+            "link.state",
+            incident["id"],
+            {
+                "link_id": old_id,
+                "state": LinkState.REVOKED.value,
+                "at": link["created_at"],
+                "detail": "superseded by a new link",
+            },
         )
     url = link_url(public_url, token)
     body = sms_text(language, sender_name, url)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 TOKEN_BYTES = 24
 
 
-class LinkState(str, Enum):
+class LinkState(StrEnum):
     CREATED = "created"
     SENT = "sent"
     DELIVERED = "delivered"  # the SMS provider's receipt says the text reached the phone

@@ -11,10 +11,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 from gis import Fix, Placer
 
@@ -22,11 +23,11 @@ from .config import IceServer, MediaSettings
 from .events import EventBus
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
-from .media.workers import image_work
 from .media.ingest import CallerPeer
 from .media.recorder import Segment
 from .media.session import MediaPolicy, SessionMedia
 from .media.viewers import Viewer, open_viewer
+from .media.workers import image_work
 from .positions import FixRecorder
 from .record import BlobStore, Incidents
 
@@ -225,7 +226,7 @@ class LiveSessions:
         jpeg = encoded.full
         sha = await asyncio.to_thread(self.blobs.put, jpeg.data)
         thumb = await asyncio.to_thread(self.blobs.put, encoded.thumbnail.data)
-        taken_at = datetime.fromtimestamp(captured.received_at, timezone.utc)
+        taken_at = datetime.fromtimestamp(captured.received_at, UTC)
         fix = await self.incidents.nearest_fix(incident_id, taken_at)
         snap = await self.incidents.add_snapshot(
             incident_id, live.session_id, sha, jpeg.width, jpeg.height, len(jpeg.data),
@@ -285,8 +286,8 @@ class LiveSessions:
             stored = await self.incidents.add_recording(
                 live.incident_id, live.session_id, segment.index, sha, size, segment.frames,
                 segment.width, segment.height, segment.codec,
-                datetime.fromtimestamp(segment.started_at, timezone.utc),
-                datetime.fromtimestamp(segment.ended_at, timezone.utc),
+                datetime.fromtimestamp(segment.started_at, UTC),
+                datetime.fromtimestamp(segment.ended_at, UTC),
             )
             self.events.publish("recording.segment", live.incident_id, stored)
 

@@ -95,7 +95,9 @@ class Metrics:
             "scenelink_fix_to_event_seconds", "From a fix's arrival at the gateway to its event",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
-        self.snapshots = Counter("scenelink_snapshots", "Snapshots stored, by reason", ["reason"], registry=self.registry)
+        self.snapshots = Counter(
+            "scenelink_snapshots", "Snapshots stored, by reason", ["reason"], registry=self.registry
+        )
         self.snapshot_latency = Histogram(
             "scenelink_snapshot_seconds", "From the snapshot's frame to the stored snapshot",
             buckets=LATENCY_BUCKETS, registry=self.registry,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 from gis import Fix, FixRejected, Placer
 
@@ -39,7 +40,7 @@ class FixOutcome:
         return {"type": "ack", "seq": self.seq}
 
 
-def valid_seq(seq: Any) -> bool:
+def valid_seq(seq: Any) -> TypeGuard[int]:
     return isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < MAX_SEQ
 
 

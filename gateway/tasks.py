@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Collection
+from collections.abc import Awaitable, Collection
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -124,7 +124,9 @@ class CsvPlacer:
                 return lines, lat, lon, np.zeros(rows, dtype=bool)
         split = [line.split(b",") for line in lines]
         # Short rows are padded to the header's width, so the added columns line up under theirs.
-        lines = [line + b"," * (width - len(f)) if len(f) < width else line for line, f in zip(lines, split)]
+        lines = [
+            line + b"," * (width - len(f)) if len(f) < width else line for line, f in zip(lines, split, strict=True)
+        ]
         return lines, *self._columns(split)
 
     def _quoted(self, data: bytes) -> tuple[list[bytes], NDArray[np.bytes_], NDArray[np.bytes_], NDArray[np.bool_]]:
@@ -140,8 +142,8 @@ class CsvPlacer:
     ) -> tuple[NDArray[np.bytes_], NDArray[np.bytes_], NDArray[np.bool_]]:
         la, lo = self._la, self._lo
         short = np.array([len(row) <= max(la, lo) for row in rows], dtype=bool)
-        lat = np.array([b"" if s else row[la] for row, s in zip(rows, short)], dtype=np.bytes_)
-        lon = np.array([b"" if s else row[lo] for row, s in zip(rows, short)], dtype=np.bytes_)
+        lat = np.array([b"" if s else row[la] for row, s in zip(rows, short, strict=True)], dtype=np.bytes_)
+        lon = np.array([b"" if s else row[lo] for row, s in zip(rows, short, strict=True)], dtype=np.bytes_)
         return lat, lon, short
 
     # ----------------------------------------------------------------------------- placing

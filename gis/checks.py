@@ -73,7 +73,7 @@ def find_overlaps(layer: Layer, tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_
         return []
     areas = shapely.area(shapely.intersection(geometries[left], geometries[right]))
     problems = []
-    for i, j, area in zip(left, right, areas):
+    for i, j, area in zip(left, right, areas, strict=True):
         if area > tolerance_m2:
             a, b = _label(layer, int(i)), _label(layer, int(j))
             problems.append(

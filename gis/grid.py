@@ -122,7 +122,10 @@ def grid_references(eastings: ArrayLike, northings: ArrayLike) -> NDArray[np.byt
     out = np.full((e.size, 14), ord(" "), dtype=np.uint8)
     out[:, 0:2] = _square_letters()[n0, e0]
     figures = five_figures()
-    for column, metres in ((3, np.where(on_grid, e, 0.0) - e0 * 100_000), (9, np.where(on_grid, n, 0.0) - n0 * 100_000)):
+    for column, metres in (
+        (3, np.where(on_grid, e, 0.0) - e0 * 100_000),
+        (9, np.where(on_grid, n, 0.0) - n0 * 100_000),
+    ):
         out[:, column : column + 5] = figures[np.clip(np.floor(metres).astype(np.int64), 0, 99_999)]
     text = out.view("S14").ravel()
     text[~on_grid] = b""

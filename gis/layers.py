@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from gis import crs as crs_
 from gis.errors import LayerError
@@ -202,7 +203,7 @@ def _read_folder(folder: Path, spec: LayerSpec, where: str) -> _Read:
         raise LayerError(f"{where}: its files declare different coordinate systems ({listed})")
     common = [f for f in parts[0].fields if f != FILE_FIELD and all(f in part.fields for part in parts)]
     values = [np.concatenate([part.values[part.fields.index(f)] for part in parts]) for f in common]
-    stems = [np.full(len(part.wkb), path.stem, dtype=object) for part, path in zip(parts, files)]
+    stems = [np.full(len(part.wkb), path.stem, dtype=object) for part, path in zip(parts, files, strict=True)]
     return _Read(
         parts[0].crs,
         [*common, FILE_FIELD],
@@ -355,7 +356,7 @@ def _repair(
     return geometries
 
 
-def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry | None:
+def _polygonal(geometry: BaseGeometry) -> BaseGeometry | None:
     """The polygonal part of a geometry (collections are filtered), or ``None`` if there is none."""
     kind = geometry.geom_type
     if kind in ("Polygon", "MultiPolygon"):

@@ -100,7 +100,7 @@ class Placer:
         self._whole = {
             layer.level: tuple(
                 LayerPlacement(layer.level, name, code, 1.0, (Share(name, code, 1.0),), None, False)
-                for name, code in zip(layer.names, layer.codes)
+                for name, code in zip(layer.names, layer.codes, strict=True)
             )
             for layer in layers
         }
@@ -299,7 +299,7 @@ class Placer:
             points = self._unit_samples * radius + (x, y)
             found = layer.index.locate(points[:, 0], points[:, 1])
             shares = np.array([np.count_nonzero(found == k) for k in candidates]) / _SAMPLES
-        pairs = [(int(k), float(s)) for k, s in zip(candidates, shares) if s >= _MIN_SHARE]
+        pairs = [(int(k), float(s)) for k, s in zip(candidates, shares, strict=True) if s >= _MIN_SHARE]
         pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         return pairs
 
@@ -375,7 +375,7 @@ def _geojson(layer: Layer, tolerance_m: float) -> str:
             "properties": {"name": name, "code": code},
             "geometry": json.loads(shapely.to_geojson(geometry)),
         }
-        for name, code, geometry in zip(layer.names, layer.codes, lonlat)
+        for name, code, geometry in zip(layer.names, layer.codes, lonlat, strict=True)
     ]
     return json.dumps({"type": "FeatureCollection", "features": features}, separators=(",", ":"))
 

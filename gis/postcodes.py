@@ -228,7 +228,7 @@ class _Chunks:
         self._flush()
         if not self._done:
             return np.empty(0, dtype="S1"), np.empty(0), np.empty(0)
-        codes, lats, lons = zip(*self._done)
+        codes, lats, lons = zip(*self._done, strict=True)
         return np.concatenate(codes), np.concatenate(lats), np.concatenate(lons)
 
     def _flush(self) -> None:

@@ -327,7 +327,7 @@ def feature_collection(
             "properties": {"name": name, "code": code},
             "geometry": json.loads(shapely.to_geojson(g)),
         }
-        for (name, code, _), g in zip(rows, geometries)
+        for (name, code, _), g in zip(rows, geometries, strict=True)
     ]
     document: dict[str, object] = {"type": "FeatureCollection"}
     if crs is not None:
@@ -395,7 +395,7 @@ def write_postcodes(districts: np.ndarray) -> None:
     }
     rows: list[tuple[str, float, float]] = [(pc, x * 1000, y * 1000) for pc, (x, y) in FIXED_POSTCODES]
     used = {pc for pc, _, _ in rows}
-    for (_, code, _), district in zip(DISTRICTS, districts):
+    for (_, code, _), district in zip(DISTRICTS, districts, strict=True):
         area = AREAS[code]
         cx, cy = centres[code]
         placed = 0
@@ -436,7 +436,7 @@ def write_postcodes(districts: np.ndarray) -> None:
     with open(HERE / "postcodes.csv", "w", newline="") as handle:
         out = csv.writer(handle, lineterminator="\n")
         out.writerow(header)
-        for (pc, x, y), la, lo in zip(rows, lat, lon):
+        for (pc, x, y), la, lo in zip(rows, lat, lon, strict=True):
             outward, inward = pc.split()
             out.writerow(
                 [

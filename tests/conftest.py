@@ -9,6 +9,16 @@ import pytest
 
 from tests import databases
 
+# The hooks that turn a missing requirement into a failure where the whole suite must run.
+from .strict import pytest_configure, pytest_runtest_setup, require, requires
+
+pytest_plugins = ["pytester"]
+
+__all__ = [
+    "TEST_NET", "needs_test_network", "on_private_test_network", "pytest_configure", "pytest_runtest_setup",
+    "require", "requires",
+]
+
 TEST_NET = ipaddress.ip_network("10.99.0.0/24")
 
 
@@ -32,9 +42,9 @@ def on_private_test_network() -> bool:
     return found
 
 
-needs_test_network = pytest.mark.skipif(
-    not on_private_test_network(),
-    reason="WebRTC tests run only inside the private network namespace: use `make test` (tests/netns-run)",
+needs_test_network = requires(
+    on_private_test_network(),
+    "WebRTC tests run only inside the private network namespace: use `make test` (tests/netns-run)",
 )
 
 

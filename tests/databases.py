@@ -2,8 +2,9 @@
 
 PostgreSQL is reached through its Unix socket (``tests/netns-run`` hides TCP 127.0.0.1), as the
 ``postgres`` user with trust authentication. Each test module gets a database of its own, created
-and migrated here and dropped afterwards; each test starts with every table empty. With ``CI=true`` an
-unreachable PostgreSQL fails the tests that need it instead of skipping them.
+and migrated here and dropped afterwards; each test starts with every table empty. Under ``CI=true``
+and ``make test`` an unreachable PostgreSQL fails the tests that need it instead of skipping them
+(tests/strict.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import os
 import secrets
 
-import pytest
+from .strict import require
 
 POSTGRES_SOCKET = os.environ.get("SCENELINK_TEST_PG_SOCKET", "/var/run/postgresql")
 POSTGRES_USER = "postgres"
@@ -47,11 +48,7 @@ def postgres_unavailable() -> str | None:
 
 def require_postgres() -> None:
     reason = postgres_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: a missing database is a failure)")
-    pytest.skip(reason)
+    require(reason is None, reason or "")
 
 
 def create_database() -> str:
@@ -77,7 +74,8 @@ def migrate(name: str) -> None:
 
 
 def clear_rows(name: str) -> None:
-    """Delete every row (children first) and restart the id sequences, keeping the migrated schema and ``alembic_version``.
+    """Delete every row (children first) and restart the id sequences; the migrated schema and
+    ``alembic_version`` stay.
 
     Cheaper than migrating again for each test: PostgreSQL takes tens of milliseconds per CREATE
     TABLE on this shared machine, a few for a DELETE on a small table.

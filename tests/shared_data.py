@@ -2,7 +2,8 @@
 
 The data is never committed (see its SOURCES.md); it is read from where it sits. A clone one level
 deeper (``work/wt/NAME``) finds it two levels up; ``SCENELINK_SHARED_DATA`` names the folder outright.
-With ``CI=true`` a test that needs it fails when it is missing; elsewhere the test is skipped.
+Under ``CI=true`` and ``make test`` a test that needs it fails when it is missing; elsewhere it is
+skipped (tests/strict.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+from .strict import require
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,9 +28,5 @@ def shared_data(name: str) -> Path:
 def require_shared_data(name: str) -> Path:
     """The folder, or skip the test (fail it under CI) when it is not there."""
     folder = shared_data(name)
-    if not folder.is_dir():
-        message = f"shared data {name!r} not found (looked for {folder}); see ../shared/data"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(folder.is_dir(), f"shared data {name!r} not found (looked for {folder}); see ../shared/data")
     return folder

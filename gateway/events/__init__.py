@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from ..record.database import iso, utcnow
 
@@ -35,12 +36,12 @@ class Event:
         return {"type": self.type, "incident_id": self.incident_id, "at": self.at, "data": self.data}
 
     @classmethod
-    def from_json(cls, value: dict[str, Any]) -> "Event":
+    def from_json(cls, value: dict[str, Any]) -> Event:
         return cls(str(value["type"]), str(value["incident_id"]), dict(value["data"]), str(value["at"]))
 
 
 class Subscription:
-    def __init__(self, bus: "EventBus", incident_id: str | None) -> None:
+    def __init__(self, bus: EventBus, incident_id: str | None) -> None:
         self.incident_id = incident_id
         self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.dropped = 0
@@ -61,7 +62,7 @@ class Subscription:
     def close(self) -> None:
         self._bus._subs.discard(self)
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -58,7 +58,8 @@ class RedisEventBus(EventBus):
             self.url, socket_timeout=READ_BLOCK_MS / 1000 + 5, socket_connect_timeout=5, decode_responses=False
         )
         # Read from the stream's current end: whatever this node publishes from now on is after it.
-        newest = await self._client.xrevrange(self.stream, count=1)
+        # redis-py types replies as str or bytes whatever decode_responses says: these are bytes.
+        newest: Any = await self._client.xrevrange(self.stream, count=1)
         self._last_id = newest[0][0].decode() if newest else "0-0"
         self._connected = True
         self._tasks.spawn(self._write())
@@ -79,7 +80,7 @@ class RedisEventBus(EventBus):
             return False
         try:
             await asyncio.wait_for(self._client.ping(), 2)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             return False
         return self._outgoing.qsize() < OUTGOING_LIMIT // 2
 
@@ -126,7 +127,7 @@ class RedisEventBus(EventBus):
         delay = RETRY_FIRST
         while True:
             try:
-                batches = await self._client.xread(
+                batches: Any = await self._client.xread(
                     {self.stream: self._last_id}, count=READ_BATCH, block=READ_BLOCK_MS
                 )
             except (RedisError, OSError) as exc:

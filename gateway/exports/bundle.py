@@ -8,8 +8,9 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from ..record.database import verify_chain
 

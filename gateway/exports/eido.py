@@ -20,7 +20,8 @@ which fields this module writes.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .pidf_lo import pidf_lo
 
@@ -128,12 +129,18 @@ def eido(record: Mapping[str, Any], base_url: str, host: str, at: str) -> dict[s
         "incidentComponent": [incident],
         "callComponent": [call],
         "callbackComponent": [
-            _component(callback_id, record["created_at"], ours, callBackInformationUri=[f"tel:{record['caller_phone']}"])
+            _component(
+                callback_id, record["created_at"], ours, callBackInformationUri=[f"tel:{record['caller_phone']}"]
+            )
         ],
         "personComponent": [
             _component(
-                person_id, record["created_at"], ours, personIncidentRoleRegistryText=["Caller"],
-                callIdentifier=[call_id], callBackReference={"$ref": callback_id},
+                person_id,
+                record["created_at"],
+                ours,
+                personIncidentRoleRegistryText=["Caller"],
+                callIdentifier=[call_id],
+                callBackReference={"$ref": callback_id},
             )
         ],
         "agencyComponent": agencies,

@@ -7,7 +7,8 @@ out.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from xml.etree import ElementTree as ET
 
 NAMESPACES = {

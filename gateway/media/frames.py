@@ -84,7 +84,7 @@ def luma(frame: av.VideoFrame):
     """
     if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12"):
         plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
         return rows[:, : plane.width]
     return frame.to_ndarray(format="gray")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from ..config import IceServer
 from ..tasks import TaskSet
@@ -112,6 +113,8 @@ class CallerPeer:
             while True:
                 frame = await track.recv()
                 self.last_activity = self.last_frame_at = time.monotonic()
+                if not isinstance(frame, VideoFrame):
+                    continue  # a video track yields video frames; anything else is not ours to show
                 first = self.latest.count == 0
                 self.latest.update(frame)
                 if first:

@@ -29,8 +29,9 @@ import asyncio
 import logging
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -123,8 +124,8 @@ class RecoveringJitterBuffer(JitterBuffer):
         self._is_keyframe = is_keyframe
         self._request_fir = request_fir
         self._clock = clock
-        self._highest: Optional[int] = None
-        self._hole: Optional[_Hole] = None
+        self._highest: int | None = None
+        self._hole: _Hole | None = None
         self._fill_estimate = tuning.min_stall_seconds / 2
         self._awaiting_keyframe = False
         self._requested_at: float | None = None
@@ -148,7 +149,7 @@ class RecoveringJitterBuffer(JitterBuffer):
 
     # -- aiortc's entry point -------------------------------------------------------------------
 
-    def add(self, packet: RtpPacket) -> tuple[bool, Optional[JitterFrame]]:
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         now = self._clock()
         if self._highest is None or _newer(packet.sequence_number, self._highest):
             self._highest = packet.sequence_number
@@ -184,7 +185,7 @@ class RecoveringJitterBuffer(JitterBuffer):
 
     # -- the pieces -----------------------------------------------------------------------------
 
-    def _gate(self, frame: Optional[JitterFrame], payload_type: int) -> Optional[JitterFrame]:
+    def _gate(self, frame: JitterFrame | None, payload_type: int) -> JitterFrame | None:
         """While a keyframe is awaited, frames that are not one are dropped."""
         while frame is not None and self._awaiting_keyframe:
             if self._is_keyframe(payload_type, frame.data):
@@ -196,7 +197,7 @@ class RecoveringJitterBuffer(JitterBuffer):
             frame = self._remove_frame(0)
         return frame
 
-    def _first_missing(self) -> Optional[int]:
+    def _first_missing(self) -> int | None:
         """The first sequence number missing between the oldest packet held and the newest seen."""
         if self._origin is None or self._highest is None:
             return None
@@ -228,9 +229,10 @@ class RecoveringJitterBuffer(JitterBuffer):
         return False
 
     def _drop(self, count: int) -> None:
-        held = sum(
-            1 for i in range(count) if self._packets[uint16_add(self._origin, i) % self.capacity] is not None
-        )
+        origin = self._origin
+        if origin is None:  # nothing held yet
+            return
+        held = sum(self._packets[uint16_add(origin, i) % self.capacity] is not None for i in range(count))
         self.stats.skipped_packets += held
         self.remove(count)
 

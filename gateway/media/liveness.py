@@ -11,10 +11,10 @@ channel is, and is in its own state, ``location``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class StreamState(str, Enum):
+class StreamState(StrEnum):
     STARTING = "starting"   # video expected, no frame yet
     LIVE = "live"           # frames arriving
     FROZEN = "frozen"       # video expected, none for a short while

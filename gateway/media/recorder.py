@@ -11,10 +11,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 
@@ -126,6 +126,7 @@ class _SegmentWriter:
         self._last_pts = -1
         self._container = av.open(str(path), mode="w", format=fmt)
         stream = self._container.add_stream(encoder, rate=fps)
+        assert isinstance(stream, av.VideoStream)  # a video encoder's name gives a video stream
         stream.width, stream.height, stream.pix_fmt = first.width, first.height, "yuv420p"
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE

@@ -6,7 +6,8 @@ Pure text in, text out: no sockets, no peer connections.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MAX_SDP_BYTES = 64 * 1024
 MAX_MEDIA_SECTIONS = 8

@@ -12,9 +12,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError
 
@@ -42,7 +43,7 @@ class MediaPolicy:
     recording: bool = False
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "MediaPolicy":
+    def from_mapping(cls, values: dict[str, Any]) -> MediaPolicy:
         return cls(
             values.get("snapshot_interval_seconds"),
             bool(values.get("scene_change_snapshots", True)),
@@ -51,7 +52,7 @@ class MediaPolicy:
 
 
 Snapshot = Callable[[str], Awaitable[Any]]          # reason -> stored snapshot
-Publish = Callable[[str, dict[str, Any]], None]      # event type, data
+Publish = Callable[[str, dict[str, Any]], object]    # event type, data; the result is not used
 StoreSegment = Callable[[Segment], Awaitable[None]]
 Gone = Callable[[str], Awaitable[Any]]                # reason
 
@@ -128,10 +129,11 @@ class SessionMedia:
             if now - last_ping >= PING_SECONDS:
                 last_ping = now
                 self.peer.send(json.dumps({"type": "ping", "t": round(time.time() * 1000)}))
-            fresh = latest.count != seen and latest.current is not None
+            current = latest.current
+            fresh = latest.count != seen
             seen = latest.count
-            if fresh and self.policy.scene_change_snapshots:
-                sig = await image_work(signature, latest.current.frame)
+            if fresh and current is not None and self.policy.scene_change_snapshots:
+                sig = await image_work(signature, current.frame)
                 if self._detector.update(sig, now):
                     self._tasks.spawn(self._snapshot("scene_change"))
             interval = self.policy.snapshot_interval_seconds

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, aware, iso, utcnow
+from .database import Database, aware, inserted_id, iso, utcnow
 from .schema import api_tokens, embed_tokens, operators, web_sessions
 
 
@@ -37,7 +37,7 @@ class Accounts:
                     )
                 )
                 await self.db.audit(conn, actor, "operator.added", None, {"username": username, "role": role})
-                return int(result.inserted_primary_key[0])
+                return inserted_id(result)
         except IntegrityError:
             raise DuplicateName(f"an operator named {username!r} already exists") from None
 

@@ -6,7 +6,8 @@ do the moments it was handed to the caller's page and seen there.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -99,7 +100,7 @@ class Conversations:
                 return None
             row = (
                 await conn.execute(select(caller_messages).where(caller_messages.c.id == message_id))
-            ).mappings().first()
+            ).mappings().one()  # updated just above, in this transaction
             await self.db.audit(
                 conn, actor, "message." + column.removesuffix("_at"), row["incident_id"],
                 {"message_id": message_id, "at": iso(now)},
@@ -125,7 +126,7 @@ class Conversations:
         return [message_json(r) for r in rows]
 
 
-def message_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def message_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": row["id"], "incident_id": row["incident_id"], "link_id": row["link_id"],
         "direction": row["direction"], "kind": row["kind"], "phrase": row["phrase"], "text": row["text"],

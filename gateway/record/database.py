@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .chain import (
-    canonical as chain_canonical,
     CURRENT,
     GENESIS,
     ChainBreak,
@@ -23,6 +23,9 @@ from .chain import (
     redact_for,
     sha256_hex,
     verify_chain,
+)
+from .chain import (
+    canonical as chain_canonical,
 )
 from .migrate import upgrade
 from .schema import audit
@@ -34,21 +37,37 @@ __all__ = [
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+
+
+@overload
+def aware(value: None) -> None: ...
 
 
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything in the record is UTC."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key an INSERT of one row generated."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the insert returned no primary key")
+    return int(key[0])
 
 
 def iso(value: datetime | None) -> str | None:
     value = aware(value)
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id(prefix: str) -> str:
@@ -82,7 +101,7 @@ class Database:
         self.dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, **engine_options: Any) -> "Database":
+    async def open(cls, url: str, *, migrate: bool = True, **engine_options: Any) -> Database:
         """Connect to the record at ``url`` and bring its schema up to date (Alembic migrations).
 
         ``engine_options`` go to SQLAlchemy's engine (for PostgreSQL: ``pool_size``,

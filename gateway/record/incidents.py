@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import builtins
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -67,7 +69,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             rows = (await conn.execute(query)).mappings().all()
             return await self._summaries(conn, rows)
 
-    async def _summaries(self, conn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def _summaries(self, conn, rows: Sequence[Mapping[str, Any]]) -> builtins.list[dict[str, Any]]:
         """Summaries of ``rows``, with each one's newest link state and latest fix fetched for all
         of them at once (one query each, not one per incident)."""
         if not rows:
@@ -150,15 +152,15 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
         by_id = {f["id"]: fix_row(f) for f in fix_rows}
         summary["links"] = [
             {
-                "id": l["id"], "state": l["state"], "created_at": iso(l["created_at"]),
-                "expires_at": iso(l["expires_at"]), "opened_at": iso(l["opened_at"]),
-                "language": l["language"],
+                "id": link["id"], "state": link["state"], "created_at": iso(link["created_at"]),
+                "expires_at": iso(link["expires_at"]), "opened_at": iso(link["opened_at"]),
+                "language": link["language"],
                 "states": [
                     {"state": s["state"], "at": iso(s["at"]), "detail": s["detail"]}
-                    for s in state_rows if s["link_id"] == l["id"]
+                    for s in state_rows if s["link_id"] == link["id"]
                 ],
             }
-            for l in link_rows
+            for link in link_rows
         ]
         summary["sessions"] = [session_row(s) for s in session_rows]
         summary["fixes"] = list(by_id.values())
@@ -175,7 +177,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             )
             await self.db.audit(conn, actor, "media_policy.changed", incident_id, dict(policy))
 
-    async def mark_ended(self, incident_id: str, actor: str) -> list[tuple[str, str]]:
+    async def mark_ended(self, incident_id: str, actor: str) -> builtins.list[tuple[str, str]]:
         """End the incident and any link still live; returns the (link id, time) of links ended."""
         async with self.db.connect() as conn:
             live_links = (

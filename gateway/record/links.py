@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select, update
 
@@ -73,7 +74,7 @@ class LinkRecords:
         """Links still live that were opened before ``before`` (for the session's maximum length)."""
         return (await self.due_links(None, before)).overlong
 
-    async def due_links(self, now: datetime | None, opened_before: datetime | None) -> "DueLinks":
+    async def due_links(self, now: datetime | None, opened_before: datetime | None) -> DueLinks:
         """In one query, the links the sweep must act on: never opened and past their expiry at
         ``now``, and still live though opened before ``opened_before`` (None: not asked for)."""
         never_opened = and_(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select
 
-from .database import Database, new_id
+from .database import Database, inserted_id, new_id
 from .rows import recording_row, snapshot_row
 from .schema import recordings, snapshots
 
@@ -68,7 +69,7 @@ class MediaRecords:
                 conn, "gateway", "recording.segment", incident_id,
                 {"session_id": session_id, "segment": segment, "sha256": sha256, "bytes": size},
             )
-        values["id"] = int(result.inserted_primary_key[0])
+        values["id"] = inserted_id(result)
         return recording_row(values)
 
     async def recordings(self, incident_id: str) -> list[dict[str, Any]]:

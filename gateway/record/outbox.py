@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -43,7 +44,7 @@ class Outbox:
     async def add(self, endpoints: Iterable[str], incident_id: str, event_type: str, body: dict[str, Any]) -> list[str]:
         """Queue one event for each endpoint; returns the delivery ids (one per endpoint)."""
         now = utcnow()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for endpoint in endpoints:
             delivery_id = new_delivery_id()
             payload = {**body, "delivery_id": delivery_id}

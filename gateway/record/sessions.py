@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, aware, canonical, iso, new_id, sha256_hex, utcnow
+from .database import Database, aware, canonical, inserted_id, iso, new_id, sha256_hex, utcnow
 from .rows import fix_row
 from .schema import fixes, sessions
 
@@ -100,7 +101,7 @@ class SessionRecords:
                 )
         except IntegrityError:
             return None
-        values["id"] = int(result.inserted_primary_key[0])
+        values["id"] = inserted_id(result)
         return fix_row(values)
 
     async def nearest_fix(self, incident_id: str, at: datetime) -> dict[str, Any] | None:

@@ -10,8 +10,9 @@ first 16 hex digits of the SHA-256 of the raw 32-byte public key. The checks her
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -109,7 +110,7 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         return key
     if path.stat().st_mode & 0o077:
         raise PermissionError(f"{path}: the signing key must not be readable by others (chmod 600)")
-    key = serialization.load_pem_private_key(data, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 private key")
-    return key
+    return loaded

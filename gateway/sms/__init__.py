@@ -21,7 +21,7 @@ __all__ = [
     "close_sender", "make_sender",
 ]
 
-def make_sender(settings: "Settings") -> SmsSender:
+def make_sender(settings: Settings) -> SmsSender:
     """The sender ``[sms]`` configures; a missing or wrong setting is a :class:`ConfigError`."""
     provider = settings.sms_provider
     table = settings.sms

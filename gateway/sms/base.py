@@ -36,7 +36,8 @@ class Receipt:
 
 
 class SmsSender(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def send(self, to: str, body: str) -> SmsResult: ...
 

@@ -19,8 +19,9 @@ import hmac
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 from notifications_python_client.errors import APIError, InvalidResponse
@@ -53,7 +54,7 @@ class NotifySettings:
     base_url: str = API_URL
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any]) -> "NotifySettings":
+    def from_table(cls, table: Mapping[str, Any]) -> NotifySettings:
         """Read ``[sms.govuk_notify]``; a missing or malformed setting is a :class:`ConfigError`."""
         key = table.get("api_key")
         if not key or not isinstance(key, str):

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .base import SmsResult
@@ -27,7 +27,7 @@ class OutboxSender:
 
     async def send(self, to: str, body: str) -> SmsResult:
         ref = f"outbox-{secrets.token_hex(8)}"
-        entry = {"id": ref, "to": to, "body": body, "at": datetime.now(timezone.utc).isoformat()}
+        entry = {"id": ref, "to": to, "body": body, "at": datetime.now(UTC).isoformat()}
         await asyncio.to_thread(self._write, ref, entry)
         log.info("SMS to %s written to outbox as %s", to, ref)
         return SmsResult(provider_ref=ref, status="sent")

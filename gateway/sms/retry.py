@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from ..config import ConfigError
 from .base import SmsError, SmsResult, SmsSender
@@ -34,7 +35,7 @@ class RetryPolicy:
         return self.first_delay * 2 ** (attempt - 1)
 
     @classmethod
-    def from_table(cls, sms: Mapping[str, Any]) -> "RetryPolicy":
+    def from_table(cls, sms: Mapping[str, Any]) -> RetryPolicy:
         """Read from the ``[sms]`` table: attempts, retry_delay_seconds, attempt_timeout_seconds,
         give_up_after_seconds."""
         default = cls()

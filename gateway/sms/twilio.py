@@ -13,8 +13,9 @@ nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -64,7 +65,7 @@ class TwilioSettings:
     base_url: str = API_URL
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], public_url: str) -> "TwilioSettings":
+    def from_table(cls, table: Mapping[str, Any], public_url: str) -> TwilioSettings:
         """Read ``[sms.twilio]``; a missing or contradictory setting is a :class:`ConfigError`."""
         sid = _need(table, "account_sid", "SCENELINK_TWILIO_ACCOUNT_SID")
         token = table.get("auth_token") or None
@@ -170,7 +171,7 @@ def send_error(status: int, code: int | None, message: str | None) -> SmsError:
     return SmsError(f"{meaning} ({said})")
 
 
-def signature_ok(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+def signature_ok(auth_token: str, url: str, params: Mapping[str, object], signature: str | None) -> bool:
     """True when ``signature`` is Twilio's ``X-Twilio-Signature`` for this URL and form body."""
     if not signature:
         return False

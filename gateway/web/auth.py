@@ -12,8 +12,16 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..auth import (
-    DUMMY_HASH, MIN_PASSWORD_LENGTH, Permission, check_password_strength, digest, hash_password, may,
-    new_secret, same, verify_password,
+    DUMMY_HASH,
+    MIN_PASSWORD_LENGTH,
+    Permission,
+    check_password_strength,
+    digest,
+    hash_password,
+    may,
+    new_secret,
+    same,
+    verify_password,
 )
 from ..limits import retry_after_header
 from ..record.database import utcnow

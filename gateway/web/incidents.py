@@ -61,7 +61,9 @@ async def create_incident(request: web.Request) -> web.Response:
     body = await json_body(request)
     reference = body.get("reference")
     if not isinstance(reference, str) or not REFERENCE.match(reference.strip()):
-        return json_error(400, "invalid_reference", "the incident reference must be 1 to 64 letters, digits or - / _ . :")
+        return json_error(
+            400, "invalid_reference", "the incident reference must be 1 to 64 letters, digits or - / _ . :"
+        )
     try:
         phone = normalise_mobile(body.get("caller_phone", ""))
     except PhoneError as exc:

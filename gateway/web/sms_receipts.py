@@ -88,4 +88,6 @@ async def _apply(request: web.Request, provider: str, receipt: Receipt | None) -
 
 # A failed text fails its link, so the handler sees it and resends. A delivered one moves the link
 # too once gateway.links has a "delivered" state; until then the message alone records it.
-_LINK_STATES = {state.value: state for state in LinkState if state.value in ("failed", "delivered")}
+_LINK_STATES: dict[str, LinkState] = {
+    state.value: state for state in LinkState if state.value in ("failed", "delivered")
+}

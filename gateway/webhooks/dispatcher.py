@@ -138,7 +138,7 @@ class Webhooks:
                     await self.outbox.delivered(row["id"])
                     return
                 error = f"HTTP {resp.status}"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = f"no answer within {endpoint.timeout_seconds:g} s"
         except aiohttp.ClientError as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -148,7 +148,9 @@ class Webhooks:
             None if give_up else backoff(attempts, endpoint.first_retry_seconds, endpoint.max_retry_seconds),
         )
         if give_up:
-            log.warning("webhook %s to %s gave up after %d tries: %s", row["delivery_id"], endpoint.name, attempts, error)
+            log.warning(
+                "webhook %s to %s gave up after %d tries: %s", row["delivery_id"], endpoint.name, attempts, error
+            )
             self.events.publish("webhook.dead", row["incident_id"], {
                 "delivery_id": row["delivery_id"], "endpoint": endpoint.name, "event_type": row["event_type"],
                 "error": error,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, BrowserContext, Page
@@ -76,7 +77,7 @@ class Operator:
         self.session: aiohttp.ClientSession | None = None
         self.csrf = ""
 
-    async def __aenter__(self) -> "Operator":
+    async def __aenter__(self) -> Operator:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True)
         )
@@ -118,7 +119,9 @@ class Operator:
     async def record(self, incident_id: str) -> dict[str, Any]:
         return await self.get(f"/api/incidents/{incident_id}")
 
-    async def until(self, incident_id: str, check: Callable[[dict[str, Any]], Any], timeout: float = 15) -> dict[str, Any]:
+    async def until(
+        self, incident_id: str, check: Callable[[dict[str, Any]], Any], timeout: float = 15
+    ) -> dict[str, Any]:
         """Poll the record until ``check(record)`` is true."""
         deadline = time.monotonic() + timeout
         while True:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from .conftest import CHROMIUM, chromium_args
 from .callers import BLOCK_WEBRTC, GATE_WEBRTC, IN_APP_UAS, LIVE_UA, SAMSUNG_UA, Operator, Phones, eventually, page_seq
+from .conftest import CHROMIUM, chromium_args
 from .walkthrough import CALLER_POSITION
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,9 @@ from .walkthrough import Walkthrough, settle
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not os.environ.get("SCENELINK_SCREENSHOTS"), reason="set SCENELINK_SCREENSHOTS=1 to refresh docs/screenshots"),
+    pytest.mark.skipif(
+        not os.environ.get("SCENELINK_SCREENSHOTS"), reason="set SCENELINK_SCREENSHOTS=1 to refresh docs/screenshots"
+    ),
 ]
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -88,7 +88,9 @@ async def test_numbers_that_are_not_mobiles_are_refused_before_anything_is_sent(
 
 async def test_bad_json_and_bad_references_get_clear_errors(client):
     csrf = await login(client, "handler1")
-    resp = await client.post("/api/incidents", data="{", headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/incidents", data="{", headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    )
     assert resp.status == 400 and (await resp.json())["error"] == "invalid_json"
     resp = await create_incident(client, csrf, ref="<script>")
     assert (await resp.json())["error"] == "invalid_reference"
@@ -167,7 +169,12 @@ async def test_malformed_offers_are_refused_with_400_and_nothing_breaks(client):
     resp = await client.post(path + "/offer", json={"type": "offer", "sdp": "v=0\r\nm=video\r\n"})
     assert resp.status == 409, "no offer before consent"
     await client.post(path + "/consent", json={})
-    for body in ({"type": "offer", "sdp": "garbage"}, {"type": "offer"}, ["x"], {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 20000}):
+    for body in (
+        {"type": "offer", "sdp": "garbage"},
+        {"type": "offer"},
+        ["x"],
+        {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 20000},
+    ):
         resp = await client.post(path + "/offer", json=body)
         assert resp.status in (400, 413), body
     resp = await client.post(path + "/offer", data=b"\xff\xfe", headers={"Content-Type": "application/json"})

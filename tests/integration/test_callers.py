@@ -25,8 +25,13 @@ def record_url(database_url: str) -> str:
     return database_url
 
 LEEDS = {"latitude": 53.7997, "longitude": -1.5492, "accuracy": 15.0}
-ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
-FACEBOOK = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 [FBAN/FBIOS;FBAV/470.0]"
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+)
+FACEBOOK = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 [FBAN/FBIOS;FBAV/470.0]"
+)
 
 
 def jpeg(width: int = 320, height: int = 240) -> bytes:
@@ -133,7 +138,11 @@ async def test_the_handler_chooses_the_language_of_the_page_and_the_text(client,
     assert link["language"] == "cy" and "tapiwch y ddolen" in link["sms"]["body"] and link["url"] in link["sms"]["body"]
     # Welsh in GSM letters: a septet each, and parts of 160 (one) or 153 (each of several)
     units = len(link["sms"]["body"])
-    assert link["sms"]["parts"] == {"count": 1 if units <= 160 else -(-units // 153), "encoding": "GSM-7", "units": units}
+    assert link["sms"]["parts"] == {
+        "count": 1 if units <= 160 else -(-units // 153),
+        "encoding": "GSM-7",
+        "units": units,
+    }
     caller = phones(link["url"])
     resp = await caller.get()
     page = await resp.text()
@@ -149,7 +158,11 @@ async def test_the_handler_chooses_the_language_of_the_page_and_the_text(client,
     # BMP), and parts of 70 (one) or 67 (each of several)
     body = link["sms"]["body"]
     assert body.startswith("\u200f") and link["url"] in body
-    assert link["sms"]["parts"] == {"count": 1 if len(body) <= 70 else -(-len(body) // 67), "encoding": "UCS-2", "units": len(body)}
+    assert link["sms"]["parts"] == {
+        "count": 1 if len(body) <= 70 else -(-len(body) // 67),
+        "encoding": "UCS-2",
+        "units": len(body),
+    }
 
 
 async def test_without_a_choice_the_page_follows_the_phones_languages(client, handler, phones):
@@ -169,9 +182,13 @@ async def test_the_refusal_page_is_in_the_phones_language_and_the_same_for_every
 
     _, plain = await incident_with_link(client, handler)  # no language chosen
     async with client.app[DATABASE].begin() as conn:
-        await conn.execute(update(links).where(links.c.id == plain["id"]).values(expires_at=utcnow() - timedelta(minutes=1)))
+        await conn.execute(
+            update(links).where(links.c.id == plain["id"]).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
     welsh_incident, welsh = await incident_with_link(client, handler, "cy")
-    resp = await client.post(f"/api/incidents/{welsh_incident['id']}/links/{welsh['id']}/revoke", json={}, headers={"X-CSRF-Token": handler})
+    resp = await client.post(
+        f"/api/incidents/{welsh_incident['id']}/links/{welsh['id']}/revoke", json={}, headers={"X-CSRF-Token": handler}
+    )
     assert resp.status == 200
     unknown = plain["url"].rsplit("/", 1)[0] + "/" + "A" * 32  # shaped like a token, names no link
 
@@ -188,7 +205,11 @@ async def test_the_refusal_page_is_in_the_phones_language_and_the_same_for_every
     assert "<h1>Tego linku nie można użyć</h1>" in page.decode()
     # An Arabic phone reads it right to left; a phone that names no language of ours, in English.
     language, page = await refusal(unknown, "ar-SA")
-    assert language == "ar" and '<html lang="ar" dir="rtl">' in page.decode() and "لا يمكن استخدام هذا الرابط" in page.decode()
+    assert (
+        language == "ar"
+        and '<html lang="ar" dir="rtl">' in page.decode()
+        and "لا يمكن استخدام هذا الرابط" in page.decode()
+    )
     assert (await refusal(plain["url"], "fr-FR"))[1] == (await refusal(unknown))[1]
     assert b"<h1>This link cannot be used</h1>" in (await refusal(unknown))[1]
 
@@ -196,7 +217,9 @@ async def test_the_refusal_page_is_in_the_phones_language_and_the_same_for_every
 async def test_an_unknown_language_is_refused(client, handler):
     incident = await (await create_incident(client, handler)).json()
     for bad in ("xx", 12, ["cy"]):
-        resp = await client.post(f"/api/incidents/{incident['id']}/links", json={"language": bad}, headers={"X-CSRF-Token": handler})
+        resp = await client.post(
+            f"/api/incidents/{incident['id']}/links", json={"language": bad}, headers={"X-CSRF-Token": handler}
+        )
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_language", bad
 
 
@@ -249,7 +272,11 @@ async def test_the_handler_revokes_a_link(client, handler, phones):
     path = f"/api/incidents/{incident['id']}/links/{link['id']}/revoke"
 
     assert (await client.post(path, json={})).status == 403, "no CSRF token"
-    assert (await client.post(f"/api/incidents/{incident['id']}/links/lnk_nope/revoke", json={}, headers={"X-CSRF-Token": handler})).status == 404
+    assert (
+        await client.post(
+            f"/api/incidents/{incident['id']}/links/lnk_nope/revoke", json={}, headers={"X-CSRF-Token": handler}
+        )
+    ).status == 404
     with client.app[EVENTS].subscribe(incident["id"]) as events:
         resp = await client.post(path, json={}, headers={"X-CSRF-Token": handler})
         assert resp.status == 200 and (await resp.json())["state"] == "revoked"
@@ -269,7 +296,9 @@ async def test_only_a_handler_may_revoke(client, phones):
     csrf = await login(client, "handler1")
     incident, link = await incident_with_link(client, csrf)
     csrf = await login(client, "dispatcher1")
-    resp = await client.post(f"/api/incidents/{incident['id']}/links/{link['id']}/revoke", json={}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/links/{link['id']}/revoke", json={}, headers={"X-CSRF-Token": csrf}
+    )
     assert resp.status == 403
 
 
@@ -300,7 +329,9 @@ async def test_instructions_are_stored_in_the_callers_language_and_fetched_by_th
     caller = phones(link["url"])
     await caller.consent()
     _, phrase = await post(f"/api/incidents/{incident['id']}/messages", {"phrase": "move_safe"}, 201)
-    assert phrase["text"] == "Przejdź w bezpieczne miejsce" and phrase["language"] == "pl" and phrase["kind"] == "phrase"
+    assert (
+        phrase["text"] == "Przejdź w bezpieczne miejsce" and phrase["language"] == "pl" and phrase["kind"] == "phrase"
+    )
     assert phrase["direction"] == "to_caller" and phrase["sent_by"] == "handler1" and phrase["delivered_at"] is None
     _, text = await post(f"/api/incidents/{incident['id']}/messages", {"text": "  Stay   where you are "}, 201)
     assert text["text"] == "Stay where you are" and text["language"] == "en"
@@ -345,13 +376,17 @@ async def test_a_dispatcher_reads_messages_but_cannot_send_them(client, phones):
     csrf = await login(client, "handler1")
     incident, _ = await incident_with_link(client, csrf)
     csrf = await login(client, "dispatcher1")
-    resp = await client.post(f"/api/incidents/{incident['id']}/messages", json={"text": "hi"}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/messages", json={"text": "hi"}, headers={"X-CSRF-Token": csrf}
+    )
     assert resp.status == 403
-    resp = await client.post(f"/api/incidents/{incident['id']}/camera", json={"torch": True}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/camera", json={"torch": True}, headers={"X-CSRF-Token": csrf}
+    )
     assert resp.status == 403
     assert (await client.get(f"/api/incidents/{incident['id']}/messages")).status == 200
     phrases = await (await client.get("/api/phrases")).json()
-    assert {l["code"] for l in phrases["languages"]} == {"en", "cy", "pl", "ur", "pa", "ar", "ro"}
+    assert {lang["code"] for lang in phrases["languages"]} == {"en", "cy", "pl", "ur", "pa", "ar", "ro"}
     assert any(p["key"] == "can_talk" and p["ask"] for p in phrases["phrases"])
 
 
@@ -384,7 +419,10 @@ async def test_the_caller_answers_silently_and_a_resend_is_stored_once(client, h
         assert resp.status == 400, bad
     conversation = (await record(client, incident["id"]))["conversation"]
     replies = [m for m in conversation if m["direction"] == "from_caller"]
-    assert [(m["kind"], m["text"], m["language"]) for m in replies] == [("answer", "no", "ro"), ("text", "Sunt în baie", "ro")]
+    assert [(m["kind"], m["text"], m["language"]) for m in replies] == [
+        ("answer", "no", "ro"),
+        ("text", "Sunt în baie", "ro"),
+    ]
     assert replies[0]["in_reply_to"] == question["id"]
     entries = await client.app[DATABASE].audit_entries()
     actions = [e["action"] for e in entries if e["incident_id"] == incident["id"]]
@@ -396,7 +434,11 @@ async def test_camera_requests_wait_for_a_page_that_polls(client, handler, phone
     incident, link = await incident_with_link(client, handler)
     post = api(client, handler)
     url = f"/api/incidents/{incident['id']}/camera"
-    for body, code in [({}, "invalid_request"), ({"facing": "left"}, "invalid_facing"), ({"torch": "on"}, "invalid_torch")]:
+    for body, code in [
+        ({}, "invalid_request"),
+        ({"facing": "left"}, "invalid_facing"),
+        ({"torch": "on"}, "invalid_torch"),
+    ]:
         status, data = await post(url, body)
         assert (status, data["error"]) == (400, code), body
     _, result = await post(url, {"facing": "user", "torch": True}, 200)
@@ -456,7 +498,9 @@ async def test_fixes_over_https_are_acknowledged_and_stored_once(client, handler
     assert (await caller.post("/fixes", json={"fixes": [fix(1)]})).status == 409, "nothing before consent"
     await caller.post("/consent", json={})
     with client.app[EVENTS].subscribe(incident["id"]) as events:
-        resp = await caller.post("/fixes", json={"fixes": [fix(1), fix(2), fix(3, latitude=123.0), {"type": "fix", "seq": -4, **LEEDS}]})
+        resp = await caller.post(
+            "/fixes", json={"fixes": [fix(1), fix(2), fix(3, latitude=123.0), {"type": "fix", "seq": -4, **LEEDS}]}
+        )
         published = [events.queue.get_nowait() for _ in range(events.queue.qsize())]
     assert resp.status == 200
     results = (await resp.json())["results"]
@@ -486,7 +530,9 @@ async def test_bad_fix_batches_are_refused(client, handler, phones):
         assert resp.status == status, (body if len(str(body)) < 200 else "201 fixes", resp.status)
     resp = await caller.post("/fixes", data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400
-    resp = await caller.post("/fixes", data=b"[" + b" " * (70 * 1024) + b"]", headers={"Content-Type": "application/json"})
+    resp = await caller.post(
+        "/fixes", data=b"[" + b" " * (70 * 1024) + b"]", headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 413
 
 
@@ -498,7 +544,9 @@ async def test_still_photos_become_snapshots(client, handler, phones):
     with client.app[EVENTS].subscribe(incident["id"]) as events:
         resp = await caller.post("/stills", data=jpeg(), headers={"Content-Type": "image/jpeg"})
         assert resp.status == 201, await resp.text()
-        snap_event = next(e for e in [events.queue.get_nowait() for _ in range(events.queue.qsize())] if e.type == "snapshot")
+        snap_event = next(
+            e for e in [events.queue.get_nowait() for _ in range(events.queue.qsize())] if e.type == "snapshot"
+        )
     snap = snap_event.data
     assert snap["reason"] == "still" and snap["taken_by"] == "caller" and (snap["width"], snap["height"]) == (320, 240)
     assert snap["fix"]["seq"] == 1 and snap["thumbnail_url"]
@@ -565,7 +613,9 @@ async def test_a_new_link_supersedes_the_old_one_and_ends_its_sessions(client, h
             await asyncio.sleep(0.05)
         published = [events.queue.get_nowait() for _ in range(events.queue.qsize())]
     revoked = [e.data for e in published if e.type == "link.state" and e.data["state"] == "revoked"]
-    assert revoked == [{"link_id": old["id"], "state": "revoked", "at": revoked[0]["at"], "detail": "superseded by a new link"}]
+    assert revoked == [
+        {"link_id": old["id"], "state": "revoked", "at": revoked[0]["at"], "detail": "superseded by a new link"}
+    ]
     assert client.app[CALLERS].fallback.sessions == {}
     rec = await record(client, incident["id"])
     assert rec["sessions"][0]["ended_at"] and rec["sessions"][0]["end_reason"] == "link revoked"

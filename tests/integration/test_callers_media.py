@@ -35,7 +35,9 @@ async def caller(client):
     incident = await (await create_incident(client, csrf)).json()
     path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
     # A message queued before the caller connects is handed over when their page first reports.
-    await client.post(f"/api/incidents/{incident['id']}/messages", json={"phrase": "help_coming"}, headers={"X-CSRF-Token": csrf})
+    await client.post(
+        f"/api/incidents/{incident['id']}/messages", json={"phrase": "help_coming"}, headers={"X-CSRF-Token": csrf}
+    )
     handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
     client.session.cookie_jar.clear()
     await client.get(path)
@@ -66,7 +68,9 @@ async def test_a_status_report_is_published_and_brings_the_backlog(client, calle
 async def test_instructions_replies_and_camera_requests_travel_the_data_channel(client, caller):
     incident, csrf, channel, replies = caller["incident"], caller["csrf"], caller["channel"], caller["replies"]
     headers = {"X-CSRF-Token": csrf}
-    resp = await client.post(f"/api/incidents/{incident['id']}/messages", json={"text": "Are you hurt?"}, headers=headers)
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/messages", json={"text": "Are you hurt?"}, headers=headers
+    )
     sent = await resp.json()
     live = await next_of(replies, "instruction")
     assert live["id"] == sent["id"] and live["text"] == "Are you hurt?"
@@ -80,7 +84,11 @@ async def test_instructions_replies_and_camera_requests_travel_the_data_channel(
     channel.send(json.dumps({"type": "reply", "answer": "perhaps", "ref": "r-8"}))
     assert (await next_of(replies, "refused"))["ref"] == "r-8"
 
-    result = await (await client.post(f"/api/incidents/{incident['id']}/camera", json={"facing": "user", "torch": True}, headers=headers)).json()
+    result = await (
+        await client.post(
+            f"/api/incidents/{incident['id']}/camera", json={"facing": "user", "torch": True}, headers=headers
+        )
+    ).json()
     assert result["delivered"] is True
     assert (await next_of(replies, "camera"))["facing"] == "user"
     assert (await next_of(replies, "torch"))["on"] is True

@@ -5,6 +5,7 @@ not an in-process one that a second process or node never sees."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import secrets
 from typing import Any
@@ -60,7 +61,7 @@ async def _two_processes_write(url: str) -> list[dict[str, Any]]:
 
 def _assert_interleaved(entries: list[dict[str, Any]]) -> None:
     actors = [e["actor"] for e in entries]
-    switches = sum(1 for a, b in zip(actors, actors[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
     # Both ran at once (the test proves nothing if one writer finished before the other began).
     assert switches >= 2, actors
     assert [e["seq"] for e in entries] == list(range(1, 2 * WRITES + 1))

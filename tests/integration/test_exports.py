@@ -19,14 +19,18 @@ async def test_position_exports_and_an_evidence_bundle_that_verifies(client, str
     incident, csrf = streaming["incident"], streaming["csrf"]
     streaming["channel"].send(json.dumps({"type": "fix", "seq": 1, **LEEDS}))
     await asyncio.wait_for(streaming["replies"].get(), 5)
-    snap = await (await client.post(f"/api/incidents/{incident['id']}/snapshots", json={}, headers={"X-CSRF-Token": csrf})).json()
+    snap = await (
+        await client.post(f"/api/incidents/{incident['id']}/snapshots", json={}, headers={"X-CSRF-Token": csrf})
+    ).json()
 
     pidf = await client.get(f"/api/incidents/{incident['id']}/location.pidf")
     assert pidf.status == 200 and pidf.content_type == "application/pidf+xml"
     assert "53.7997000 -1.5492000" in ET.fromstring(await pidf.text()).find(".//{http://www.opengis.net/gml}pos").text
     geo = await (await client.get(f"/api/incidents/{incident['id']}/fixes.geojson")).json()
     (feature,) = geo["features"]
-    assert feature["geometry"]["coordinates"] == [-1.5492, 53.7997] and feature["properties"]["force"] == "West Yorkshire"
+    assert (
+        feature["geometry"]["coordinates"] == [-1.5492, 53.7997] and feature["properties"]["force"] == "West Yorkshire"
+    )
 
     assert (await client.get(f"/api/incidents/{incident['id']}/bundle")).status == 403, "handlers may not export"
     await login(client, "super1")

@@ -105,7 +105,9 @@ async def add_viewer(client, url: str, headers=None):
 
 async def test_three_viewers_watch_one_caller_each_on_their_own_connection(client):
     incident, csrf, _, caller = await open_caller(client)
-    viewers = [await add_viewer(client, f"/api/incidents/{incident['id']}/viewer", {"X-CSRF-Token": csrf}) for _ in range(3)]
+    viewers = [
+        await add_viewer(client, f"/api/incidents/{incident['id']}/viewer", {"X-CSRF-Token": csrf}) for _ in range(3)
+    ]
     frames = await asyncio.gather(*(asyncio.wait_for(track.recv(), 10) for _, track in viewers))
     assert all((f.width, f.height) == (640, 480) for f in frames)
     health = await (await client.get(f"/api/incidents/{incident['id']}/stream")).json()
@@ -128,7 +130,9 @@ async def test_stream_health_reports_resolution_rate_and_codec(client):
 
 async def test_an_embed_opens_one_incidents_video_until_it_expires(client):
     incident, csrf, _, caller = await open_caller(client)
-    resp = await client.post(f"/api/incidents/{incident['id']}/embeds", json={"ttl_seconds": 60}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/embeds", json={"ttl_seconds": 60}, headers={"X-CSRF-Token": csrf}
+    )
     assert resp.status == 201
     embed = (await resp.json())["url"].removeprefix("http://gw.test")
     client.session.cookie_jar.clear()  # a CAD screen has no operator session
@@ -148,12 +152,15 @@ async def test_an_embed_opens_one_incidents_video_until_it_expires(client):
 
 async def test_an_expired_embed_is_refused(client):
     from datetime import timedelta
+
     from gateway.auth import digest
     from gateway.record.database import utcnow
     from gateway.web.keys import ACCOUNTS
 
     incident, _, _, caller = await open_caller(client)
-    await client.app[ACCOUNTS].add_embed_token(digest("old-token"), incident["id"], "h", utcnow() - timedelta(seconds=1))
+    await client.app[ACCOUNTS].add_embed_token(
+        digest("old-token"), incident["id"], "h", utcnow() - timedelta(seconds=1)
+    )
     assert (await client.get("/embed/old-token")).status == 404
     assert (await client.post("/embed/old-token/viewer", json={"type": "offer", "sdp": "v=0"})).status == 404
     await caller.close()
@@ -178,11 +185,18 @@ async def test_a_cut_to_a_new_scene_takes_a_snapshot_by_itself(client):
 
 async def test_interval_snapshots_follow_the_incidents_policy(client):
     incident, csrf, _, caller = await open_caller(client)
-    bad = await client.put(f"/api/incidents/{incident['id']}/media-policy", json={"snapshot_interval_seconds": 1}, headers={"X-CSRF-Token": csrf})
+    bad = await client.put(
+        f"/api/incidents/{incident['id']}/media-policy",
+        json={"snapshot_interval_seconds": 1},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert bad.status == 400
     live = client.app[LIVE].by_incident[incident["id"]]
-    resp = await client.put(f"/api/incidents/{incident['id']}/media-policy",
-                            json={"snapshot_interval_seconds": 5, "scene_change_snapshots": False}, headers={"X-CSRF-Token": csrf})
+    resp = await client.put(
+        f"/api/incidents/{incident['id']}/media-policy",
+        json={"snapshot_interval_seconds": 5, "scene_change_snapshots": False},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert resp.status == 200 and live.policy.snapshot_interval_seconds == 5
     for _ in range(140):
         record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
@@ -195,10 +209,14 @@ async def test_interval_snapshots_follow_the_incidents_policy(client):
 
 async def test_a_recording_is_written_in_segments_whose_hashes_verify(client):
     incident, csrf, _, caller = await open_caller(client)
-    resp = await client.put(f"/api/incidents/{incident['id']}/media-policy", json={"recording": True}, headers={"X-CSRF-Token": csrf})
+    resp = await client.put(
+        f"/api/incidents/{incident['id']}/media-policy", json={"recording": True}, headers={"X-CSRF-Token": csrf}
+    )
     assert resp.status == 200
     await asyncio.sleep(2.5)
-    await client.put(f"/api/incidents/{incident['id']}/media-policy", json={"recording": False}, headers={"X-CSRF-Token": csrf})
+    await client.put(
+        f"/api/incidents/{incident['id']}/media-policy", json={"recording": False}, headers={"X-CSRF-Token": csrf}
+    )
     await wait_for(lambda: not client.app[LIVE].by_incident[incident["id"]].media.recording)
     await asyncio.sleep(0.5)
     record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
@@ -230,9 +248,13 @@ async def test_operators_choose_to_see_video_blurred_until_revealed(client):
     await login(client, "handler1")
     me = await (await client.get("/api/me")).json()
     assert (await (await client.get("/api/me/preferences")).json()) == {"blur_video": False}
-    resp = await client.put("/api/me/preferences", json={"blur_video": True}, headers={"X-CSRF-Token": me["csrf_token"]})
+    resp = await client.put(
+        "/api/me/preferences", json={"blur_video": True}, headers={"X-CSRF-Token": me["csrf_token"]}
+    )
     assert (await resp.json()) == {"blur_video": True}
-    bad = await client.put("/api/me/preferences", json={"blur_video": "yes"}, headers={"X-CSRF-Token": me["csrf_token"]})
+    bad = await client.put(
+        "/api/me/preferences", json={"blur_video": "yes"}, headers={"X-CSRF-Token": me["csrf_token"]}
+    )
     assert bad.status == 400
 
 

@@ -60,8 +60,12 @@ async def sent_message(client, provider: str, ref: str) -> dict:
     """An incident whose link was texted through ``provider``, which knows it as ``ref``."""
     incidents = client.app[INCIDENTS]
     incident = await incidents.create(f"WYP-{ref[-6:]}", "+447400123456", "handler1")
-    link = await incidents.create_link(incident["id"], ref.ljust(64, "0")[:64], utcnow() + timedelta(minutes=30), "handler1")
-    message = await incidents.add_sms(incident["id"], link["id"], "+447400123456", "tap https://gw/c/x", provider, "handler1")
+    link = await incidents.create_link(
+        incident["id"], ref.ljust(64, "0")[:64], utcnow() + timedelta(minutes=30), "handler1"
+    )
+    message = await incidents.add_sms(
+        incident["id"], link["id"], "+447400123456", "tap https://gw/c/x", provider, "handler1"
+    )
     await incidents.update_sms(message["id"], "sent", provider_ref=ref)
     await incidents.move_link(link["id"], LinkState.SENT, "handler1")
     return {"incident": incident["id"], "link": link["id"], "sms": message["id"],

@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import av
 import pytest
-
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from gateway.web.keys import EVENTS, INCIDENTS, LIVE
@@ -186,7 +185,7 @@ async def test_a_caller_without_a_camera_is_sharing_location_not_just_consented(
 async def test_packets_lost_for_good_bring_keyframe_requests_and_the_video_keeps_coming(client, caller):
     session = caller["session"]
     (receiver,) = [t.receiver for t in session.peer.pc.getTransceivers() if t.kind == "video"]
-    codecs = getattr(receiver, "_RTCRtpReceiver__codecs")
+    codecs = receiver._RTCRtpReceiver__codecs
     deliver = receiver._handle_rtp_packet
     dropped = 0
 

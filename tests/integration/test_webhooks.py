@@ -15,8 +15,8 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.auth import hash_password
 from gateway.config import WebhookEndpoint
-from gateway.webhooks import SignatureError, verify
 from gateway.web.keys import ACCOUNTS, DATABASE
+from gateway.webhooks import SignatureError, verify
 
 from .conftest import PASSWORD, login
 
@@ -94,7 +94,9 @@ async def gateway(aiohttp_client, settings):
 async def incident_story(client, csrf, reference: str) -> str:
     """Create an incident, text a link, replace it, end the incident: five events."""
     headers = {"X-CSRF-Token": csrf}
-    resp = await client.post("/api/incidents", json={"reference": reference, "caller_phone": "07400 123456"}, headers=headers)
+    resp = await client.post(
+        "/api/incidents", json={"reference": reference, "caller_phone": "07400 123456"}, headers=headers
+    )
     assert resp.status == 201, await resp.text()
     incident_id = (await resp.json())["id"]
     for _ in range(2):
@@ -148,7 +150,9 @@ async def test_a_delivery_that_keeps_failing_waits_for_a_supervisor_and_holds_ba
     settings = with_webhook(settings, receiver, max_attempts=3)
     client, csrf = await gateway(aiohttp_client, settings)
     headers = {"X-CSRF-Token": csrf}
-    resp = await client.post("/api/incidents", json={"reference": "WYP-STUCK", "caller_phone": "07400 123456"}, headers=headers)
+    resp = await client.post(
+        "/api/incidents", json={"reference": "WYP-STUCK", "caller_phone": "07400 123456"}, headers=headers
+    )
     stuck = (await resp.json())["id"]
     receiver.fail_for.add(stuck)
     await client.post(f"/api/incidents/{stuck}/links", json={}, headers=headers)
@@ -178,10 +182,14 @@ async def test_a_delivery_that_keeps_failing_waits_for_a_supervisor_and_holds_ba
     }]
 
     receiver.fail_for.clear()
-    resp = await client.post(f"/api/webhooks/deliveries/{letter['delivery_id']}/retry", headers={"X-CSRF-Token": supervisor})
+    resp = await client.post(
+        f"/api/webhooks/deliveries/{letter['delivery_id']}/retry", headers={"X-CSRF-Token": supervisor}
+    )
     assert resp.status == 200 and (await resp.json())["state"] == "pending"
     await until(lambda: receiver.of(stuck) == STORY[:2])
-    again = await client.post(f"/api/webhooks/deliveries/{letter['delivery_id']}/retry", headers={"X-CSRF-Token": supervisor})
+    again = await client.post(
+        f"/api/webhooks/deliveries/{letter['delivery_id']}/retry", headers={"X-CSRF-Token": supervisor}
+    )
     assert again.status == 404, "only a dead delivery can be retried"
     (entry,) = [e for e in await client.app[DATABASE].audit_entries(stuck) if e["action"] == "webhook.retried"]
     assert entry["actor"] == "super1" and entry["detail"]["delivery_id"] == letter["delivery_id"]

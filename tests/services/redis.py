@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ..strict import require
+
 
 def _answers(path: Path) -> bool:
     """True once the server accepts a connection and answers PING."""
@@ -35,11 +37,9 @@ def _answers(path: Path) -> bool:
 def redis_server(folder: Path) -> Iterator[str]:
     """Start a server, yield its ``unix://`` URL, stop it."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.path.exists(binary):
-        message = "redis-server is not installed (Debian package redis-server; `make test` installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(
+        os.path.exists(binary), "redis-server is not installed (Debian package redis-server; `make test` installs it)"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     socket = folder / "redis.sock"
     socket.unlink(missing_ok=True)

@@ -35,7 +35,7 @@ def test_default_is_the_configuration_in_use(capsys: pytest.CaptureFixture[str])
 
 def test_files_in_every_format(capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(SAMPLES / "boundaries" / f"forces.{ext}") for ext in ("kml", "shp", "gpkg")]
-    named = [f"{ext}={path}" for ext, path in zip(("kml", "shp", "gpkg"), files)]
+    named = [f"{ext}={path}" for ext, path in zip(("kml", "shp", "gpkg"), files, strict=True)]
     # Three copies of the same forces, each "nesting" in the one before: no problems.
     assert main(["boundaries", "check", *named, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -3,7 +3,14 @@
 import pytest
 
 from gateway.auth import (
-    Permission, check_password_strength, digest, hash_password, may, new_api_token, parse_role, verify_password,
+    Permission,
+    check_password_strength,
+    digest,
+    hash_password,
+    may,
+    new_api_token,
+    parse_role,
+    verify_password,
 )
 
 
@@ -34,7 +41,9 @@ def test_roles_grant_what_the_api_documents(role, permission, allowed):
 
 
 def test_unknown_roles_are_named_in_the_error():
-    with pytest.raises(ValueError, match="handler, dispatcher, supervisor or admin|handler, dispatcher, supervisor, admin"):
+    with pytest.raises(
+        ValueError, match="handler, dispatcher, supervisor or admin|handler, dispatcher, supervisor, admin"
+    ):
         parse_role("boss")
 
 

@@ -6,14 +6,40 @@ from gateway.caller_status import BadStatus, clean
 
 
 def test_a_full_report_keeps_its_fields():
-    status = clean({
-        "mode": "video_low", "transport": "webrtc", "language": "ur", "discreet": False, "pending_fixes": 0,
-        "browser": {"name": "Samsung Internet", "version": "25.0", "os": "Android", "in_app": None, "live_view": False},
-        "permissions": {"camera": "granted", "geolocation": "prompt"},
-        "network": {"online": True, "type": "wifi", "effective_type": "4g", "downlink_mbps": 10, "rtt_ms": 50, "save_data": False},
-        "battery": {"level": 1, "charging": True},
-        "camera": {"facing": "user", "torch": None, "torch_supported": False, "width": 640, "height": 480, "frame_rate": 15},
-    })
+    status = clean(
+        {
+            "mode": "video_low",
+            "transport": "webrtc",
+            "language": "ur",
+            "discreet": False,
+            "pending_fixes": 0,
+            "browser": {
+                "name": "Samsung Internet",
+                "version": "25.0",
+                "os": "Android",
+                "in_app": None,
+                "live_view": False,
+            },
+            "permissions": {"camera": "granted", "geolocation": "prompt"},
+            "network": {
+                "online": True,
+                "type": "wifi",
+                "effective_type": "4g",
+                "downlink_mbps": 10,
+                "rtt_ms": 50,
+                "save_data": False,
+            },
+            "battery": {"level": 1, "charging": True},
+            "camera": {
+                "facing": "user",
+                "torch": None,
+                "torch_supported": False,
+                "width": 640,
+                "height": 480,
+                "frame_rate": 15,
+            },
+        }
+    )
     assert status["mode"] == "video_low" and status["language"] == "ur"
     assert status["browser"]["name"] == "Samsung Internet" and status["camera"]["facing"] == "user"
     assert status["battery"] == {"level": 1, "charging": True}

@@ -82,4 +82,7 @@ def test_the_sender_name_must_keep_the_text_to_two_parts(tmp_path, name, message
 
 
 def test_a_sender_name_of_twenty_characters_is_taken(tmp_path):
-    assert load_settings(write(tmp_path, '[sms]\nsender_name = "Heddlu Gogledd Cymru"\n'), {}).sms_sender_name == "Heddlu Gogledd Cymru"
+    assert (
+        load_settings(write(tmp_path, '[sms]\nsender_name = "Heddlu Gogledd Cymru"\n'), {}).sms_sender_name
+        == "Heddlu Gogledd Cymru"
+    )

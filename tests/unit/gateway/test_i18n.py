@@ -24,7 +24,7 @@ def test_every_language_has_every_string_with_the_same_placeholders(language):
 
 def test_arabic_and_urdu_run_right_to_left():
     assert {c for c in i18n.LANGUAGES if i18n.direction(c) == "rtl"} == {"ar", "ur"}
-    assert [l["code"] for l in i18n.languages()] == list(i18n.LANGUAGES)
+    assert [lang["code"] for lang in i18n.languages()] == list(i18n.LANGUAGES)
 
 
 @pytest.mark.parametrize("language", [*i18n.LANGUAGES, None, "xx"])
@@ -150,27 +150,37 @@ def test_welsh_button_names_are_only_glosses_after_the_english():
     table = i18n.strings("cy")
     assert "Website Settings (Gosodiadau Gwefan)" in table["help_camera_ios"]
     assert "Allow (Caniatáu)" in table["allow_note"]
-    assert "Location Services (Gosodiadau > Preifatrwydd a Diogelwch > Gwasanaethau Lleoliad)" in table["help_location_ios"]
+    assert (
+        "Location Services (Gosodiadau > Preifatrwydd a Diogelwch > Gwasanaethau Lleoliad)"
+        in table["help_location_ios"]
+    )
     for key in HELP_KEYS:
         outside_brackets = re.sub(r"\([^()]*\)", "", table[key])
         for welsh in WELSH_ONLY:
             assert welsh not in outside_brackets, (key, welsh)
 
 
-@pytest.mark.parametrize("language, key, wording", [
-    ("pl", "help_location_ios", "Sprawdź, czy opcja Ustawienia > Prywatność i ochrona > Usługi lokalizacji jest włączona"),
-    ("pl", "loc_unavailable", "Nadal próbujemy…"),
-    ("ro", "title", "Transmiteți imaginea camerei către dispeceratul 999"),
-    ("ro", "sharing_title", "Se transmite către dispecerat"),
-    ("ar", "stay_note", "يكفي أن تُخبر موظف الطوارئ بذلك"),
-    ("ar", "consent_lead", "طلب موظف الطوارئ (999) الذي تتحدث معه أن يرى مكانك."),
-    ("ar", "torch_on", "الكشاف"),
-    ("ar", "torch_off", "الكشاف"),
-    ("ur", "help_coming", "مدد آ رہی ہے"),
-    ("pa", "help_coming", "ਮਦਦ ਆ ਰਹੀ ਹੈ"),
-    ("ur", "hold_still", "فون کو ہلائے بغیر پکڑے رکھیں"),
-    ("pa", "discreet", "ਸਕ੍ਰੀਨ ਕਾਲੀ ਕਰੋ"),
-])
+@pytest.mark.parametrize(
+    "language, key, wording",
+    [
+        (
+            "pl",
+            "help_location_ios",
+            "Sprawdź, czy opcja Ustawienia > Prywatność i ochrona > Usługi lokalizacji jest włączona",
+        ),
+        ("pl", "loc_unavailable", "Nadal próbujemy…"),
+        ("ro", "title", "Transmiteți imaginea camerei către dispeceratul 999"),
+        ("ro", "sharing_title", "Se transmite către dispecerat"),
+        ("ar", "stay_note", "يكفي أن تُخبر موظف الطوارئ بذلك"),
+        ("ar", "consent_lead", "طلب موظف الطوارئ (999) الذي تتحدث معه أن يرى مكانك."),
+        ("ar", "torch_on", "الكشاف"),
+        ("ar", "torch_off", "الكشاف"),
+        ("ur", "help_coming", "مدد آ رہی ہے"),
+        ("pa", "help_coming", "ਮਦਦ ਆ ਰਹੀ ਹੈ"),
+        ("ur", "hold_still", "فون کو ہلائے بغیر پکڑے رکھیں"),
+        ("pa", "discreet", "ਸਕ੍ਰੀਨ ਕਾਲੀ ਕਰੋ"),
+    ],
+)
 def test_the_reviewed_wordings_are_kept(language, key, wording):
     table = i18n.strings(language)
     assert wording in (table["phrases"][key] if key in table["phrases"] else table[key])

@@ -1,14 +1,22 @@
 """A link's token is unguessable and stored hashed; its state moves only forward."""
 
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.links import (
-    LinkState, LinkUnusable, can_move, check_usable, link_url, looks_like_token, new_token, token_hash,
+    LinkState,
+    LinkUnusable,
+    can_move,
+    check_usable,
+    link_url,
+    looks_like_token,
+    new_token,
+    token_hash,
 )
 
-NOW = datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
 
 
 def test_tokens_carry_at_least_128_random_bits_and_differ():
@@ -34,8 +42,15 @@ def test_link_url_puts_the_token_under_c():
 
 
 def test_a_link_moves_through_sent_opened_consented_streaming_ended():
-    path = [LinkState.CREATED, LinkState.SENT, LinkState.OPENED, LinkState.CONSENTED, LinkState.STREAMING, LinkState.ENDED]
-    for current, new in zip(path, path[1:]):
+    path = [
+        LinkState.CREATED,
+        LinkState.SENT,
+        LinkState.OPENED,
+        LinkState.CONSENTED,
+        LinkState.STREAMING,
+        LinkState.ENDED,
+    ]
+    for current, new in itertools.pairwise(path):
         assert can_move(current, new)
 
 

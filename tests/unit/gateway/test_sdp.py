@@ -41,7 +41,9 @@ def test_bitrate_hints_go_on_every_video_codec_but_not_on_rtx():
 
 
 def test_existing_fmtp_lines_are_extended_not_duplicated():
-    sdp = OFFER.replace("a=rtpmap:97 rtx/90000", "a=rtpmap:97 rtx/90000\r\na=rtpmap:98 H264/90000\r\na=fmtp:98 packetization-mode=1")
+    sdp = OFFER.replace(
+        "a=rtpmap:97 rtx/90000", "a=rtpmap:97 rtx/90000\r\na=rtpmap:98 H264/90000\r\na=fmtp:98 packetization-mode=1"
+    )
     tuned = add_bitrate_hints(sdp, 900, 300, 2500)
     assert "a=fmtp:98 packetization-mode=1;x-google-start-bitrate=900" in tuned
     assert tuned.count("a=fmtp:98") == 1

@@ -17,7 +17,10 @@ def test_every_language_has_a_whole_refusal_page(language):
     assert f'<html lang="{language}" dir="{direction}">' in page
     assert f"<title>{html.escape(table['unusable_title'])}</title>" in page
     assert f"<h1>{html.escape(table['unusable_title'])}</h1>" in page
-    assert f"<p>{html.escape(table['unusable_why'])}</p>" in page and f"<p>{html.escape(table['unusable_next'])}</p>" in page
+    assert (
+        f"<p>{html.escape(table['unusable_why'])}</p>" in page
+        and f"<p>{html.escape(table['unusable_next'])}</p>" in page
+    )
     assert not re.search(r"\{\w+\}", page), "every placeholder filled"
 
 

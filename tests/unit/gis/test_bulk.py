@@ -57,7 +57,9 @@ def test_quoted_fields_crlf_bom_and_blank_lines(placer: Placer) -> None:
 
 
 def test_bad_rows_are_kept_with_the_reason(placer: Placer) -> None:
-    rows = place_text(placer, "id,lat,long,note\n1,north,-1.5,a\n2,95,-1.5,b\n3,,,c\n4\n5,53.7997,-1.5492,e\n6,nan,1,f\n")
+    rows = place_text(
+        placer, "id,lat,long,note\n1,north,-1.5,a\n2,95,-1.5,b\n3,,,c\n4\n5,53.7997,-1.5492,e\n6,nan,1,f\n"
+    )
     assert [r["error"] for r in rows] == [
         "not a number: 'north', '-1.5'",
         "out of range: 95, -1.5",

@@ -273,7 +273,7 @@ def test_memory_does_not_grow_with_fixes_placed(placer: Placer) -> None:
     fixes = [
         Fix(float(a), float(b), accuracy=float(c))
         for a, b, c in zip(
-            rng.uniform(53.6, 53.9, 600), rng.uniform(-1.9, -1.3, 600), rng.uniform(5, 400, 600)
+            rng.uniform(53.6, 53.9, 600), rng.uniform(-1.9, -1.3, 600), rng.uniform(5, 400, 600), strict=True
         )
     ]
     only_gis = [tracemalloc.Filter(True, "*/gis/*")]  # other tests' threads may allocate meanwhile

@@ -73,7 +73,7 @@ def test_nearest_agrees_with_brute_force() -> None:
     y[:2000] = rng.normal(425_000, 300, 2000)
     codes = np.array([f"P{i}" for i in range(x.size)])
     index = PostcodeIndex(codes, x, y)
-    for qx, qy in zip(rng.uniform(380_000, 470_000, 300), rng.uniform(380_000, 470_000, 300)):
+    for qx, qy in zip(rng.uniform(380_000, 470_000, 300), rng.uniform(380_000, 470_000, 300), strict=True):
         d = np.hypot(x - qx, y - qy)
         code, distance = index.nearest(float(qx), float(qy))
         assert distance == pytest.approx(d.min())
@@ -101,7 +101,9 @@ def test_normalise_postcode(text: str, expected: str) -> None:
 def test_centroid_of_a_postcode_however_typed() -> None:
     from gis.grid import to_bng
 
-    index = PostcodeIndex.from_lonlat(["LS1 1UR", "LS1  1AA", "BD1 1AA"], [-1.5492, -1.55254, -1.7506], [53.7997, 53.79617, 53.79603])
+    index = PostcodeIndex.from_lonlat(
+        ["LS1 1UR", "LS1  1AA", "BD1 1AA"], [-1.5492, -1.55254, -1.7506], [53.7997, 53.79617, 53.79603]
+    )
     code, e, n = index.centroid("ls11ur") or ("", 0.0, 0.0)
     assert code == "LS1 1UR" and (e, n) == pytest.approx(to_bng(53.7997, -1.5492)[:2])
     assert index.centroid("LS1 1AA") is not None and index.centroid("LS11AA")[0] == "LS1  1AA"  # type: ignore[index]

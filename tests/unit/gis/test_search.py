@@ -128,7 +128,9 @@ def test_impossible_positions_say_why(text: str, message: str) -> None:
         interpret(text)
 
 
-@pytest.mark.parametrize(("text", "postcode"), [("LS1 1UR", "LS1 1UR"), ("ls11ur", "LS1 1UR"), ("EC1A 1BB", "EC1A 1BB")])
+@pytest.mark.parametrize(
+    ("text", "postcode"), [("LS1 1UR", "LS1 1UR"), ("ls11ur", "LS1 1UR"), ("EC1A 1BB", "EC1A 1BB")]
+)
 def test_postcodes_are_normalised_for_lookup(text: str, postcode: str) -> None:
     assert interpret(text) == PostcodeQuery(postcode)
 

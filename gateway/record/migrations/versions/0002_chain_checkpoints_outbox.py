@@ -85,7 +85,9 @@ def _audit(bind: sa.Connection, inspector: sa.Inspector) -> None:
                             ("detail_sha256", sa.String(64)), ("purged_at", sa.DateTime(timezone=True))):
             if name not in columns:
                 batch.add_column(sa.Column(name, type_, nullable=True))
-    audit = sa.table("audit", sa.column("id", sa.Integer), sa.column("seq", sa.Integer), sa.column("version", sa.Integer))
+    audit = sa.table(
+        "audit", sa.column("id", sa.Integer), sa.column("seq", sa.Integer), sa.column("version", sa.Integer)
+    )
     # Positions in the chain for the entries written before sequence numbers.
     numbered = sa.select(
         audit.c.id, sa.func.row_number().over(order_by=audit.c.id).label("position")

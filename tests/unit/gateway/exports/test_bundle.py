@@ -22,7 +22,9 @@ def chain(tmp_path):
     async def build():
         db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
         await db.record_action("handler1", "incident.created", "inc_1", reference="WYP-1")
-        await db.record_action("handler2", "incident.created", "inc_2", reference="SECRET-2", caller_phone="+447400000000")
+        await db.record_action(
+            "handler2", "incident.created", "inc_2", reference="SECRET-2", caller_phone="+447400000000"
+        )
         await db.record_action("handler1", "snapshot.taken", "inc_1", snapshot_id="snp_1", sha256=SHA)
         entries = await db.audit_entries()
         await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection
@@ -87,7 +88,7 @@ def recovering(stream: Stream, **tuning) -> tuple[RecoveringJitterBuffer, list[i
 
 def longest_gap(frames: list[tuple[float, bytes]]) -> float:
     times = [t for t, _ in frames]
-    return max(b - a for a, b in zip(times, times[1:]))
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 def test_a_clean_stream_passes_every_frame_in_order_and_asks_for_nothing():
@@ -161,7 +162,7 @@ def test_keyframe_requests_are_spaced_repeated_and_become_a_fir():
     rx = Receiver(stream, buffer)
     rx.feed = _deaf(rx)  # a sender that never answers with a key frame
     rx.run(300, lose={1100})
-    gaps = [b - a for a, b in zip(rx.plis, rx.plis[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(rx.plis)]
     assert len(rx.plis) == 2 and all(g >= 1.0 - 1e-9 for g in gaps)
     assert len(firs) >= 2 and set(firs) == {SSRC}
     assert buffer.awaiting_keyframe
@@ -203,5 +204,5 @@ async def test_it_installs_into_the_aiortc_receiver_the_project_pins():
     assert keyframes.supported(transceiver.receiver)
     installed = keyframes.install(transceiver.receiver)
     assert installed is not None
-    assert getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer") is installed.buffer
+    assert transceiver.receiver._RTCRtpReceiver__jitter_buffer is installed.buffer
     await pc.close()

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -189,11 +198,11 @@ def release_metadata(stage: str) -> MetaData:
 
 # -- rows, as those releases wrote them ------------------------------------------------------------
 
-T0 = datetime(2026, 11, 20, 14, 30, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 14, 30, 0, tzinfo=UTC)
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _canonical(obj: Any) -> str:
@@ -225,8 +234,17 @@ def fill(conn: Any, m: MetaData) -> dict[str, Any]:
     audit(0, "cli", "operator.added", None, {"username": "handler1", "role": "handler"})
     conn.execute(t["api_tokens"].insert().values(
         name="cad", role="handler", token_hash="c" * 64, created_at=T0))
-    conn.execute(t["web_sessions"].insert().values(
-        id_hash="w" * 64, operator_id=operator_id, csrf_token="x" * 64, created_at=T0, expires_at=T0 + timedelta(hours=8)))
+    conn.execute(
+        t["web_sessions"]
+        .insert()
+        .values(
+            id_hash="w" * 64,
+            operator_id=operator_id,
+            csrf_token="x" * 64,
+            created_at=T0,
+            expires_at=T0 + timedelta(hours=8),
+        )
+    )
     conn.execute(t["incidents"].insert().values(
         id=inc, reference="WYP-20261120-0042", caller_phone="+447700900123", created_by="handler1", created_at=T0))
     audit(1, "handler1", "incident.created", inc, {"reference": "WYP-20261120-0042", "caller_phone": "+447700900123"})
@@ -242,7 +260,13 @@ def fill(conn: Any, m: MetaData) -> dict[str, Any]:
         id="sms_0123456789abcdef0123", incident_id=inc, link_id=lnk, to="+447700900123",
         body="West Yorkshire Police: tap to share your location and camera https://gw.example/c/abc",
         provider="twilio", provider_ref="SM0123456789abcdef", status="delivered", created_at=T0 + timedelta(minutes=1)))
-    audit(1.2, "handler1", "sms.queued", inc, {"sms_id": "sms_0123456789abcdef0123", "to": "+447700900123", "provider": "twilio"})
+    audit(
+        1.2,
+        "handler1",
+        "sms.queued",
+        inc,
+        {"sms_id": "sms_0123456789abcdef0123", "to": "+447700900123", "provider": "twilio"},
+    )
     conn.execute(t["sessions"].insert().values(
         id=ses, incident_id=inc, link_id=lnk, user_agent="Mozilla/5.0 (Linux; Android 14)",
         started_at=T0 + timedelta(minutes=2), ended_at=T0 + timedelta(minutes=9), ended_by="handler1",
@@ -278,7 +302,9 @@ def fill(conn: Any, m: MetaData) -> dict[str, Any]:
             incident_id=inc, session_id=ses, segment=0, sha256="r" * 64, bytes=999, frames=150,
             width=640, height=480, codec="h264", started_at=T0 + timedelta(minutes=3),
             ended_at=T0 + timedelta(minutes=4)))
-        audit(6, "gateway", "recording.segment", inc, {"session_id": ses, "segment": 0, "sha256": "r" * 64, "bytes": 999})
+        audit(
+            6, "gateway", "recording.segment", inc, {"session_id": ses, "segment": 0, "sha256": "r" * 64, "bytes": 999}
+        )
     if "embed_tokens" in t:
         conn.execute(t["embed_tokens"].insert().values(
             token_hash="e" * 64, incident_id=inc, created_by="handler1", created_at=T0,

@@ -57,7 +57,9 @@ def test_fields_cannot_slide_into_each_other_as_with_the_joined_format():
 
 
 def test_the_sequence_number_is_part_of_the_hash():
-    assert entry_hash_v2(1, GENESIS, "t", "a", "b", None, "d" * 64) != entry_hash_v2(2, GENESIS, "t", "a", "b", None, "d" * 64)
+    assert entry_hash_v2(1, GENESIS, "t", "a", "b", None, "d" * 64) != entry_hash_v2(
+        2, GENESIS, "t", "a", "b", None, "d" * 64
+    )
 
 
 def test_a_chain_written_to_the_specification_verifies():

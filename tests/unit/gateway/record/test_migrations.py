@@ -101,8 +101,13 @@ async def test_a_database_from_before_migrations_upgrades_and_reads_back(bare_da
         [session] = record["sessions"]
         assert session["id"] == written["session"] and session["end_reason"] == "handler ended"
         assert [(f["seq"], f["latitude"], f["accuracy"], f["device_time"], f["sha256"]) for f in record["fixes"]] == [
-            (f["seq"], f["latitude"], f["accuracy"], f["device_time"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-             f["sha256"])
+            (
+                f["seq"],
+                f["latitude"],
+                f["accuracy"],
+                f["device_time"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                f["sha256"],
+            )
             for f in written["fixes"]
         ]
         assert record["fixes"][0]["placement"] == {"layers": {"district": "Leeds"}}
@@ -129,7 +134,9 @@ async def test_a_database_from_before_migrations_upgrades_and_reads_back(bare_da
         assert verify_chain(entries) is None
         # The upgraded record goes on: new rows chain on from the release's last entry.
         await accounts.set_preferences("handler1", {"blur": True})
-        await incidents.add_fix(written["incident"], written["session"], 4, {"latitude": 53.8, "longitude": -1.5}, None, {})
+        await incidents.add_fix(
+            written["incident"], written["session"], 4, {"latitude": 53.8, "longitude": -1.5}, None, {}
+        )
         entries = await db.audit_entries()
         assert len(entries) == len(written["chain"]) + 2 and verify_chain(entries) is None
         assert (await incidents.get(written["incident"]))["latest_fix"]["seq"] == 4

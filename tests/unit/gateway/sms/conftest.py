@@ -70,12 +70,22 @@ class FakeTwilio(FakeProvider):
 
     def table(self, **changes: Any) -> dict[str, Any]:
         """An [sms.twilio] table pointing at this fake."""
-        table = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+447700900999", "base_url": self.url}
+        table = {
+            "account_sid": TWILIO_SID,
+            "auth_token": TWILIO_TOKEN,
+            "from_number": "+447700900999",
+            "base_url": self.url,
+        }
         table.update(changes)
         return {k: v for k, v in table.items() if v is not None}
 
     def then_error(self, status: int, code: int | None, message: str) -> None:
-        body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+        body = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
         self.then((status, body))
 
     def app(self) -> web.Application:
@@ -160,16 +170,24 @@ class FakeNotify(FakeProvider):
             return _notify_error(400, "ValidationError", "phone_number Not a UK mobile number")
         notification_id = str(uuid.uuid4())
         base = f"http://{request.host}"
-        return web.json_response({
-            "id": notification_id, "reference": body.get("reference"),
-            "content": {
-                "body": NOTIFY_TEMPLATE_BODY.replace("((link))", personalisation["link"]),
-                "from_number": "GOVUK",
+        return web.json_response(
+            {
+                "id": notification_id,
+                "reference": body.get("reference"),
+                "content": {
+                    "body": NOTIFY_TEMPLATE_BODY.replace("((link))", personalisation["link"]),
+                    "from_number": "GOVUK",
+                },
+                "uri": f"{base}/v2/notifications/{notification_id}",
+                "template": {
+                    "id": NOTIFY_TEMPLATE,
+                    "version": 1,
+                    "uri": f"{base}/services/{NOTIFY_SERVICE_ID}/templates/{NOTIFY_TEMPLATE}",
+                },
+                "scheduled_for": None,
             },
-            "uri": f"{base}/v2/notifications/{notification_id}",
-            "template": {"id": NOTIFY_TEMPLATE, "version": 1, "uri": f"{base}/services/{NOTIFY_SERVICE_ID}/templates/{NOTIFY_TEMPLATE}"},
-            "scheduled_for": None,
-        }, status=201)
+            status=201,
+        )
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:

@@ -10,7 +10,10 @@ from gateway.sms.govuk_notify import NotifySender, NotifySettings, bearer_ok, li
 from gateway.sms.retry import RetryingSender, RetryPolicy
 
 CALLER = "+447400123456"
-BODY = "999 Control Room: tap this link to share your camera and location with us: https://gw.test/c/AbC-123 Only use it during your call with us."
+BODY = (
+    "999 Control Room: tap this link to share your camera and location with us: https://gw.test/c/AbC-123 "
+    "Only use it during your call with us."
+)
 
 
 def sender_for(table, timeout=2.0):
@@ -18,7 +21,9 @@ def sender_for(table, timeout=2.0):
 
 
 async def test_a_text_is_posted_as_notify_documents_it(fake_notify):
-    result = await sender_for(fake_notify.table(sms_sender_id="8e222534-7f05-4972-86e3-17c5d9f894e2")).send(CALLER, BODY)
+    result = await sender_for(fake_notify.table(sms_sender_id="8e222534-7f05-4972-86e3-17c5d9f894e2")).send(
+        CALLER, BODY
+    )
     (request,) = fake_notify.requests
     assert request["path"] == "/v2/notifications/sms"
     assert request["claims"] is not None and request["claims"]["iss"] == fake_notify.service_id
@@ -94,14 +99,25 @@ async def test_a_failing_notify_is_retried_then_succeeds(fake_notify):
     assert result.provider_ref and sender.name == "govuk_notify"
 
 
-@pytest.mark.parametrize("table,setting", [
-    ({"template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a"}, "sms.govuk_notify.api_key"),
-    ({"api_key": "short", "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a"}, "sms.govuk_notify.api_key"),
-    ({"api_key": "k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"}, "sms.govuk_notify.template_id"),
-    ({"api_key": "k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
-      "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a", "callback_bearer_token": "short"},
-     "sms.govuk_notify.callback_bearer_token"),
-])
+@pytest.mark.parametrize(
+    "table,setting",
+    [
+        ({"template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a"}, "sms.govuk_notify.api_key"),
+        ({"api_key": "short", "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a"}, "sms.govuk_notify.api_key"),
+        (
+            {"api_key": "k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"},
+            "sms.govuk_notify.template_id",
+        ),
+        (
+            {
+                "api_key": "k-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0",
+                "template_id": "f33517ff-2a88-4f6e-b855-c550268ce08a",
+                "callback_bearer_token": "short",
+            },
+            "sms.govuk_notify.callback_bearer_token",
+        ),
+    ],
+)
 def test_missing_settings_are_named_and_the_key_never_repeated(table, setting):
     with pytest.raises(ConfigError, match=setting.replace(".", r"\.")) as caught:
         NotifySettings.from_table(table)
@@ -115,7 +131,14 @@ def test_the_link_is_found_in_the_message():
 
 def test_the_callback_bearer_token_must_match_exactly():
     assert bearer_ok("a-long-token-123", "Bearer a-long-token-123")
-    for header in (None, "", "a-long-token-123", "Bearer a-long-token-12", "Bearer a-long-token-1234", "Basic a-long-token-123"):
+    for header in (
+        None,
+        "",
+        "a-long-token-123",
+        "Bearer a-long-token-12",
+        "Bearer a-long-token-1234",
+        "Basic a-long-token-123",
+    ):
         assert not bearer_ok("a-long-token-123", header)
 
 

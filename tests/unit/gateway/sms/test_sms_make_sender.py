@@ -18,7 +18,9 @@ TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 def settings(tmp_path: Path, toml: str, **env: str):
     path = tmp_path / "c.toml"
     path.write_text(toml)
-    return load_settings(path, {"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_PUBLIC_URL": "https://gw.example", **env})
+    return load_settings(
+        path, {"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_PUBLIC_URL": "https://gw.example", **env}
+    )
 
 
 def test_the_outbox_is_the_default(tmp_path):

@@ -140,13 +140,22 @@ def test_the_library_s_fallback_code_is_not_shown_as_a_twilio_code():
     assert error.reason == "Twilio is not working at the moment (Twilio HTTP 503: Unable to create record)"
 
 
-@pytest.mark.parametrize("table,setting", [
-    ({"auth_token": "t", "from_number": "+44"}, "sms.twilio.account_sid"),
-    ({"account_sid": "AC1", "from_number": "+44"}, "sms.twilio.auth_token"),
-    ({"account_sid": "AC1", "auth_token": "t"}, "sms.twilio.from_number"),
-    ({"account_sid": "AC1", "api_key_sid": "SK1", "api_key_secret": "s", "from_number": "+44"}, "sms.twilio.auth_token"),
-    ({"account_sid": "AC1", "api_key_sid": "SK1", "auth_token": "t", "from_number": "+44"}, "sms.twilio.api_key_secret"),
-])
+@pytest.mark.parametrize(
+    "table,setting",
+    [
+        ({"auth_token": "t", "from_number": "+44"}, "sms.twilio.account_sid"),
+        ({"account_sid": "AC1", "from_number": "+44"}, "sms.twilio.auth_token"),
+        ({"account_sid": "AC1", "auth_token": "t"}, "sms.twilio.from_number"),
+        (
+            {"account_sid": "AC1", "api_key_sid": "SK1", "api_key_secret": "s", "from_number": "+44"},
+            "sms.twilio.auth_token",
+        ),
+        (
+            {"account_sid": "AC1", "api_key_sid": "SK1", "auth_token": "t", "from_number": "+44"},
+            "sms.twilio.api_key_secret",
+        ),
+    ],
+)
 def test_missing_settings_are_named(table, setting):
     with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
         TwilioSettings.from_table(table, PUBLIC)
