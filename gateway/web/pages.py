@@ -79,8 +79,39 @@ async def layer(request: web.Request) -> web.Response:
     )
 
 
+# What pages load from /static/: their scripts, styles, strings and pictures. Nothing else in
+# web_client/ is served: not package.json or the lock file (they list every dependency and its
+# version), nor node_modules beyond the vendor folders above.
+ASSET_SUFFIXES = frozenset({".js", ".mjs", ".css", ".json", ".svg", ".png", ".webp", ".ico", ".woff2"})
+NOT_PAGES = {"node_modules"}
+
+
+def asset_path(folder: str, name: str, root: Path = WEB_CLIENT) -> Path | None:
+    """The file a page asked for as ``/static/{folder}/{name}``, or None when it is not one to serve.
+
+    ``folder`` must be one of the pages' folders (any top-level folder of web_client/ except
+    node_modules), the file must lie inside it and have a page asset's suffix.
+    """
+    if folder in NOT_PAGES or folder.startswith(".") or "/" in folder:
+        return None
+    base = (root / folder).resolve()
+    path = (base / name).resolve()
+    if base.parent != root.resolve() or base not in path.parents:
+        return None
+    if path.suffix not in ASSET_SUFFIXES or any(part.startswith(".") for part in path.relative_to(base).parts):
+        return None
+    return path if path.is_file() else None
+
+
+async def static_asset(request: web.Request) -> web.FileResponse:
+    path = asset_path(request.match_info["folder"], request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path)
+
+
 def add_static(app: web.Application) -> None:
     for name, folder in VENDOR.items():
         if folder.exists():
             app.router.add_static(f"/static/vendor/{name}/", folder)
-    app.router.add_static("/static/", WEB_CLIENT, follow_symlinks=False)
+    app.router.add_get("/static/{folder}/{name:.+}", static_asset)

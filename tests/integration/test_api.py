@@ -228,3 +228,14 @@ async def test_a_generated_first_password_opens_only_the_page_to_replace_it(aioh
     done = await client.post("/account/password", data=form, allow_redirects=False)
     assert done.status == 303
     assert (await client.get("/api/incidents")).status == 200
+
+
+async def test_static_serves_page_assets_but_not_the_package_files(client):
+    assert (await client.get("/static/console/console.js")).status == 200
+    assert (await client.get("/static/login/login.css")).status == 200
+    assert (await client.get("/static/vendor/leaflet/leaflet.js")).status == 200
+    for path in (
+        "/static/package.json", "/static/package-lock.json", "/static/node_modules/leaflet/package.json",
+        "/static/node_modules/.package-lock.json", "/static/vendor/leaflet/../package.json",
+    ):
+        assert (await client.get(path)).status == 404, path
