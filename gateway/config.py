@@ -132,7 +132,7 @@ class Settings:
     tls: str = "self-signed"
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)  # a URL may carry a password
     link_ttl_seconds: int = 30 * 60
     session_max_seconds: int = 2 * 60 * 60
     ice_servers: tuple[IceServer, ...] = ()
@@ -145,7 +145,7 @@ class Settings:
     boundaries_base: Path = SAMPLES_DIR
     map: MapSettings = MapSettings()
     media: MediaSettings = MediaSettings()
-    admin_password: str | None = None
+    admin_password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     # Reverse proxies (CIDR blocks) whose X-Forwarded-For names the real client; see
     # gateway.addresses. Empty: the direct peer is the client, and the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
@@ -169,17 +169,69 @@ class Settings:
 def load_settings(
     config_path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Build the settings. With no file, the sample configuration shipped in ``samples/`` applies."""
+    """Build the settings: the defaults in ``samples/scenelink.toml``, with ``config_path`` on top.
+
+    A file of one's own needs to say only what differs: its tables merge into the defaults' key
+    by key (see :func:`merge_tables`); relative paths in each file are relative to that file.
+    """
     env = os.environ if environ is None else environ
-    path = config_path or DEFAULT_CONFIG
+    table = _anchor_paths(_read_toml(DEFAULT_CONFIG), DEFAULT_CONFIG.resolve().parent)
+    base = DEFAULT_CONFIG.resolve().parent
+    if config_path is not None and config_path.resolve() != DEFAULT_CONFIG.resolve():
+        base = config_path.resolve().parent
+        table = merge_tables(table, _anchor_paths(_read_toml(config_path), base))
+    return _from_table(table, base, env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            table = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"configuration file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return _from_table(table, path.resolve().parent, env)
+
+
+def merge_tables(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` layered on ``base``: tables merge key by key, at every depth; any other value,
+    arrays included (``[[boundaries.layers]]``, ``ice_servers``), replaces the one below whole."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            merged[key] = merge_tables(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _anchor_paths(table: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """A copy of one file's table with its relative file paths made relative to ``base`` (the
+    file's folder), so that after merging each path still means what its own file meant."""
+    out = dict(table)
+
+    def anchored(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            return str(base / value)
+        return value
+
+    server = out.get("server")
+    if isinstance(server, Mapping):
+        out["server"] = {k: anchored(v) if k in ("tls_cert", "tls_key") else v for k, v in server.items()}
+    boundaries = out.get("boundaries")
+    if isinstance(boundaries, Mapping):
+        fixed = dict(boundaries)
+        if "postcodes" in fixed:
+            fixed["postcodes"] = anchored(fixed["postcodes"])
+        layers = fixed.get("layers")
+        if isinstance(layers, list):
+            fixed["layers"] = [
+                {**layer, "path": anchored(layer.get("path"))} if isinstance(layer, Mapping) else layer
+                for layer in layers
+            ]
+        out["boundaries"] = fixed
+    return out
 
 
 def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Settings:

@@ -86,3 +86,58 @@ def test_a_sender_name_of_twenty_characters_is_taken(tmp_path):
         load_settings(write(tmp_path, '[sms]\nsender_name = "Heddlu Gogledd Cymru"\n'), {}).sms_sender_name
         == "Heddlu Gogledd Cymru"
     )
+
+
+# -- layering: a file of one's own on samples/scenelink.toml --------------------------------------
+
+
+def test_a_file_of_ones_own_layers_on_the_defaults(tmp_path):
+    cfg = write(tmp_path, '[media]\nsegment_seconds = 30\n\n[sms]\nsender_name = "West Yorks Police"\n')
+    s = load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path)})
+    assert s.media.segment_seconds == 30 and s.sms_sender_name == "West Yorks Police"
+    # Everything the file does not say comes from samples/scenelink.toml, table by table.
+    assert s.media.scene_change_snapshots is True and s.media.mjpeg_max_fps == 5.0
+    assert s.sms_provider == "outbox" and s.port == 8443 and s.link_ttl_seconds == 1800
+    assert s.boundaries["home_force"] == "WYP"
+    assert [layer["level"] for layer in s.boundaries["layers"]] == ["force", "district", "neighbourhood"]
+    samples = Path(__file__).resolve().parents[3] / "samples"
+    assert s.boundaries["layers"][0]["path"] == str(samples / "boundaries" / "forces.geojson")
+
+
+def test_arrays_replace_and_relative_paths_follow_their_own_file(tmp_path):
+    cfg = write(
+        tmp_path,
+        '[boundaries]\nhome_force = "NYP"\n\n[[boundaries.layers]]\nlevel = "force"\npath = "mine/forces.shp"\n',
+    )
+    s = load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path)})
+    assert s.boundaries["home_force"] == "NYP" and s.boundaries["ambiguity_threshold"] == 0.9
+    assert s.boundaries["layers"] == [{"level": "force", "path": str(tmp_path / "mine" / "forces.shp")}]
+
+
+def test_merge_tables_merges_tables_at_every_depth_and_replaces_everything_else():
+    from gateway.config import merge_tables
+
+    base = {"a": {"b": {"c": 1, "d": 2}, "e": [1, 2]}, "f": 3}
+    top = {"a": {"b": {"c": 10}, "e": [9]}, "g": {"h": 1}}
+    assert merge_tables(base, top) == {"a": {"b": {"c": 10, "d": 2}, "e": [9]}, "f": 3, "g": {"h": 1}}
+    assert base == {"a": {"b": {"c": 1, "d": 2}, "e": [1, 2]}, "f": 3}  # the defaults are left alone
+    assert merge_tables({"a": {"b": 1}}, {"a": 5}) == {"a": 5}  # a value may replace a table
+
+
+def test_repr_shows_no_secret(tmp_path):
+    secrets = {
+        "SCENELINK_ADMIN_PASSWORD": "admin-secret-1234567",
+        "SCENELINK_DATABASE_URL": "postgresql+asyncpg://gw:db-secret-1234567@db/scenelink",
+        "SCENELINK_REDIS_URL": "redis://:redis-secret-1234567@r:6379/0",
+        "SCENELINK_METRICS_TOKEN": "metrics-secret-1234567",
+        "SCENELINK_TWILIO_AUTH_TOKEN": "twilio-secret-1234567",
+        "SCENELINK_NOTIFY_API_KEY": "notify-secret-1234567",
+        "HOOK_SECRET": "hook-secret-12345678901",
+    }
+    cfg = write(tmp_path, '[[webhooks]]\nname = "cad"\nurl = "https://cad.example/hook"\nsecret_env = "HOOK_SECRET"\n')
+    s = load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path), **secrets})
+    assert s.admin_password == "admin-secret-1234567" and s.webhooks[0].secret == "hook-secret-12345678901"
+    shown = repr(s) + str(s)
+    for value in secrets.values():
+        assert "secret-" not in shown, shown
+        assert value not in shown
