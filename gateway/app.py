@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from .config import Settings, with_database
 from .events import make_event_bus
 from .live import LiveSessions
 from .metrics import Metrics
+from .nodes import Holder, SessionDirectory, make_directory
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import utcnow
 from .record.outbox import Outbox
@@ -33,6 +34,7 @@ from .web import (
     maps,
     media,
     messages,
+    nodes,
     ops,
     pages,
     sms_receipts,
@@ -43,6 +45,7 @@ from .web.keys import (
     BLOBS,
     CALLERS,
     DATABASE,
+    DIRECTORY,
     DRAINING,
     EVENTS,
     INCIDENTS,
@@ -89,6 +92,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
+    app.on_shutdown.append(_drain)
     for table in (
         auth.routes,
         pages.routes,
@@ -103,6 +107,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         webhooks.routes,
         ops.routes,
         maps.routes,
+        nodes.routes,
     ):
         app.add_routes(table)
     pages.add_static(app)
@@ -131,7 +136,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[CALLERS] = Callers(db, app[INCIDENTS], app[EVENTS], app[LIVE], app[BLOBS], settings.session_max_seconds)
     app[CALLERS].start()
-    await _close_orphans(app[INCIDENTS])
+    app[DIRECTORY] = make_directory(settings.redis_url, settings.node_name, settings.node_url)
+    app[DIRECTORY].on_taken_over(_taken_over(app))
+    await app[DIRECTORY].start(
+        app[EVENTS], lambda: [(i, s.session_id) for i, s in app[LIVE].by_incident.items()]
+    )
+    await _close_orphans(app[INCIDENTS], app[DIRECTORY])
     await ensure_admin(app[ACCOUNTS], settings.admin_password)
     sweeper = asyncio.ensure_future(_sweep_expired(app))
     try:
@@ -143,6 +153,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[LIVE].close_all()
         await app[CALLERS].close()
         await app[WEBHOOKS].close()  # after the parts that publish, so their last events are queued
+        await app[DIRECTORY].close()
         await close_sender(app[SMS])
         await app[METRICS].close()
         await app[EVENTS].close()
@@ -174,10 +185,46 @@ async def ensure_admin(accounts: Accounts, password: str | None) -> str | None:
     return generated
 
 
-async def _close_orphans(incidents: Incidents) -> None:
-    # A session left open by a crash or restart has no peer connection any more.
-    for session in await incidents.open_sessions():
-        await incidents.end_session(session["id"], "gateway", "gateway restarted")
+async def _close_orphans(incidents: Incidents, directory: SessionDirectory) -> None:
+    # A session left open by a crash or restart has no peer connection any more, unless another
+    # live node holds it (several nodes share the record).
+    sessions = await incidents.open_sessions()
+    elsewhere = await directory.held_elsewhere(s["id"] for s in sessions)
+    for session in sessions:
+        if session["id"] not in elsewhere:
+            await incidents.end_session(session["id"], "gateway", "gateway restarted")
+
+
+def _taken_over(app: web.Application) -> Callable[[Holder, str], Awaitable[None]]:
+    async def ended_elsewhere(previous: Holder, incident_id: str) -> None:
+        # The caller's page reconnected here: the session the other node held is over, whether
+        # that node died (nothing else would end it) or drained (then it is already ended).
+        await app[INCIDENTS].end_session(
+            previous.session_id, "gateway", f"caller reconnected to node {app[SETTINGS].node_name}"
+        )
+
+    return ended_elsewhere
+
+
+async def _drain(app: web.Application) -> None:
+    """On SIGTERM (once this node has stopped accepting connections): ask each caller's page to
+    reconnect, which lands it on another node, and wait for them to arrive there (up to a limit)."""
+    app[DRAINING].set()
+    live = app.get(LIVE)
+    if live is None or not live.by_incident:
+        return
+    moving = list(live.by_incident)
+    log.info("draining: asking %d caller(s) to reconnect to another node", len(moving))
+    await live.close_all("this node is draining")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + app[SETTINGS].drain_seconds
+    directory = app[DIRECTORY]
+    while moving and loop.time() < deadline:
+        moving = [i for i in moving if await directory.holder(i) is None]
+        if moving:
+            await asyncio.sleep(0.2)
+    if moving:
+        log.warning("draining: %d caller(s) had not reconnected elsewhere when the limit ran out", len(moving))
 
 
 async def _sweep_expired(app: web.Application) -> None:

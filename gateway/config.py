@@ -154,6 +154,13 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     # This node's name in logs, metrics and the events it publishes (default: the host name).
     node_name: str = ""
+    # How other nodes reach this one (viewer offers forwarded to the node holding the caller), and
+    # the secret nodes present to each other; both unused on a single node.
+    node_url: str = ""
+    node_secret: str | None = field(default=None, repr=False)
+    node_tls_verify: bool = True
+    # On SIGTERM, how long to wait for this node's callers to reconnect to another node.
+    drain_seconds: float = 15.0
     metrics: MetricsSettings = MetricsSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
 
@@ -293,6 +300,11 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         redis_url=env.get("SCENELINK_REDIS_URL") or server.get("redis_url") or None,
         node_name=env.get("SCENELINK_NODE_NAME") or server.get("node_name") or socket.gethostname(),
         metrics=_metrics(table.get("metrics", {}), env),
+        node_url=(env.get("SCENELINK_NODE_URL") or server.get("node_url")
+                  or f"{'http' if tls == 'off' else 'https'}://{socket.gethostname() if host in ('0.0.0.0', '::') else host}:{port}"),
+        node_secret=env.get("SCENELINK_NODE_SECRET") or None,
+        node_tls_verify=bool(server.get("node_tls_verify", True)),
+        drain_seconds=float(server.get("drain_seconds", 15.0)),
         webhooks=_webhooks(table.get("webhooks", []), env),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
     )

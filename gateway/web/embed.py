@@ -15,6 +15,7 @@ from .incidents import json_body
 from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
 from .media import stream_mjpeg
 from .pages import WEB_CLIENT
+from .nodes import viewer_answer
 from .security import json_error
 
 routes = web.RouteTableDef()
@@ -51,7 +52,7 @@ async def embed_viewer(request: web.Request) -> web.Response:
         return json_error(404, "expired", "this live view has expired or was withdrawn")
     try:
         offer = parse_offer(await json_body(request))
-        answer = await request.app[LIVE].add_viewer(incident_id, offer, "embed")
+        answer = await viewer_answer(request.app, incident_id, offer, "embed")
     except SdpError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     except NoStream as exc:

@@ -13,6 +13,7 @@ from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions
 from ..metrics import Metrics
+from ..nodes import SessionDirectory
 from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.outbox import Outbox
 from ..sms import SmsSender
@@ -36,3 +37,4 @@ OPERATOR = web.RequestKey("operator", dict)
 METRICS = web.AppKey("metrics", Metrics)
 # Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.
 DRAINING = web.AppKey("draining", asyncio.Event)
+DIRECTORY = web.AppKey("directory", SessionDirectory)

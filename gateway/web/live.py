@@ -13,7 +13,8 @@ from ..live import NoStream
 from ..media.sdp import SdpError, parse_offer
 from .auth import require
 from .incidents import json_body
-from .keys import DATABASE, EVENTS, INCIDENTS, LIVE
+from .keys import DATABASE, EVENTS, INCIDENTS
+from .nodes import viewer_answer
 from .security import json_error
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ async def open_viewer(request: web.Request) -> web.Response:
     except SdpError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     try:
-        answer = await request.app[LIVE].add_viewer(incident_id, offer, who["name"])
+        answer = await viewer_answer(request.app, incident_id, offer, who["name"])
     except NoStream as exc:
         return json_error(409, "no_stream", str(exc))
     except ValueError as exc:

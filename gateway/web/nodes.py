@@ -1,0 +1,78 @@
+"""Between gateway nodes: an operator's viewer offer answered by the node that holds the caller.
+
+A caller's peer connection lives on one node; operators may land on any. When the node an
+operator reached does not hold the caller, it forwards the (already authorised) offer to the node
+that does, named by the session directory (:mod:`gateway.nodes`); that node answers with its own
+ICE candidates, so the media flows between the operator and the holding node directly.
+
+The internal route is for nodes only: it needs the shared node secret
+(``SCENELINK_NODE_SECRET``), is off when none is configured, and the documented nginx
+configuration does not expose it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiohttp import web
+
+from ..auth import same
+from ..live import NoStream
+from ..media.sdp import SdpError, parse_offer
+from .incidents import json_body
+from .keys import DIRECTORY, LIVE, SETTINGS
+from .security import json_error
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=20)
+
+
+async def viewer_answer(app: web.Application, incident_id: str, offer_sdp: str, operator: str) -> str:
+    """An answer to a viewer's offer from whichever node holds the caller; :class:`NoStream` if none."""
+    try:
+        return await app[LIVE].add_viewer(incident_id, offer_sdp, operator)
+    except NoStream:
+        holder = await app[DIRECTORY].holder(incident_id)
+        secret = app[SETTINGS].node_secret
+        if holder is None or not secret:
+            raise
+    log.info("viewer of %s forwarded to node %s", incident_id, holder.node)
+    async with aiohttp.ClientSession(timeout=FORWARD_TIMEOUT) as session:
+        async with session.post(
+            f"{holder.url.rstrip('/')}/internal/viewer",
+            json={"incident_id": incident_id, "sdp": offer_sdp, "operator": operator},
+            headers={"Authorization": f"Node {secret}"},
+            ssl=app[SETTINGS].node_tls_verify,
+        ) as resp:
+            body = await resp.json(content_type=None)
+            if resp.status == 409:
+                raise NoStream(str(body.get("message", "the caller is not streaming video")))
+            if resp.status == 400:
+                raise ValueError(str(body.get("message", "invalid offer")))
+            if resp.status != 200:
+                raise NoStream(f"the node holding the caller could not answer ({resp.status})")
+            return str(body["sdp"])
+
+
+@routes.post("/internal/viewer")
+async def internal_viewer(request: web.Request) -> web.Response:
+    secret = request.app[SETTINGS].node_secret
+    if not secret:
+        return json_error(404, "not_found", "not found")
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Node ") or not same(header[5:], secret):
+        return json_error(403, "forbidden", "not a node of this gateway")
+    body = await json_body(request)
+    try:
+        offer = parse_offer({"sdp": body.get("sdp"), "type": "offer"})
+        answer = await request.app[LIVE].add_viewer(str(body.get("incident_id")), offer, str(body.get("operator")))
+    except SdpError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    except NoStream as exc:
+        return json_error(409, "no_stream", str(exc))
+    except ValueError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    return web.json_response({"sdp": answer, "type": "answer"})
