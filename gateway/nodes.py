@@ -67,6 +67,12 @@ class SessionDirectory:
     def __init__(self, node: str = "", url: str = "") -> None:
         self.node = node
         self.url = url
+        self._ended_elsewhere: Callable[[Holder, str], object] | None = None
+
+    def on_taken_over(self, callback: Callable[[Holder, str], object]) -> None:
+        """Call ``callback(previous_holder, incident_id)`` when this node takes a session over
+        from another node (the caller's page reconnected here after that node died or drained)."""
+        self._ended_elsewhere = callback
 
     async def start(self, events: EventBus, local: LocalSessions) -> None:
         """Follow ``events`` and keep ``local()``'s sessions claimed."""
@@ -99,7 +105,6 @@ class RedisSessionDirectory(SessionDirectory):
         self._changes: asyncio.Queue[Event | None] = asyncio.Queue()
         self._applier: asyncio.Task | None = None
         self._tasks = TaskSet("session directory")
-        self._ended_elsewhere: Callable[[Holder, str], object] | None = None
 
     def _claim_key(self, incident_id: str) -> str:
         return f"{PREFIX}:live:{incident_id}"
@@ -133,11 +138,6 @@ class RedisSessionDirectory(SessionDirectory):
                 pass
             await self._client.aclose()
             self._client = None
-
-    def on_taken_over(self, callback: Callable[[Holder, str], object]) -> None:
-        """Call ``callback(previous_holder, incident_id)`` when this node takes a session over
-        from another node (the caller's page reconnected here after that node died or drained)."""
-        self._ended_elsewhere = callback
 
     def _on_event(self, event: Event) -> None:
         if event.type in ("session.started", "session.ended") and event.data.get("transport") != "https":

@@ -47,7 +47,7 @@ class Node:
         self.name = name
         self.settings = replace(
             settings, redis_url=redis_url, node_name=name, node_url=f"http://127.0.0.1:{self.port}",
-            node_secret=SECRET, drain_seconds=10.0,
+            node_secret=SECRET, drain_seconds=3.0,
         )
         self.client: TestClient | None = None
 
