@@ -300,8 +300,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         redis_url=env.get("SCENELINK_REDIS_URL") or server.get("redis_url") or None,
         node_name=env.get("SCENELINK_NODE_NAME") or server.get("node_name") or socket.gethostname(),
         metrics=_metrics(table.get("metrics", {}), env),
-        node_url=(env.get("SCENELINK_NODE_URL") or server.get("node_url")
-                  or f"{'http' if tls == 'off' else 'https'}://{socket.gethostname() if host in ('0.0.0.0', '::') else host}:{port}"),
+        node_url=env.get("SCENELINK_NODE_URL") or server.get("node_url") or _own_url(tls, host, port),
         node_secret=env.get("SCENELINK_NODE_SECRET") or None,
         node_tls_verify=bool(server.get("node_tls_verify", True)),
         drain_seconds=float(server.get("drain_seconds", 15.0)),
@@ -383,6 +382,12 @@ def _webhooks(entries: Any, env: Mapping[str, str]) -> tuple[WebhookEndpoint, ..
             max_retry_seconds=float(entry.get("max_retry_seconds", 600.0)),
         ))
     return tuple(found)
+
+
+def _own_url(tls: str, host: str, port: int) -> str:
+    """How other nodes reach this one when the configuration does not say: its own listener."""
+    scheme = "http" if tls == "off" else "https"
+    return f"{scheme}://{socket.gethostname() if host in ('0.0.0.0', '::') else host}:{port}"
 
 
 def _metrics(table: Mapping[str, Any], env: Mapping[str, str]) -> MetricsSettings:

@@ -161,8 +161,8 @@ class RedisSessionDirectory(SessionDirectory):
         assert self._client is not None
         mine = Holder(self.node, self.url, session_id)
         previous = await self._client.set(self._claim_key(incident_id), mine.to_json(), ex=CLAIM_TTL, get=True)
-        if previous is None:
-            return
+        if not isinstance(previous, (str, bytes)):
+            return  # nobody held it
         before = Holder.from_json(previous)
         if before.node != self.node and self._ended_elsewhere is not None:
             result = self._ended_elsewhere(before, incident_id)
@@ -172,7 +172,7 @@ class RedisSessionDirectory(SessionDirectory):
     async def _release(self, incident_id: str, session_id: str) -> None:
         assert self._client is not None
         mine = Holder(self.node, self.url, session_id).to_json()
-        await self._client.eval(self._RELEASE, 1, self._claim_key(incident_id), mine)  # type: ignore[misc]
+        await self._client.eval(self._RELEASE, 1, self._claim_key(incident_id), mine)
 
     async def _heartbeat_once(self) -> None:
         assert self._client is not None

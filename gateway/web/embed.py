@@ -14,8 +14,8 @@ from ..media.sdp import SdpError, parse_offer
 from .incidents import json_body
 from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
 from .media import stream_mjpeg
-from .pages import WEB_CLIENT
 from .nodes import viewer_answer
+from .pages import WEB_CLIENT
 from .security import json_error
 
 routes = web.RouteTableDef()

@@ -28,7 +28,7 @@ from tests.services.redis import redis_server
 from ..conftest import needs_test_network
 from .conftest import PASSWORD, login
 from .test_api import create_incident, send_link
-from .test_media import LEEDS, gathered_offer, start_caller
+from .test_media import gathered_offer, start_caller
 
 pytestmark = needs_test_network
 
