@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media venv web chromium screenshots clean
+.PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media bench-record venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink serve
@@ -25,6 +25,7 @@ lint: venv                          ## ruff (style, imports, bugbear, pyupgrade)
 bench: venv                         ## run the benchmarks; figures go to docs/performance.md
 	$(BIN)/python -m benchmarks.bench_gis
 	$(BIN)/python -m benchmarks.bench_geocode
+	$(BIN)/python -m benchmarks.bench_record
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media
 
 bench-gis: venv
@@ -32,6 +33,9 @@ bench-gis: venv
 
 bench-geocode: venv                 ## the whole `scenelink geocode --csv` job against geopandas, as processes
 	$(BIN)/python -m benchmarks.bench_geocode
+
+bench-record: venv                  ## the record under 20 callers' load, and a 1-million-entry chain verified, on SQLite and PostgreSQL
+	$(BIN)/python -m benchmarks.bench_record
 
 bench-media: venv                   ## media capacity: runs a gateway and synthetic callers in a private namespace
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, aware, canonical, inserted_id, iso, new_id, sha256_hex, utcnow
+from .database import Database, aware, canonical, iso, new_id, sha256_hex, utcnow
 from .rows import fix_row
 from .schema import fixes, sessions
 
@@ -90,18 +90,21 @@ class SessionRecords:
             )
             .limit(1)
         )
+        # Checked and inserted in one statement: each round trip is made holding the writer lock.
+        row = select(*[literal(v, fixes.c[k].type).label(k) for k, v in values.items()]).where(~earlier.exists())
+        insert = fixes.insert().from_select(list(values), row).returning(fixes.c.id)
         try:
             async with self.db.chain(), self.db.begin() as conn:
-                if (await conn.execute(earlier)).first() is not None:
+                fix_id = (await conn.execute(insert)).scalar()
+                if fix_id is None:
                     return None
-                result = await conn.execute(fixes.insert().values(**values))
                 await self.db.audit(
                     conn, "caller", "fix.recorded", incident_id,
                     {"session_id": session_id, "seq": seq, "sha256": values["sha256"]},
                 )
         except IntegrityError:
             return None
-        values["id"] = inserted_id(result)
+        values["id"] = int(fix_id)
         return fix_row(values)
 
     async def nearest_fix(self, incident_id: str, at: datetime) -> dict[str, Any] | None:

@@ -1,0 +1,445 @@
+"""Benchmark: the incident record under callers' load, and verifying a long audit chain.
+
+    python -m benchmarks.bench_record [--seconds 300] [--entries 1000000] [--backend both]
+                                      [--no-write]                    (or: make bench-record)
+
+On SQLite (the embedded default: a file, WAL) and on PostgreSQL (the machine's server, through its
+Unix socket, in a database made for the run and dropped after), each in turn:
+
+1. **Callers' load**: 20 callers, each sending a fix a second and a snapshot every 5 s, for
+   ``--seconds`` (300 for the figures in docs/performance.md), through the record's own API in one
+   process and event loop, as the gateway writes them (``Incidents.add_fix``; a snapshot is its
+   JPEG put in the blob store, then ``Incidents.add_snapshot``). Each write is one transaction under
+   the database's writer lock, with its audit entry. Reported: latency of recording a fix and a
+   snapshot (p50, p95, p99, max), failures (chain errors), and the whole chain verified afterwards.
+2. **Chain verification**: a chain of ``--entries`` entries (built fast by bulk inserts of
+   correctly hashed version-2 entries), verified two ways in the same run: streaming it in
+   batches (``Database.verify``, what the gateway does) against the obvious alternative, loading
+   the whole table first and then checking it (``verify_chain(await db.audit_entries())``).
+   Reported: entries a second and the process's peak memory growth for each.
+
+Prints the figures and writes the "Record" section of ``docs/performance.md`` (not with
+``--no-write``, nor for a run shorter than 300 s or a chain shorter than a million entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import resource
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gateway.record import BlobStore, Database, Incidents, verify_chain  # noqa: E402
+from gateway.record.chain import CURRENT, GENESIS, canonical, detail_digest, entry_hash_v2  # noqa: E402
+from gateway.record.database import iso, utcnow  # noqa: E402
+from gateway.record.schema import audit  # noqa: E402
+from tests import databases  # noqa: E402
+
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench_record:start -->", "<!-- bench_record:end -->"
+
+CALLERS = 20
+FIX_EVERY = 1.0
+SNAPSHOT_EVERY = 5.0
+TARGET_FIX_P95_MS = 20.0
+FULL_SECONDS = 300
+FULL_ENTRIES = 1_000_000
+JPEG = b"\xff\xd8" + os.urandom(60_000) + b"\xff\xd9"  # a snapshot's size; its bytes do not matter here
+
+
+def log(*args: Any) -> None:
+    print(*args, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class PeakMemory:
+    """The highest resident set seen while the block runs (sampled every 20 ms), above where it began."""
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        self.base = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.base
+
+
+# -- the databases ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    cleanup: Any = None
+
+
+def backend(name: str, workdir: Path, label: str) -> Backend:
+    if name == "sqlite":
+        return Backend("SQLite", f"sqlite+aiosqlite:///{workdir / f'{label}.db'}")
+    reason = databases.postgres_unavailable()
+    if reason:
+        raise SystemExit(f"bench_record: {reason}")
+    db_name = databases.create_database()
+    return Backend("PostgreSQL", databases.postgres_url(db_name), lambda: databases.drop_database(db_name))
+
+
+# -- 1. callers' load --------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    fix_ms: list[float] = field(default_factory=list)
+    snapshot_ms: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+
+async def open_call(incidents: Incidents, n: int) -> tuple[str, str]:
+    """An incident with a link opened by its caller: (incident id, session id)."""
+    inc = await incidents.create(f"BENCH-{n:02d}-{secrets.token_hex(3)}", "+447400123456", "handler1")
+    link = await incidents.create_link(inc["id"], secrets.token_hex(32), utcnow() + timedelta(hours=1), "handler1")
+    session = await incidents.start_session(inc["id"], link["id"], "bench")
+    return inc["id"], session["id"]
+
+
+async def caller(incidents: Incidents, blobs: BlobStore, n: int, call: tuple[str, str], seconds: float,
+                 load: Load, t0: float) -> None:
+    incident_id, session_id = call
+    loop = asyncio.get_running_loop()
+    # Callers start spread over the first second, as real ones would not all tick together.
+    start = t0 + n / CALLERS
+    seq = 0
+    last_fix: dict[str, Any] | None = None
+    while True:
+        due = start + seq * FIX_EVERY
+        if due - t0 >= seconds:
+            return
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        seq += 1
+        fix = {"latitude": 53.79 + seq * 1e-5, "longitude": -1.54, "accuracy": 8.0, "heading": 90.0, "speed": 1.2}
+        began = time.perf_counter()
+        try:
+            stored = await incidents.add_fix(incident_id, session_id, seq, fix, utcnow(), {"layers": {"force": "WYP"}})
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding
+            load.failures.append(f"fix: {exc!r}")
+            continue
+        load.fix_ms.append((time.perf_counter() - began) * 1000)
+        if stored is None:
+            load.duplicates += 1
+        last_fix = stored or last_fix
+        # Each caller's snapshots fall in its own second of the five, as callers who started at
+        # different times' would.
+        if seq % int(SNAPSHOT_EVERY / FIX_EVERY) == n % int(SNAPSHOT_EVERY / FIX_EVERY):
+            began = time.perf_counter()
+            try:
+                sha = await asyncio.to_thread(blobs.put, JPEG)
+                await incidents.add_snapshot(incident_id, session_id, sha, 1280, 720, len(JPEG), utcnow(),
+                                             "gateway", "interval", last_fix)
+            except Exception as exc:  # noqa: BLE001
+                load.failures.append(f"snapshot: {exc!r}")
+                continue
+            load.snapshot_ms.append((time.perf_counter() - began) * 1000)
+
+
+async def run_load(b: Backend, seconds: float, workdir: Path) -> dict[str, Any]:
+    db = await Database.open(b.url)
+    blobs = BlobStore(workdir / f"blobs-{b.name}")
+    load = Load()
+    try:
+        # The calls are set up first, so the timed part is the callers' steady stream alone.
+        calls = [await open_call(Incidents(db), n) for n in range(CALLERS)]
+        cpu0 = time.process_time()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.5
+        wall0 = time.perf_counter()
+        await asyncio.gather(*(
+            caller(Incidents(db), blobs, n, calls[n], seconds, load, t0) for n in range(CALLERS)
+        ))
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        began = time.perf_counter()
+        checked, broken = await db.verify()
+        verify_s = time.perf_counter() - began
+    finally:
+        await db.close()
+    return {
+        "seconds": seconds, "fixes": len(load.fix_ms), "snapshots": len(load.snapshot_ms),
+        "failures": load.failures, "duplicates": load.duplicates,
+        "fix": summary(load.fix_ms), "snapshot": summary(load.snapshot_ms),
+        "cpu_pct": 100 * cpu / wall, "chain_entries": checked, "chain_broken": str(broken) if broken else None,
+        "verify_s": verify_s,
+    }
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99),
+            "max": max(ms) if ms else float("nan"), "mean": statistics.fmean(ms) if ms else float("nan")}
+
+
+# -- 2. a long chain, verified two ways -----------------------------------------------------------
+
+
+async def build_chain(db: Database, entries: int, batch: int = 20_000) -> float:
+    """Append ``entries`` version-2 entries by bulk inserts; returns the seconds it took."""
+    began = time.perf_counter()
+    prev, seq = GENESIS, 0
+    at = utcnow()
+    incidents = [f"inc_{secrets.token_hex(10)}" for _ in range(200)]
+    while seq < entries:
+        rows = []
+        for _ in range(min(batch, entries - seq)):
+            seq += 1
+            stamp = at + timedelta(milliseconds=seq)
+            detail = {"session_id": "ses_bench", "seq": seq, "sha256": f"{seq:064x}"}
+            nonce = secrets.token_hex(16)
+            digest_ = detail_digest(detail, nonce)
+            incident = incidents[seq % len(incidents)]
+            hash_ = entry_hash_v2(seq, prev, iso(stamp) or "", "caller", "fix.recorded", incident, digest_)
+            rows.append({
+                "seq": seq, "version": CURRENT, "at": stamp, "actor": "caller", "action": "fix.recorded",
+                "incident_id": incident, "detail": canonical(detail), "nonce": nonce, "detail_sha256": digest_,
+                "prev_hash": prev, "hash": hash_,
+            })
+            prev = hash_
+        async with db.begin() as conn:
+            await conn.execute(audit.insert(), rows)
+        if seq % 200_000 == 0 or seq == entries:
+            log(f"    built {seq:,} entries ({time.perf_counter() - began:.0f} s)")
+    return time.perf_counter() - began
+
+
+async def verify_streaming(db: Database) -> tuple[int, float, Any]:
+    began = time.perf_counter()
+    checked, broken = await db.verify()
+    return checked, time.perf_counter() - began, broken
+
+
+async def verify_loading_all(db: Database) -> tuple[int, float, Any]:
+    began = time.perf_counter()
+    entries = await db.audit_entries()
+    broken = verify_chain(entries)
+    count = len(entries)
+    del entries
+    return count, time.perf_counter() - began, broken
+
+
+async def run_chain(b: Backend, entries: int) -> dict[str, Any]:
+    db = await Database.open(b.url)
+    try:
+        build_s = await build_chain(db, entries)
+        with PeakMemory() as streaming:
+            checked, stream_s, broken = await verify_streaming(db)
+        with PeakMemory() as loading:
+            loaded, load_s, broken_all = await verify_loading_all(db)
+    finally:
+        await db.close()
+    assert checked == loaded == entries, (checked, loaded, entries)
+    return {
+        "entries": entries, "build_s": build_s,
+        "stream": {"s": stream_s, "rate": checked / stream_s, "peak_growth_mb": streaming.growth,
+                   "broken": str(broken) if broken else None},
+        "load_all": {"s": load_s, "rate": loaded / load_s, "peak_growth_mb": loading.growth,
+                     "broken": str(broken_all) if broken_all else None},
+    }
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
+            f"{platform.python_version()}; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+            f"(1 / 5 / 15 min) when the run ended")
+
+
+def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, pg_version: str) -> str:
+    lines = [
+        START,
+        "## Record",
+        "",
+        f"`make bench-record` (`python -m benchmarks.bench_record --seconds {args.seconds:g} --entries {args.entries}`), "
+        f"one run, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {machine()}. "
+        "**The machine was shared with other engineers' builds and test suites during the run**, so "
+        "these are figures under contention, not on a quiet server. SQLite: a file in WAL mode "
+        f"(`synchronous=NORMAL`). PostgreSQL: {pg_version}, local, reached through its Unix socket, "
+        "default server settings. Both through `postgresql+asyncpg` / `sqlite+aiosqlite`, SQLAlchemy's "
+        "default pool.",
+        "",
+        f"### Callers' load: {CALLERS} callers, a fix a second and a snapshot every {SNAPSHOT_EVERY:g} s each, "
+        f"for {args.seconds:g} s",
+        "",
+        "Recorded through the record's API in one process, as the gateway does: each fix and each "
+        "snapshot is one transaction under the database's writer lock, with its audit entry "
+        "(a snapshot also puts its 60 kB JPEG in the blob store).",
+        "",
+        "| | fixes | fix p50 | fix p95 | fix p99 | fix max | snapshots | snapshot p95 | failures | chain afterwards | process CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for name, r in results.items():
+        load = r.get("load")
+        if not load:
+            continue
+        chain = (f"{load['chain_entries']:,} entries verified in {load['verify_s']:.2f} s"
+                 if not load["chain_broken"] else f"BROKEN: {load['chain_broken']}")
+        lines.append(
+            f"| {name} | {load['fixes']:,} | {load['fix']['p50']:.1f} ms | **{load['fix']['p95']:.1f} ms** | "
+            f"{load['fix']['p99']:.1f} ms | {load['fix']['max']:.0f} ms | {load['snapshots']:,} | "
+            f"{load['snapshot']['p95']:.1f} ms | {len(load['failures'])} | {chain} | {load['cpu_pct']:.0f}% |"
+        )
+    lines += [
+        "",
+        f"Target: recording a fix p95 <= {TARGET_FIX_P95_MS:g} ms, no chain errors, the chain verified end "
+        "to end afterwards. " + "; ".join(
+            f"{name}: p95 {r['load']['fix']['p95']:.1f} ms, "
+            + ("met" if r["load"]["fix"]["p95"] <= TARGET_FIX_P95_MS and not r["load"]["failures"]
+               and not r["load"]["chain_broken"] else "NOT met")
+            for name, r in results.items() if r.get("load")
+        ) + ".",
+        "",
+        f"### Verifying a {args.entries:,}-entry chain: streaming against loading the whole table (same run)",
+        "",
+        "The chain is built by bulk inserts of correctly hashed version-2 entries. *Streaming* is "
+        "`Database.verify` (batches of 5,000 by `seq`, what the gateway runs); the obvious "
+        "alternative *loads the whole table* (`Database.audit_entries`) and then checks it. Peak "
+        "memory is the process's highest resident set during each, above where it began.",
+        "",
+        "| | build (bulk insert) | streaming | load whole table | streaming / load-all speed | peak memory streaming | peak memory load-all |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        c = r.get("chain")
+        if not c:
+            continue
+        lines.append(
+            f"| {name} | {c['build_s']:.0f} s | **{c['stream']['rate']:,.0f} entries/s** ({c['stream']['s']:.1f} s) | "
+            f"{c['load_all']['rate']:,.0f} entries/s ({c['load_all']['s']:.1f} s) | "
+            f"{c['stream']['rate'] / c['load_all']['rate']:.2f}x | +{c['stream']['peak_growth_mb']:.0f} MB | "
+            f"+{c['load_all']['peak_growth_mb']:.0f} MB |"
+        )
+    lines += [END]
+    return "\n".join(lines)
+
+
+def write_doc(section: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+async def postgres_version() -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=databases.POSTGRES_SOCKET, user=databases.POSTGRES_USER, database="postgres")
+    try:
+        return "PostgreSQL " + str(await conn.fetchval("SHOW server_version")).split()[0]
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=FULL_SECONDS, help="length of the callers' load")
+    parser.add_argument("--entries", type=int, default=FULL_ENTRIES, help="length of the chain to verify")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    args = parser.parse_args(argv)
+    names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    results: dict[str, dict[str, Any]] = {}
+    pg_version = "not run"
+    with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
+        workdir = Path(tmp)
+        for name in names:
+            if name == "postgresql":
+                pg_version = asyncio.run(postgres_version())
+            for part in ("load", "chain"):
+                b = backend(name, workdir, part)
+                try:
+                    log(f"{b.name}: {part}")
+                    if part == "load":
+                        r = asyncio.run(run_load(b, args.seconds, workdir))
+                        log(f"  {r['fixes']:,} fixes: p50 {r['fix']['p50']:.1f} ms, p95 {r['fix']['p95']:.1f} ms, "
+                            f"p99 {r['fix']['p99']:.1f} ms, max {r['fix']['max']:.0f} ms; {r['snapshots']:,} snapshots: "
+                            f"p95 {r['snapshot']['p95']:.1f} ms; failures {len(r['failures'])} {r['failures'][:3]}; "
+                            f"chain {r['chain_entries']:,} entries, broken: {r['chain_broken']}; CPU {r['cpu_pct']:.0f}%")
+                    else:
+                        r = asyncio.run(run_chain(b, args.entries))
+                        log(f"  built in {r['build_s']:.0f} s; streaming {r['stream']['rate']:,.0f} entries/s "
+                            f"(+{r['stream']['peak_growth_mb']:.0f} MB), load-all {r['load_all']['rate']:,.0f} entries/s "
+                            f"(+{r['load_all']['peak_growth_mb']:.0f} MB)")
+                    results.setdefault(b.name, {})[part] = r
+                finally:
+                    if b.cleanup:
+                        b.cleanup()
+    section = render(results, args, pg_version)
+    print(section)
+    full = args.seconds >= FULL_SECONDS and args.entries >= FULL_ENTRIES and args.backend == "both"
+    if not args.no_write and full:
+        write_doc(section)
+        log(f"wrote {DOC.relative_to(ROOT)}")
+    elif not args.no_write:
+        log("(a shorter run: docs/performance.md left as it is)")
+    ok = all(
+        r["load"]["fix"]["p95"] <= TARGET_FIX_P95_MS and not r["load"]["failures"] and not r["load"]["chain_broken"]
+        and not r["chain"]["stream"]["broken"]
+        for r in results.values() if "load" in r and "chain" in r
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
