@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media bench-record venv web chromium screenshots clean
+.PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media bench-record bench-signal venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink serve
@@ -40,6 +40,9 @@ bench-record: venv                  ## the record under 20 callers' load, and a 
 bench-media: venv                   ## media capacity: runs a gateway and synthetic callers in a private namespace
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media
 
+bench-signal: venv chromium         ## issue 9's bad-network scenarios with a real Chromium caller (root, ../shared/tools/impair)
+	tests/netns-run $(BIN)/python -m benchmarks.bench_signal
+
 screenshots: venv web chromium      ## refresh docs/screenshots/ from the end-to-end test
 	SCENELINK_SCREENSHOTS=1 tests/netns-run $(BIN)/python -m pytest -q tests/e2e
 
@@ -56,8 +59,9 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 	touch $@
 
 # Debian packages the tests use: Chromium drives the browser tests (Playwright's own browser
-# download is not used); redis-server is started by the tests that need one, on a socket of their own.
-DEBIAN_PACKAGES := chromium redis-server
+# download is not used); redis-server is started by the tests that need one, on a socket of their own;
+# ethtool and iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network.
+DEBIAN_PACKAGES := chromium redis-server ethtool iproute2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

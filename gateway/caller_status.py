@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # What the page is sending: live video (full or reduced), still photos over HTTPS, location only,
 # or nothing yet ("starting") or for now ("offline").
+CAMERA_STATES = ("live", "muted", "ended")
 MODES = ("starting", "video", "video_low", "stills", "location", "offline")
 TRANSPORTS = ("webrtc", "https", "none")
 PERMISSION_STATES = ("granted", "denied", "prompt", "unknown", "unsupported")
@@ -89,6 +90,8 @@ def clean(report: Any) -> dict[str, Any]:
             "downlink_mbps": _number(network.get("downlink_mbps"), 0, 100_000),
             "rtt_ms": _number(network.get("rtt_ms"), 0, 600_000),
             "save_data": _flag(network.get("save_data")),
+            # The media path's own round trip (RTCP / ICE), not the data channel's.
+            "media_rtt_ms": _number(network.get("media_rtt_ms"), 0, 600_000),
         },
         "battery": {
             "level": _number(battery.get("level"), 0, 1),
@@ -101,6 +104,9 @@ def clean(report: Any) -> dict[str, Any]:
             "width": _number(camera.get("width"), 0, 10_000),
             "height": _number(camera.get("height"), 0, 10_000),
             "frame_rate": _number(camera.get("frame_rate"), 0, 240),
+            # "live", "muted" (the phone paused it) or "ended" (it stopped; the page tries again)
+            "state": _choice(camera.get("state"), CAMERA_STATES),
+            "cameras": _number(camera.get("cameras"), 0, 16),
         },
         "language": _choice(report.get("language"), LANGUAGES),
         "discreet": _flag(report.get("discreet")),
@@ -143,4 +149,6 @@ def _essentials(status: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "mode": status["mode"], "transport": status["transport"],
         "camera": status["permissions"]["camera"], "geolocation": status["permissions"]["geolocation"],
+        # A camera that stopped changes what the record can hold, as a refused one does.
+        "camera_state": status["camera"]["state"],
     }

@@ -160,7 +160,7 @@ class LiveSessions:
             log.warning("session %s: ignored a data-channel message that is not JSON", live.session_id)
             return
         if isinstance(message, dict) and message.get("type") == "pong":
-            live.peer.pong(message.get("t"))
+            live.peer.pong(message.get("t"), message.get("rtt_ms"))
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind != "fix":

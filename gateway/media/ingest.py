@@ -149,11 +149,19 @@ class CallerPeer:
             return self.pli_stats.as_dict()
         return None
 
-    def pong(self, sent_ms: object) -> None:
-        """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample."""
-        if not isinstance(sent_ms, (int, float)) or isinstance(sent_ms, bool):
+    def pong(self, sent_ms: object, media_rtt_ms: object = None) -> None:
+        """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample.
+
+        The page adds the media path's own round trip (``media_rtt_ms``, from RTCP and ICE) when
+        it knows it; that one is preferred, since a ping's round trip also counts the data
+        channel's retransmissions on a lossy link.
+        """
+        if _number(media_rtt_ms) and 0 <= media_rtt_ms < 60_000:  # type: ignore[operator]
+            self.rtt_ms = round(float(media_rtt_ms), 1)  # type: ignore[arg-type]
             return
-        rtt = time.time() * 1000 - sent_ms
+        if not _number(sent_ms):
+            return
+        rtt = time.time() * 1000 - sent_ms  # type: ignore[operator]
         if 0 <= rtt < 60_000:
             self.rtt_ms = round(rtt, 1)
 
@@ -168,3 +176,7 @@ class CallerPeer:
         self._closed = True
         await self.pc.close()
         await self._tasks.cancel()
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

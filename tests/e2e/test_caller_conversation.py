@@ -71,9 +71,13 @@ async def test_the_handler_talks_to_a_silent_caller_and_sees_their_side(browser,
         await expect(caller.locator("#instruction-text")).to_have_text("Stay where you are")
         await expect(caller.locator("#answers")).to_be_hidden()
 
-        # The camera from the console.
+        # The camera from the console. Chromium's fake camera is the phone's only one: the page
+        # offers no switch, and the handler sees the camera it really has, not the one asked for.
+        await expect(caller.locator("#switch-camera")).to_be_hidden()
+        await expect(console.locator("#cs-camera")).to_contain_text("one camera")
         await console.click("[data-testid=camera-front]")
-        await expect(console.locator("#cs-camera")).to_contain_text("front")
+        await expect(console.locator("#cs-camera")).to_contain_text("one camera")
+        await expect(console.locator("#cs-camera")).not_to_contain_text("front")
 
         # Discreet mode: dark screen, sharing goes on, instructions still arrive (dimmed).
         await caller.tap("#discreet")

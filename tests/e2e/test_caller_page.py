@@ -150,6 +150,7 @@ async def test_camera_refused_still_shares_location_and_says_how_to_allow_it(gat
     await expect(page.locator("#notice")).to_be_visible()
     await expect(page.locator("#notice-help")).to_have_text(strings("en")["help_camera_samsung"])
     await expect(page.locator("#camera-controls")).to_be_hidden()
+    await expect(page.locator(".preview-wrap")).to_be_hidden()  # no empty black box
     record = await handler.until(incident["id"], lambda r: r["fixes"])
     assert record["fixes"][0]["latitude"] == pytest.approx(CALLER_POSITION["latitude"])
     status = (await handler.get(f"/api/incidents/{incident['id']}/caller"))["status"]

@@ -13,6 +13,9 @@
   var ICE_GATHER_TIMEOUT_MS = 3000;
   var CONNECT_TIMEOUT_MS = 8000;       // no WebRTC connection by then: step down
   var DISCONNECTED_GRACE_MS = 4000;    // "disconnected" this long: make a new connection
+  var PING_SILENCE_MS = 2500;          // the gateway pings every second: this long without one, it is gone
+  var QUICK_RETRY_MS = 700;            // a gateway that was just there: try again this often...
+  var QUICK_RETRY_FOR_MS = 60000;      // ...for this long before stepping down the ladder
   var RESEND_AFTER_MS = 5000;
   var MAX_PENDING = 500;
   var HTTPS_BATCH = 50;
@@ -25,6 +28,7 @@
   var POLL_FALLBACK_MS = 5000;
   var VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15, max: 15 } };
   var VIDEO_LOW = { width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 8, max: 8 } };
+  var BITRATE_FULL = 1500000, BITRATE_LOW = 250000;   // the sender's own cap at each level
 
   var match = /^\/c\/([^\/?#]+)/.exec(location.pathname);
   var base = match ? "/c/" + match[1] : null;
@@ -159,7 +163,12 @@
     stillFailures: 0,
     watchId: null,
     perm: { camera: "unknown", geolocation: "unknown" },
-    cameraProblem: null,   // why there is no camera: "denied", "camera_none", "camera_busy"
+    cameraProblem: null,   // why there is no camera: "denied", "camera_none", "camera_busy", "camera_stopped"
+    cameraMuted: false,    // the phone paused the camera (a call, another app): the track is muted
+    cameras: null,         // how many cameras the phone has, once known
+    pingAt: 0,             // when the gateway's last ping arrived
+    lostAt: 0,             // when a working connection was lost (quick retries follow)
+    mediaRtt: null,        // round trip from RTCP / ICE, milliseconds
     seq: 0,
     pending: [],           // fixes not yet acknowledged: {seq, msg, sentAt}
     httpsBusy: false,
@@ -249,6 +258,8 @@
   // Every HTTPS failure goes through here: a closed link ends the page; no network means offline.
   function httpsFailed(err) {
     if (linkUnusable(err)) { if (s.active) ended(t("ended_closed")); return; }
+    // Our own request found no gateway and its pings have paused: the connection is dead too.
+    if (err instanceof HttpError && err.status === 0 && s.rtcUp && now() - s.pingAt > 1500) rtcFailed();
     if (err instanceof HttpError && err.status === 0 && !s.offline) { s.offline = true; showMode(); sendStatus(true); }
   }
 
@@ -266,9 +277,11 @@
     var m = mode(), el = $("mode");
     var key = { video: "mode_video", video_low: "mode_video_low", stills: "mode_stills", location: "mode_location", offline: "mode_offline" }[m];
     if (m === "location" && s.perm.camera === "denied") key = "mode_no_camera";
+    if (m === "location" && s.cameraProblem === "camera_stopped") key = "mode_camera_stopped";
     if (m === "video" && s.perm.geolocation === "denied") key = "mode_no_location";
     el.dataset.mode = m;
     el.textContent = key ? t(key) : "";
+    if (s.cameraMuted && (m === "video" || m === "video_low")) el.textContent = t("camera_paused");
     if (s.rtcUp) setText("connection-status", t("conn_connected"));
     else if (m === "offline") setText("connection-status", t("mode_offline"), true);
     if (s.pending.length > 1 && m === "offline") setText("location-status", t("loc_saved", { n: s.pending.length }), true);
@@ -318,6 +331,8 @@
 
   function connect() {
     closePeer();
+    // Every new connection starts at full quality; it steps down again only on evidence.
+    if (s.level === 1) { s.level = 0; applyQuality(); }
     var pc;
     try {
       pc = new RTCPeerConnection({ iceServers: s.iceServers });
@@ -340,16 +355,18 @@
     }
     openChannel(pc, pc.createDataChannel("fixes", { ordered: true }));
     pc.addEventListener("connectionstatechange", function () { onConnectionState(pc); });
-    // Climbing back on a poor network gets longer to connect than the first attempt.
+    // Climbing back on a poor network gets longer to connect than the first attempt; right after
+    // losing a working connection, attempts are short so that one is made every second or so.
+    var quick = quickRetrying();
     s.connectTimer = setTimeout(function () { if (s.pc === pc && !s.rtcUp) rtcFailed(); },
-      CONNECT_TIMEOUT_MS * (s.level >= 2 ? 2 : 1));
+      quick ? 4000 : CONNECT_TIMEOUT_MS * (s.level >= 2 ? 2 : 1));
     return pc.createOffer().then(function (offer) {
       return pc.setLocalDescription(offer);
     }).then(function () {
       return waitForIceGatheringComplete(pc, ICE_GATHER_TIMEOUT_MS);
     }).then(function () {
       if (s.pc !== pc) return null;
-      return post("/offer", { sdp: pc.localDescription.sdp, type: "offer" });
+      return post("/offer", { sdp: pc.localDescription.sdp, type: "offer" }, undefined, quick ? 4000 : undefined);
     }).then(function (answer) {
       if (!answer || s.pc !== pc) return null;
       return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
@@ -358,6 +375,10 @@
       httpsFailed(err);
       if (s.active) rtcFailed();
     });
+  }
+
+  function quickRetrying() {
+    return !!s.lostAt && now() - s.lostAt < QUICK_RETRY_FOR_MS;
   }
 
   function onConnectionState(pc) {
@@ -380,6 +401,8 @@
   function rtcUp() {
     clearTimeout(s.connectTimer);
     s.rtcUp = true;
+    s.lostAt = 0;
+    s.pingAt = now();
     s.climbDelay = CLIMB_FIRST_MS;
     s.offline = false;
     s.badChecks = s.goodChecks = 0;
@@ -401,6 +424,14 @@
     closePeer();
     if (!s.active || s.ending) return;
     showMode();
+    if (!wasUp && s.lostAt && now() - s.lostAt < QUICK_RETRY_FOR_MS && !s.rtcBroken) {
+      // The gateway was there a moment ago (a restart, a brief outage): keep trying every second
+      // so the video is back as soon as it answers; stepping down would wait 15 s or more.
+      setText("connection-status", t("conn_lost"), true);
+      s.climbAt = now() + QUICK_RETRY_MS;
+      setTimeout(function () { if (s.active && !s.rtcUp && !s.pc && now() >= s.climbAt) connect(); }, QUICK_RETRY_MS);
+      return;
+    }
     if (wasUp) {
       // It was working: a new connection straight away usually is all it takes, unless it keeps
       // dropping (three times in two minutes).
@@ -408,8 +439,10 @@
       s.drops = s.drops.filter(function (d) { return t0 - d < 120000; });
       s.drops.push(t0);
       if (!s.rtcBroken && s.drops.length < 3) {
+        s.lostAt = t0;
         setText("connection-status", t("conn_lost"), true);
-        s.climbAt = t0 + 1000;
+        s.climbAt = t0;
+        setTimeout(function () { if (s.active && !s.rtcUp && !s.pc) connect(); }, 0);
         return;
       }
     }
@@ -439,23 +472,35 @@
     if (pc) { try { pc.close(); } catch (e) { /* already closed */ } }
   }
 
-  // Reduce or restore what the camera sends, from the connection's own statistics.
+  // Reduce or restore what the camera sends, from the connection's own statistics. "Good" is
+  // judged against this level's own cap: at the lower level the sender is capped at 250 kbit/s,
+  // so the estimate never reaches what full quality would need and cannot be asked to.
   function checkQuality() {
     var pc = s.pc;
-    if (!pc || !s.rtcUp || !s.stream || typeof pc.getStats !== "function") return;
+    if (!pc || !s.rtcUp || typeof pc.getStats !== "function") return;
     pc.getStats().then(function (stats) {
-      var bad = false, good = true;
+      var bad = false, good = true, rtt = null, seen = false;
       stats.forEach(function (r) {
         if (r.type === "remote-inbound-rtp" && r.kind === "video") {
+          seen = true;
           if (r.fractionLost > 0.1 || r.roundTripTime > 1.5) bad = true;
           if (r.fractionLost > 0.02 || r.roundTripTime > 0.5) good = false;
+          if (typeof r.roundTripTime === "number" && r.roundTripTime > 0) rtt = r.roundTripTime;
         }
-        if (r.type === "candidate-pair" && r.nominated && typeof r.availableOutgoingBitrate === "number") {
-          if (r.availableOutgoingBitrate < 150000) bad = true;
-          if (r.availableOutgoingBitrate < 600000) good = false;
+        if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") {
+          if (typeof r.currentRoundTripTime === "number" && rtt === null) rtt = r.currentRoundTripTime;
+          if (typeof r.availableOutgoingBitrate === "number") {
+            var cap = s.level === 1 ? BITRATE_LOW : BITRATE_FULL;
+            if (r.availableOutgoingBitrate < 150000) bad = true;
+            // Good enough to climb: the estimate holds what this level may send, with room.
+            if (r.availableOutgoingBitrate < 0.9 * cap) good = false;
+          }
         }
       });
+      if (rtt !== null) s.mediaRtt = Math.round(rtt * 1000);
+      if (!s.stream || !seen) return;
       if (bad) { s.badChecks += 1; s.goodChecks = 0; } else if (good) { s.goodChecks += 1; s.badChecks = 0; }
+      else { s.goodChecks = 0; }
       if (s.level === 0 && s.badChecks >= 2) { setLevel(1); applyQuality(); }
       else if (s.level === 1 && s.goodChecks >= 5) { setLevel(0); applyQuality(); }
     }).catch(function () { /* no statistics: keep the level */ });
@@ -469,7 +514,7 @@
       try {
         var params = sender.getParameters();
         if (params.encodings && params.encodings.length) {
-          params.encodings[0].maxBitrate = s.level === 1 ? 250000 : 1500000;
+          params.encodings[0].maxBitrate = s.level === 1 ? BITRATE_LOW : BITRATE_FULL;
           sender.setParameters(params).catch(function () {});
         }
       } catch (e) { /* the browser keeps its own limits */ }
@@ -489,7 +534,11 @@
       switch (msg.type) {
         case "ack":
         case "rejected": settleFix(msg); break;
-        case "ping": channel.send(JSON.stringify({ type: "pong", t: msg.t })); break;
+        case "ping":
+          s.pingAt = now();
+          // With the media path's own round trip (RTCP / ICE), which the gateway prefers.
+          channel.send(JSON.stringify({ type: "pong", t: msg.t, rtt_ms: s.mediaRtt }));
+          break;
         case "instruction": showInstruction(msg); break;
         case "noted":
         case "refused": settleOutbox(msg.ref); break;
@@ -668,19 +717,98 @@
     var track = stream.getVideoTracks()[0];
     var settings = track && track.getSettings ? track.getSettings() : {};
     if (settings.facingMode) s.facing = settings.facingMode;
+    s.cameraMuted = !!(track && track.muted);
+    if (track) {
+      // The phone can take the camera away (a call, another app, a driver fault): tell the caller,
+      // tell the handler (mode), and try to get it back.
+      track.addEventListener("ended", function () { if (s.stream === stream) cameraStopped(); });
+      track.addEventListener("mute", function () { if (s.stream === stream) { s.cameraMuted = true; showMode(); sendStatus(true); } });
+      track.addEventListener("unmute", function () { if (s.stream === stream) { s.cameraMuted = false; showMode(); sendStatus(true); } });
+    }
+    countCameras();
     s.torch = false;
     $("torch").hidden = !torchSupported();
     showTorch();
+  }
+
+  // "Switch camera" only with two cameras or more (most laptops and some phones have one).
+  function countCameras() {
+    var md = navigator.mediaDevices;
+    if (!md || typeof md.enumerateDevices !== "function") { showSwitch(); return; }
+    md.enumerateDevices().then(function (devices) {
+      s.cameras = devices.filter(function (d) { return d.kind === "videoinput"; }).length;
+      showSwitch();
+      sendStatus(true);
+    }, function () { showSwitch(); });
+  }
+
+  function showSwitch() {
+    $("switch-camera").hidden = !s.stream || s.cameras !== null && s.cameras < 2;
+  }
+
+  function cameraStopped() {
+    var old = s.stream;
+    s.stream = null;
+    s.cameraMuted = false;
+    if (old) old.getTracks().forEach(function (tr) { tr.stop(); });
+    $("preview").srcObject = null;
+    s.cameraProblem = "camera_stopped";
+    $("camera-controls").hidden = true;
+    showPreview();
+    showNotice();
+    showMode();
+    sendStatus(true);
+    restartCamera(0);
+  }
+
+  // Try to get the camera back a few times; without it, a new connection carries location alone
+  // so the handler sees the truth rather than a frozen picture.
+  function restartCamera(attempt) {
+    if (!s.active || s.stream) return;
+    getCamera(s.facing).then(function (stream) {
+      if (!s.active) { stream.getTracks().forEach(function (tr) { tr.stop(); }); return; }
+      useStream(stream);
+      s.cameraProblem = null;
+      $("camera-controls").hidden = false;
+      showPreview();
+      showNotice();
+      if (s.level === 3) setLevel(2);
+      var track = stream.getVideoTracks()[0];
+      if (s.sender && s.sender.replaceTrack && s.rtcUp) {
+        s.sender.replaceTrack(track).catch(function () { reconnectNow(); });
+      } else {
+        reconnectNow();
+      }
+      showMode();
+      sendStatus(true);
+    }, function () {
+      if (!s.active) return;
+      if (attempt === 0 && s.rtcUp) reconnectNow();  // meanwhile: location only, honestly
+      if (attempt < 3) setTimeout(function () { restartCamera(attempt + 1); }, 2000 * (attempt + 1));
+    });
+  }
+
+  // The camera's box is shown only when there is a camera picture to show.
+  function showPreview() {
+    var wrap = document.querySelector(".preview-wrap");
+    if (wrap) wrap.hidden = !s.stream;
   }
 
   function switchCamera(facing) {
     if (!s.stream || !s.active) return;
     var want = facing === "user" || facing === "environment" ? facing : (s.facing === "user" ? "environment" : "user");
     var old = s.stream;
+    var oldTrack = old.getVideoTracks()[0];
+    var oldDevice = oldTrack && oldTrack.getSettings ? oldTrack.getSettings().deviceId : null;
+    var oldFacing = s.facing;
     // Many phones cannot open two cameras at once: let go of the one in use first.
     old.getTracks().forEach(function (tr) { tr.stop(); });
     getCamera(want).then(function (stream) {
-      s.facing = want;
+      var track = stream.getVideoTracks()[0];
+      var device = track && track.getSettings ? track.getSettings().deviceId : null;
+      // The facing the handler sees is the camera's real one: the browser's word when it gives
+      // it; otherwise the wish only if another camera did open.
+      s.facing = device && device === oldDevice ? oldFacing : want;
       useStream(stream);
       var track = stream.getVideoTracks()[0];
       if (s.sender && s.sender.replaceTrack) return s.sender.replaceTrack(track);
@@ -762,10 +890,13 @@
       permissions: { camera: s.perm.camera, geolocation: s.perm.geolocation },
       network: {
         online: navigator.onLine !== false && !s.offline, type: c.type || null, effective_type: c.effectiveType || null,
-        downlink_mbps: num(c.downlink), rtt_ms: num(c.rtt), save_data: typeof c.saveData === "boolean" ? c.saveData : null
+        downlink_mbps: num(c.downlink), rtt_ms: num(c.rtt), save_data: typeof c.saveData === "boolean" ? c.saveData : null,
+        media_rtt_ms: s.rtcUp ? num(s.mediaRtt) : null
       },
       camera: {
         facing: s.stream ? s.facing : null, torch: s.stream ? s.torch : null, torch_supported: torchSupported(),
+        state: s.stream ? (s.cameraMuted ? "muted" : "live") : (s.cameraProblem === "camera_stopped" ? "ended" : null),
+        cameras: num(s.cameras),
         width: num(settings.width), height: num(settings.height), frame_rate: num(settings.frameRate)
       },
       language: T.lang || "en",
@@ -774,7 +905,7 @@
     };
     if (s.battery) status.battery = { level: num(s.battery.level), charging: !!s.battery.charging };
     var key = [status.mode, status.transport, status.permissions.camera, status.permissions.geolocation, status.language,
-      status.discreet, status.camera.facing, status.camera.torch, s.pending.length > 3].join("|");
+      status.discreet, status.camera.facing, status.camera.torch, status.camera.state, s.pending.length > 3].join("|");
     if (!changed && key === s.statusKey && now() - s.statusAt < STATUS_EVERY_MS) return;
     if (sendOnChannel(status)) { s.statusKey = key; s.statusAt = now(); return; }
     if (now() - s.statusAt < 3000 && key === s.statusKey) return;
@@ -938,6 +1069,7 @@
     if (!which) return;
     var denied = which === "location" || s.cameraProblem === "denied";
     $("notice-text").textContent = t(which === "location" ? "location_denied" : denied ? "camera_denied" : s.cameraProblem);
+    if (s.cameraProblem === "camera_stopped") $("notice-help").textContent = "";
     $("notice-help").textContent = denied ? t("help_" + which + "_" + BROWSER.family) : "";
     $("notice-retry").textContent = t(which === "camera" ? "retry_camera" : "retry_location");
   }
@@ -953,6 +1085,7 @@
         useStream(stream);
         s.cameraProblem = null;
         showNotice();
+        showPreview();
         $("camera-controls").hidden = false;
         // A new track needs a new offer: aiortc cannot renegotiate, so make a new connection.
         if (s.level === 3) setLevel(2);
@@ -975,6 +1108,11 @@
     var t0 = now();
     flushFixes(false);
     flushOutbox(false);
+    if (s.rtcUp && s.pingAt && t0 - s.pingAt > PING_SILENCE_MS) {
+      // The gateway pings every second: silence means it (or the path to it) is gone, long before
+      // ICE notices. A new connection is tried at once, then every second.
+      rtcFailed();
+    }
     if (!s.rtcUp && !s.pc && t0 >= s.climbAt) {
       s.climbAt = t0 + (s.level >= 2 ? s.climbDelay : 2000);
       connect();
@@ -1021,6 +1159,7 @@
       if (!s.active) return;
       startLocation();
       $("camera-controls").hidden = !s.stream;
+      showPreview();
       show("sharing");
       showNotice();
       showMode();

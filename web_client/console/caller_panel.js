@@ -198,11 +198,14 @@ function showStatus(st) {
   set("cs-permissions", `camera ${p.camera || "unknown"}, location ${p.geolocation || "unknown"}`);
   $("cs-permissions").classList.toggle("warn", p.camera === "denied" || p.geolocation === "denied");
   const n = st.network || {};
-  set("cs-network", [n.online === false ? "offline" : null, n.type, n.effective_type, n.downlink_mbps != null ? `${n.downlink_mbps} Mbit/s` : null, n.rtt_ms != null ? `${n.rtt_ms} ms` : null].filter(Boolean).join(", ") || "not revealed by the browser");
+  set("cs-network", [n.online === false ? "offline" : null, n.type, n.effective_type, n.downlink_mbps != null ? `${n.downlink_mbps} Mbit/s` : null, n.media_rtt_ms != null ? `round trip ${n.media_rtt_ms} ms` : n.rtt_ms != null ? `${n.rtt_ms} ms` : null].filter(Boolean).join(", ") || "not revealed by the browser");
   const bat = st.battery;
   set("cs-battery", bat && bat.level != null ? `${Math.round(bat.level * 100)}%${bat.charging ? " (charging)" : ""}` : "not revealed by the browser");
   const c = st.camera || {};
-  set("cs-camera", c.facing ? `${c.facing === "user" ? "front" : "back"}${c.width ? ` ${c.width}×${c.height}` : ""}${c.torch ? ", torch on" : ""}${c.torch_supported === false ? ", no torch" : ""}` : "none");
+  const cameraState = { muted: " (paused by the phone)", ended: "" }[c.state] || "";
+  set("cs-camera", c.state === "ended" ? "stopped: the phone is trying to restart it"
+    : c.facing ? `${c.facing === "user" ? "front" : "back"}${cameraState}${c.width ? ` ${c.width}×${c.height}` : ""}${c.torch ? ", torch on" : ""}${c.torch_supported === false ? ", no torch" : ""}${c.cameras === 1 ? ", one camera" : ""}` : "none");
+  $("cs-camera").classList.toggle("warn", c.state === "ended" || c.state === "muted");
   set("cs-language", languageName(st.language));
   set("cs-discreet", st.discreet ? "on: the caller's screen is dark" : "off");
   $("cs-discreet").classList.toggle("warn", !!st.discreet);
