@@ -21,7 +21,7 @@ from .live import LiveSessions
 from .metrics import Metrics
 from .nodes import Holder, SessionDirectory, make_directory
 from .record import Accounts, BlobStore, Database, Incidents
-from .record.database import utcnow
+from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
 from .sms import close_sender, make_sender
 from .web import (
@@ -117,7 +117,10 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(settings.database_url)
+    db = await Database.open(
+        settings.database_url,
+        **engine_options(settings.database_url, settings.database_pool_size, settings.database_max_overflow),
+    )
     app[DATABASE] = db
     await app[EVENTS].start()
     app[METRICS] = Metrics(app[EVENTS], lambda: ops.app_gauges(app))

@@ -133,6 +133,11 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     database_url: str = field(default="", repr=False)  # a URL may carry a password
+    # PostgreSQL's connection pool per gateway process (SQLite ignores both): connections kept
+    # open, and how many more may be opened at a peak. Writes queue on the writer lock anyway;
+    # reads (consoles, maps, exports) are what use more than one.
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
     link_ttl_seconds: int = 30 * 60
     session_max_seconds: int = 2 * 60 * 60
     ice_servers: tuple[IceServer, ...] = ()
@@ -281,6 +286,13 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         tls_cert=_path(cert, base),
         tls_key=_path(key, base),
         database_url=env.get("SCENELINK_DATABASE_URL") or server.get("database_url") or "",
+        database_pool_size=_int(
+            env.get("SCENELINK_DATABASE_POOL_SIZE") or server.get("database_pool_size", 5), "server.database_pool_size"
+        ),
+        database_max_overflow=_int(
+            env.get("SCENELINK_DATABASE_MAX_OVERFLOW") or server.get("database_max_overflow", 10),
+            "server.database_max_overflow",
+        ),
         link_ttl_seconds=_int(links.get("ttl_seconds", 1800), "links.ttl_seconds"),
         session_max_seconds=_int(links.get("session_max_seconds", 7200), "links.session_max_seconds"),
         ice_servers=ice,

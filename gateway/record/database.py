@@ -84,6 +84,14 @@ def canonical(obj: Any) -> str:
 WRITER_LOCK = 0x5CE1E_C4A1
 
 
+def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured pool (a server database's; SQLite keeps its own)."""
+    if url.startswith("sqlite"):
+        return {}
+    # pre_ping: a connection the server dropped (a restart, a failover) is replaced, not handed out.
+    return {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
+
+
 class Database:
     """An async SQLAlchemy engine plus the audit chain.
 
