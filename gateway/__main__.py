@@ -135,9 +135,10 @@ def _with_accounts(args: argparse.Namespace, action) -> bool:
 
 
 def _users_add(args: argparse.Namespace) -> int:
-    from .auth import check_password_strength, hash_password, parse_role
+    from .auth import check_name, check_password_strength, hash_password, parse_role
 
     try:
+        check_name(args.name, "operator's name")
         role = parse_role(args.role)
         password = _read_password()
         check_password_strength(password)
@@ -153,9 +154,10 @@ def _users_add(args: argparse.Namespace) -> int:
 
 
 def _tokens_create(args: argparse.Namespace) -> int:
-    from .auth import digest, new_api_token, parse_role
+    from .auth import check_name, digest, new_api_token, parse_role
 
     try:
+        check_name(args.name, "token's name")
         role = parse_role(args.role)
     except ValueError as exc:
         print(f"scenelink: {exc}", file=sys.stderr)

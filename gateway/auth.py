@@ -46,6 +46,17 @@ def parse_role(value: str) -> Role:
         raise ValueError(f"unknown role {value!r}; choose one of {names}") from None
 
 
+# The length of operators.username and api_tokens.name: PostgreSQL refuses a longer one.
+MAX_NAME = 64
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """An operator's or a token's name: 1 to 64 printable characters, no spaces at either end."""
+    if not value or len(value) > MAX_NAME or value != value.strip() or not value.isprintable():
+        raise ValueError(f"the {what} must be 1 to {MAX_NAME} printable characters")
+    return value
+
+
 def may(role: str, permission: Permission) -> bool:
     try:
         return permission in GRANTS[Role(role)]

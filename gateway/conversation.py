@@ -23,6 +23,7 @@ from .record.conversation import FROM_CALLER, TO_CALLER
 
 ANSWERS = ("yes", "no")
 MAX_REF = 40
+MAX_MESSAGE_ID = 32  # caller_messages.in_reply_to's length: PostgreSQL refuses a longer one
 
 
 class NoCaller(Exception):
@@ -183,7 +184,7 @@ class Conversation:
         if ref is not None and (not isinstance(ref, str) or not 0 < len(ref) <= MAX_REF):
             raise BadMessage("invalid_reply", f"ref must be a string of at most {MAX_REF} characters")
         in_reply_to = body.get("in_reply_to")
-        if in_reply_to is not None and (not isinstance(in_reply_to, str) or len(in_reply_to) > 40):
+        if in_reply_to is not None and (not isinstance(in_reply_to, str) or len(in_reply_to) > MAX_MESSAGE_ID):
             raise BadMessage("invalid_reply", "in_reply_to must be a message id")
         language = self.caller_language(link["incident_id"], link)
         if answer is not None:

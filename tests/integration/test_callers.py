@@ -412,6 +412,7 @@ async def test_the_caller_answers_silently_and_a_resend_is_stored_once(client, h
         {"type": "reply"},
         {"type": "reply", "answer": "yes", "text": "both"},
         {"type": "reply", "answer": "yes", "ref": "x" * 41},
+        {"type": "reply", "answer": "yes", "in_reply_to": "msg_" + "0" * 29},  # longer than any id
         {"type": "shout"},
         {"type": "seen", "id": 5},
     ):

@@ -45,6 +45,9 @@ def test_users_add_refuses_weak_passwords_unknown_roles_and_duplicates(data_dir,
         monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
         assert main(["users", "add", "bob", "--role", "dispatcher"]) == expected
     assert "already exists" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "add", "x" * 65, "--role", "handler"]) == 2  # the database would refuse it
+    assert "1 to 64" in capsys.readouterr().err
 
 
 def test_tokens_create_prints_the_token_once_and_stores_its_digest(data_dir, capsys):
