@@ -59,9 +59,10 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 	touch $@
 
 # Debian packages the tests use: Chromium drives the browser tests (Playwright's own browser
-# download is not used); redis-server is started by the tests that need one, on a socket of their own;
-# ethtool and iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network.
-DEBIAN_PACKAGES := chromium redis-server ethtool iproute2
+# download is not used); redis-server and nginx are started by the tests that need them, on sockets
+# and ports of their own (nginx with the documented configuration, docs/deploy/nginx/); ethtool and
+# iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network.
+DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -2,7 +2,7 @@
 
 The suite runs inside a private network namespace, where the machine's own Redis on 127.0.0.1 is
 out of reach; a server started here is reachable by its socket file and holds only what the test
-put in it. With ``CI=true`` a missing ``redis-server`` fails the test instead of skipping it.
+put in it. A missing ``redis-server`` is a requirement (tests/strict.py): a failure under ``CI=true``.
 """
 
 from __future__ import annotations
