@@ -18,8 +18,10 @@ from .callers import Callers
 from .config import Settings, with_database
 from .events import make_event_bus
 from .live import LiveSessions
+from .lockout import Lockout
 from .metrics import Metrics
 from .nodes import Holder, SessionDirectory, make_directory
+from .passwords import PasswordPool
 from .record import Accounts, BlobStore, Database, Incidents
 from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
@@ -50,8 +52,10 @@ from .web.keys import (
     EVENTS,
     INCIDENTS,
     LIVE,
+    LOGIN_LOCKOUT,
     METRICS,
     OUTBOX,
+    PASSWORDS,
     PLACER,
     SETTINGS,
     SMS,
@@ -89,6 +93,10 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[EVENTS] = make_event_bus(settings.redis_url, settings.node_name)
     app[DRAINING] = asyncio.Event()
     app[THROTTLE] = Throttle()
+    login = settings.login
+    app[LOGIN_LOCKOUT] = Lockout(login.max_failures, login.window_seconds, login.lockout_seconds)
+    app[PASSWORDS] = PasswordPool(login.hash_threads, login.hash_queue)
+    app.on_cleanup.append(_close_password_pool)
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
@@ -112,6 +120,10 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         app.add_routes(table)
     pages.add_static(app)
     return app
+
+
+async def _close_password_pool(app: web.Application) -> None:
+    app[PASSWORDS].close()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -113,6 +113,17 @@ class WebhookEndpoint:
 
 
 @dataclass(frozen=True)
+class LoginSettings:
+    """``[login]``: when sign-ins are refused, and how much hashing they may cost."""
+
+    max_failures: int = 10          # failures of one account, or from one address, that lock it
+    window_seconds: float = 900.0   # ... counted over this long
+    lockout_seconds: float = 900.0  # how long a lock lasts (an administrator can lift it sooner)
+    hash_threads: int = 1           # argon2 work runs on this many threads of its own
+    hash_queue: int = 8             # checks waiting beyond those; more are refused (503) at once
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """Who may read ``/metrics``: client addresses (CIDR), or a bearer token from the environment."""
 
@@ -167,6 +178,7 @@ class Settings:
     # On SIGTERM, how long to wait for this node's callers to reconnect to another node.
     drain_seconds: float = 15.0
     metrics: MetricsSettings = MetricsSettings()
+    login: LoginSettings = LoginSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
 
     @property
@@ -316,9 +328,24 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         node_secret=env.get("SCENELINK_NODE_SECRET") or None,
         node_tls_verify=bool(server.get("node_tls_verify", True)),
         drain_seconds=float(server.get("drain_seconds", 15.0)),
+        login=_login(table.get("login", {})),
         webhooks=_webhooks(table.get("webhooks", []), env),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
     )
+
+
+def _login(table: Mapping[str, Any]) -> LoginSettings:
+    d = LoginSettings()
+    settings = LoginSettings(
+        max_failures=_int(table.get("max_failures", d.max_failures), "login.max_failures"),
+        window_seconds=_positive(table.get("window_seconds", d.window_seconds), "login.window_seconds"),
+        lockout_seconds=_positive(table.get("lockout_seconds", d.lockout_seconds), "login.lockout_seconds"),
+        hash_threads=_int(table.get("hash_threads", d.hash_threads), "login.hash_threads"),
+        hash_queue=_int(table.get("hash_queue", d.hash_queue), "login.hash_queue"),
+    )
+    if settings.max_failures < 1 or settings.hash_threads < 1 or settings.hash_queue < 0:
+        raise ConfigError("login.max_failures and login.hash_threads must be at least 1, login.hash_queue 0 or more")
+    return settings
 
 
 def _trusted_proxies(from_env: str | None, from_file: Any) -> tuple[str, ...]:

@@ -99,14 +99,23 @@ class Accounts:
             return None
         return dict(row)
 
-    async def change_password(self, username: str, password_hash: str) -> None:
+    async def change_password(self, username: str, password_hash: str, keep_session: str | None = None) -> int:
+        """Set the operator's own new password; their other sessions end. Returns how many ended."""
         async with self.db.chain(), self.db.begin() as conn:
+            operator_id = (
+                await conn.execute(select(operators.c.id).where(operators.c.username == username))
+            ).scalar_one()
             await conn.execute(
                 update(operators)
-                .where(operators.c.username == username)
+                .where(operators.c.id == operator_id)
                 .values(password_hash=password_hash, must_change_password=False)
             )
-            await self.db.audit(conn, username, "password.changed", None, {})
+            query = delete(web_sessions).where(web_sessions.c.operator_id == operator_id)
+            if keep_session is not None:
+                query = query.where(web_sessions.c.id_hash != keep_session)
+            ended = (await conn.execute(query)).rowcount or 0
+            await self.db.audit(conn, username, "password.changed", None, {"sessions_ended": ended})
+        return ended
 
     async def end_web_session(self, id_hash: str) -> None:
         async with self.db.begin() as conn:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,15 +17,14 @@ from ..auth import (
     Permission,
     check_password_strength,
     digest,
-    hash_password,
     may,
     new_secret,
     same,
-    verify_password,
 )
 from ..limits import retry_after_header
+from ..passwords import Busy
 from ..record.database import utcnow
-from .keys import ACCOUNTS, DATABASE, OPERATOR, SETTINGS, THROTTLE
+from .keys import ACCOUNTS, DATABASE, LOGIN_LOCKOUT, OPERATOR, PASSWORDS, SETTINGS, THROTTLE
 from .security import Handler, client_address, json_error
 
 log = logging.getLogger(__name__)
@@ -175,17 +174,41 @@ async def login(request: web.Request) -> web.Response:
         return refused
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:1024]
+    database = request.app[DATABASE]
+    # Locked out (too many failures of this account, or from this address): refused before any
+    # password is checked, the right one included.
+    lockout = request.app[LOGIN_LOCKOUT]
+    keys = (f"account:{username.casefold()}", f"address:{address}")
+    now = time.monotonic()
+    locked = max(lockout.locked_for(key, now) for key in keys)
+    if locked:
+        refused = _login_page(request, "Too many failed sign-ins. Sign-in is locked for a while.", 429)
+        refused.headers["Retry-After"] = retry_after_header(locked)
+        return refused
     accounts = request.app[ACCOUNTS]
     found = await accounts.operator_by_name(username)
     stored = found["password_hash"] if found and found["disabled_at"] is None else DUMMY_HASH
-    ok = await asyncio.to_thread(verify_password, stored, password)
-    database = request.app[DATABASE]
+    try:
+        ok = await request.app[PASSWORDS].verify(stored, password)
+    except Busy:
+        busy = _login_page(request, "The gateway is busy signing others in. Try again in a moment.", 503)
+        busy.headers["Retry-After"] = "1"
+        return busy
     if not (ok and found and found["disabled_at"] is None):
         throttle.fail(f"login:{address}")
         await database.record_action(username or "?", "login.failed", address=address)
         log.warning("failed sign-in for %r from %s", username, address)
+        for key in keys:
+            if lockout.fail(key, now):
+                await database.record_action(
+                    "gateway", "login.locked", locked=key.partition(":")[0], username=username or "?",
+                    address=address, seconds=lockout.duration,
+                )
+                log.warning("sign-in locked for %s after %d failures", key, lockout.limit)
         return _login_page(request, "Wrong username or password.", 401)
     throttle.succeed(f"login:{address}")
+    for key in keys:
+        lockout.succeed(key)
     session_id = new_secret(32)
     await accounts.add_web_session(
         digest(session_id), found["id"], new_secret(24), utcnow() + timedelta(hours=SESSION_HOURS)
@@ -256,15 +279,25 @@ async def change_password(request: web.Request) -> web.Response:
     if not same(str(form.get("csrf", "")), who["csrf"]):
         return _password_page(who, "Your form expired. Please try again.", 403)
     accounts = request.app[ACCOUNTS]
+    passwords = request.app[PASSWORDS]
     found = await accounts.operator_by_name(who["name"])
-    if not found or not await asyncio.to_thread(verify_password, found["password_hash"], str(form.get("current", ""))):
-        return _password_page(who, "The current password is wrong.", 401)
-    new = str(form.get("new", ""))
-    if new != str(form.get("again", "")):
-        return _password_page(who, "The new passwords differ.", 400)
+    current = str(form.get("current", ""))[:1024]
     try:
-        check_password_strength(new)
-    except ValueError as exc:
-        return _password_page(who, str(exc).capitalize() + ".", 400)
-    await accounts.change_password(who["name"], await asyncio.to_thread(hash_password, new))
+        if not found or not await passwords.verify(found["password_hash"], current):
+            return _password_page(who, "The current password is wrong.", 401)
+        new = str(form.get("new", ""))[:1024]
+        if new != str(form.get("again", ""))[:1024]:
+            return _password_page(who, "The new passwords differ.", 400)
+        if new == current:
+            # Also refuses keeping a one-time password (after a reset or the first start).
+            return _password_page(who, "Choose a password different from the current one.", 400)
+        try:
+            check_password_strength(new)
+        except ValueError as exc:
+            return _password_page(who, str(exc).capitalize() + ".", 400)
+        new_hash = await passwords.hash(new)
+    except Busy:
+        return _password_page(who, "The gateway is busy. Try again in a moment.", 503)
+    # Every other session of this operator ends: whoever else knew the old password is signed out.
+    await accounts.change_password(who["name"], new_hash, keep_session=who.get("session_hash"))
     return web.Response(status=303, headers={"Location": HOME.get(who["role"], "/console")})

@@ -12,8 +12,10 @@ from ..callers import Callers
 from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions
+from ..lockout import Lockout
 from ..metrics import Metrics
 from ..nodes import SessionDirectory
+from ..passwords import PasswordPool
 from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.outbox import Outbox
 from ..sms import SmsSender
@@ -33,6 +35,8 @@ THROTTLE = web.AppKey("throttle", Throttle)
 CALLERS = web.AppKey("callers", Callers)
 OUTBOX = web.AppKey("outbox", Outbox)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
+LOGIN_LOCKOUT = web.AppKey("login_lockout", Lockout)
+PASSWORDS = web.AppKey("passwords", PasswordPool)
 OPERATOR = web.RequestKey("operator", dict)
 METRICS = web.AppKey("metrics", Metrics)
 # Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.
