@@ -8,6 +8,7 @@ interfaces). Elsewhere they are skipped with the reason, or fail where the whole
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,9 +136,10 @@ def _wait_ready(gw: Gateway) -> None:
     raise RuntimeError(f"the gateway was not ready within {STARTUP_SECONDS} s ({last}):\n{gw.log_tail()}")
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory):
-    data_dir = tmp_path_factory.mktemp("gateway-data")
+@contextlib.contextmanager
+def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Gateway]:
+    """A gateway process with the embedded defaults (and ``extra_env``), its operators added
+    through the CLI; stopped with SIGINT at the end."""
     port = _free_port(HOST)
     base_url = f"https://{HOST}:{port}"
     passwords = {
@@ -152,6 +155,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory):
         "SCENELINK_PUBLIC_URL": base_url,
         "SCENELINK_ADMIN_PASSWORD": passwords["admin"],
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     })
     gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
     _add_user(env, "handler1", "handler", passwords["handler1"])
@@ -177,11 +181,18 @@ def gateway(tmp_path_factory: pytest.TempPathFactory):
             shutil.copy(gw.log_path, keep)
 
 
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory):
+    with running_gateway(tmp_path_factory.mktemp("gateway-data")) as gw:
+        yield gw
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    gw = getattr(item, "funcargs", {}).get("gateway")
+    funcargs = getattr(item, "funcargs", {})
+    gw = funcargs.get("gateway") or funcargs.get("postgres_gateway")
     if report.failed and isinstance(gw, Gateway):
         report.sections.append(("gateway log (last lines)", gw.log_tail(120)))
 
