@@ -36,9 +36,17 @@ def main(argv: list[str] | None = None) -> int:
 
     verify = sub.add_parser("verify-bundle", help="check an exported evidence bundle")
     verify.add_argument("bundle", type=Path)
+    verify.add_argument("--public-key", type=Path, metavar="FILE",
+                        help="the gateway's public key (PEM, from `scenelink keys public`), kept apart from the gateway:"
+                             " checks the signed checkpoints, so a rebuilt or shortened chain is found")
     verify.set_defaults(func=_verify_bundle)
 
     db.add_parser(sub)
+
+    keys = sub.add_parser("keys", help="the key that signs the audit chain").add_subparsers(dest="action", required=True)
+    public = keys.add_parser("public", help="print the public key (PEM) for verify-bundle --public-key")
+    public.set_defaults(func=_keys_public)
+
     geocode.add_parser(sub)
     boundaries.add_parser(sub)
 
@@ -85,18 +93,39 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _verify_bundle(args: argparse.Namespace) -> int:
     from .exports.bundle import verify_bundle
+    from .record.signing import load_public_key
 
     try:
         data = args.bundle.read_bytes()
-    except OSError as exc:
-        print(f"scenelink: cannot read {args.bundle}: {exc}", file=sys.stderr)
+        key = load_public_key(args.public_key.read_bytes()) if args.public_key else None
+    except (OSError, ValueError) as exc:
+        print(f"scenelink: {exc}", file=sys.stderr)
         return 2
-    report = verify_bundle(data)
+    report = verify_bundle(data, key)
+    for note in report.notes:
+        print(f"note     {note}")
     for problem in report.problems:
         print(f"PROBLEM  {problem}")
-    print(f"{report.files_checked} file(s) checked; audit chain head {report.audit_head}")
+    print(f"{report.files_checked} file(s), {report.items_checked} item(s) checked;"
+          f" audit chain entry {report.audit_seq}, head {report.audit_head}")
+    if report.signed_head:
+        print("the chain's head is signed by the given key")
     print("bundle verified: unaltered" if report.ok else "bundle NOT verified")
     return 0 if report.ok else 1
+
+
+def _keys_public(args: argparse.Namespace) -> int:
+    from .record.signing import key_id, load_or_create_key, public_pem
+
+    settings = _settings(args)
+    try:
+        key = load_or_create_key(settings.signing_key_path)
+    except (OSError, ValueError) as exc:
+        print(f"scenelink: {exc}", file=sys.stderr)
+        return 2
+    print(public_pem(key.public_key()), end="")
+    print(f"(key id {key_id(key.public_key())}, from {settings.signing_key_path})", file=sys.stderr)
+    return 0
 
 
 def _read_password() -> str:

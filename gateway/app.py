@@ -23,9 +23,12 @@ from .metrics import Metrics
 from .nodes import Holder, SessionDirectory, make_directory
 from .passwords import PasswordPool
 from .record import Accounts, BlobStore, Database, Incidents
+from .record.checkpoints import Checkpoints
 from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
+from .record.signing import load_or_create_key
 from .sms import close_sender, make_sender
+from .tasks import TaskSet
 from .web import (
     auth,
     caller,
@@ -46,6 +49,7 @@ from .web.keys import (
     ACCOUNTS,
     BLOBS,
     CALLERS,
+    CHECKPOINTS,
     DATABASE,
     DIRECTORY,
     DRAINING,
@@ -158,10 +162,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     await _close_orphans(app[INCIDENTS], app[DIRECTORY])
     await ensure_admin(app[ACCOUNTS], settings.admin_password)
+    key = await asyncio.to_thread(load_or_create_key, settings.signing_key_path)
+    app[CHECKPOINTS] = Checkpoints(db, key)
     sweeper = asyncio.ensure_future(_sweep_expired(app))
+    record_tasks = TaskSet("record")
+    record_tasks.spawn(_sign_checkpoints(app[CHECKPOINTS], settings.record.checkpoint_interval_seconds))
     try:
         yield
     finally:
+        await record_tasks.cancel()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
@@ -254,3 +263,15 @@ async def _sweep_expired(app: web.Application) -> None:
         except Exception:
             log.exception("link expiry sweep failed")
         await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+
+
+async def _sign_checkpoints(checkpoints: Checkpoints, interval: float) -> None:
+    """Sign the chain's head now and then every ``interval`` seconds, when it has moved."""
+    while True:
+        try:
+            signed = await checkpoints.sign_head("interval")
+            if signed:
+                log.info("audit chain head signed at entry %s", signed["seq"])
+        except Exception:
+            log.exception("signing the audit chain's head failed")
+        await asyncio.sleep(interval)

@@ -133,6 +133,33 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class RecordSettings:
+    # The Ed25519 key that signs the audit chain's head; None: ``data_dir/keys/checkpoint.key``,
+    # created (mode 0600) on first start.
+    signing_key: Path | None = None
+    # How often the head is signed when the chain has moved (it is also signed at every export).
+    checkpoint_interval_seconds: int = 300
+
+
+# What the retention purge removes, by kind, and after how many days from the incident's end
+# (0: never). Defaults and their sources: docs/retention.md.
+RETENTION_KINDS = ("recordings", "snapshots", "fixes", "conversation", "caller_phone")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    recordings_days: int = 31
+    snapshots_days: int = 31
+    fixes_days: int = 31
+    conversation_days: int = 31
+    caller_phone_days: int = 31
+    purge_interval_seconds: int = 3600
+
+    def days(self, kind: str) -> int:
+        return int(getattr(self, f"{kind}_days"))
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "0.0.0.0"
@@ -180,6 +207,12 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     login: LoginSettings = LoginSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    record: RecordSettings = RecordSettings()
+    retention: RetentionSettings = RetentionSettings()
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.record.signing_key or self.data_dir / "keys" / "checkpoint.key"
 
     @property
     def blob_dir(self) -> Path:
@@ -320,6 +353,8 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
             zoom=_int(map_table.get("zoom", 10), "map.zoom"),
         ),
         media=_media(media_table),
+        record=_record(table.get("record", {}), base),
+        retention=_retention(table.get("retention", {})),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
         redis_url=env.get("SCENELINK_REDIS_URL") or server.get("redis_url") or None,
         node_name=env.get("SCENELINK_NODE_NAME") or server.get("node_name") or socket.gethostname(),
@@ -439,6 +474,26 @@ def _metrics(table: Mapping[str, Any], env: Mapping[str, str]) -> MetricsSetting
         enabled=bool(table.get("enabled", True)), allow=networks,
         token=env.get("SCENELINK_METRICS_TOKEN") or None,
     )
+
+
+def _record(table: Mapping[str, Any], base: Path) -> RecordSettings:
+    interval = _int(table.get("checkpoint_interval_seconds", 300), "record.checkpoint_interval_seconds")
+    if interval < 1:
+        raise ConfigError("record.checkpoint_interval_seconds must be at least 1")
+    return RecordSettings(signing_key=_path(table.get("signing_key"), base), checkpoint_interval_seconds=interval)
+
+
+def _retention(table: Mapping[str, Any]) -> RetentionSettings:
+    values = {}
+    for kind in RETENTION_KINDS:
+        days = _int(table.get(f"{kind}_days", 31), f"retention.{kind}_days")
+        if days < 0:
+            raise ConfigError(f"retention.{kind}_days must be 0 (keep) or a number of days")
+        values[f"{kind}_days"] = days
+    interval = _int(table.get("purge_interval_seconds", 3600), "retention.purge_interval_seconds")
+    if interval < 1:
+        raise ConfigError("retention.purge_interval_seconds must be at least 1")
+    return RetentionSettings(**values, purge_interval_seconds=interval)
 
 
 def with_database(settings: Settings) -> Settings:

@@ -119,10 +119,13 @@ def entry_problem(entry: Mapping[str, Any]) -> str | None:
 class ChainChecker:
     """Checks a chain entry by entry, in order, without holding it all (for a chain of millions)."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: Iterable[int] = ()) -> None:
         self.prev = GENESIS
         self.seq = 0
         self.broken: ChainBreak | None = None
+        # The hashes at these sequence numbers (those signed in checkpoints), as they pass.
+        self.watch = set(watch)
+        self.watched: dict[int, str] = {}
 
     def feed(self, entry: Mapping[str, Any]) -> ChainBreak | None:
         if self.broken is not None:
@@ -137,6 +140,8 @@ class ChainChecker:
             if problem:
                 self.broken = ChainBreak(seq, problem)
         self.seq, self.prev = seq, entry["hash"]
+        if seq in self.watch:
+            self.watched[seq] = entry["hash"]
         return self.broken
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from .database import Database, iso, new_id, utcnow
+from .items import item_digest, new_salt
 from .schema import caller_messages
 
 TO_CALLER = "to_caller"
@@ -57,13 +58,16 @@ class Conversations:
                 "direction": direction, "kind": kind, "phrase": phrase, "text": text,
                 "language": language, "sent_by": sent_by, "in_reply_to": in_reply_to,
                 "client_ref": client_ref, "sent_at": utcnow(), "delivered_at": None, "seen_at": None,
+                "salt": new_salt(),
             }
             await conn.execute(caller_messages.insert().values(**values))
+            # The text is not in the chain itself (the retention purge removes it); its salted digest is.
             await self.db.audit(
                 conn, sent_by, "message.sent" if direction == TO_CALLER else "message.received", incident_id,
                 {
                     "message_id": values["id"], "link_id": link_id, "kind": kind, "phrase": phrase,
-                    "text": text, "language": language, "in_reply_to": in_reply_to,
+                    "language": language, "in_reply_to": in_reply_to,
+                    "item_sha256": item_digest("message", message_json(values)),
                 },
             )
         return message_json(values), True
@@ -132,4 +136,5 @@ def message_json(row: Mapping[Any, Any]) -> dict[str, Any]:
         "direction": row["direction"], "kind": row["kind"], "phrase": row["phrase"], "text": row["text"],
         "language": row["language"], "sent_by": row["sent_by"], "in_reply_to": row["in_reply_to"],
         "sent_at": iso(row["sent_at"]), "delivered_at": iso(row["delivered_at"]), "seen_at": iso(row["seen_at"]),
+        "salt": row.get("salt"), "purged_at": iso(row.get("purged_at")),
     }

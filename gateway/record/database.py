@@ -182,9 +182,11 @@ class Database:
             rows = (await conn.execute(query)).mappings().all()
         return [entry_json(row) for row in rows]
 
-    async def stream_entries(self, batch: int = 5000) -> AsyncIterator[dict[str, Any]]:
-        """The whole chain in order, a batch at a time (a chain may hold millions of entries)."""
-        after = 0
+    async def stream_entries(
+        self, after: int = 0, until: int | None = None, batch: int = 5000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The chain in order from entry ``after + 1`` (to ``until``), a batch at a time (a chain
+        may hold millions of entries)."""
         while True:
             async with self.connect() as conn:
                 rows = (
@@ -193,15 +195,18 @@ class Database:
                     )
                 ).mappings().all()
             for row in rows:
+                if until is not None and row["seq"] > until:
+                    return
                 yield entry_json(row)
             if len(rows) < batch:
                 return
             after = int(rows[-1]["seq"])
 
-    async def verify(self) -> tuple[int, ChainBreak | None]:
-        """Check the stored chain end to end: (entries checked, first break or None)."""
-        checker = ChainChecker()
-        async for entry in self.stream_entries():
+    async def verify(self, checker: ChainChecker | None = None) -> tuple[int, ChainBreak | None]:
+        """Check the stored chain end to end, or onwards from where ``checker`` got to:
+        (entries checked, first break or None)."""
+        checker = checker or ChainChecker()
+        async for entry in self.stream_entries(after=checker.seq):
             if checker.feed(entry):
                 break
         return checker.seq, checker.broken

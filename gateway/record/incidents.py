@@ -15,7 +15,7 @@ from .database import Database, iso, new_id, utcnow
 from .links import LinkRecords
 from .maps import MapRecords
 from .media import MediaRecords
-from .rows import fix_row, policy_columns, session_row, sms_row, snapshot_row
+from .rows import fix_row, link_state_row, policy_columns, session_row, sms_row, snapshot_row
 from .schema import fixes, incidents, link_states, links, sessions, sms_messages, snapshots
 from .sessions import SessionRecords
 from .sms import SmsRecords
@@ -155,10 +155,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
                 "id": link["id"], "state": link["state"], "created_at": iso(link["created_at"]),
                 "expires_at": iso(link["expires_at"]), "opened_at": iso(link["opened_at"]),
                 "language": link["language"],
-                "states": [
-                    {"state": s["state"], "at": iso(s["at"]), "detail": s["detail"]}
-                    for s in state_rows if s["link_id"] == link["id"]
-                ],
+                "states": [link_state_row(s) for s in state_rows if s["link_id"] == link["id"]],
             }
             for link in link_rows
         ]

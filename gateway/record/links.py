@@ -11,6 +11,8 @@ from sqlalchemy import and_, false, func, or_, select, update
 
 from ..links import FINAL, LinkState, can_move, is_note
 from .database import Database, aware, iso, new_id, utcnow
+from .items import item_digest
+from .rows import link_state_row
 from .schema import link_states, links
 
 
@@ -33,7 +35,11 @@ class LinkRecords:
             superseded = []
             for old_id, state in old:
                 if LinkState(state) not in FINAL:
-                    await self._move(conn, old_id, LinkState.REVOKED, now, "superseded by a new link")
+                    row = await self._move(conn, old_id, LinkState.REVOKED, now, "superseded by a new link")
+                    await self.db.audit(
+                        conn, actor, "link.revoked", incident_id,
+                        {"link_id": old_id, "detail": row["detail"], "state_sha256": item_digest("link_state", row)},
+                    )
                     superseded.append(old_id)
             await conn.execute(
                 links.insert().values(
@@ -42,12 +48,11 @@ class LinkRecords:
                     language=language,
                 )
             )
-            await conn.execute(
-                link_states.insert().values(link_id=link_id, state=LinkState.CREATED.value, at=now)
-            )
+            created = await self._note(conn, link_id, LinkState.CREATED, now, None)
             await self.db.audit(
                 conn, actor, "link.created", incident_id,
-                {"link_id": link_id, "expires_at": iso(expires_at), "language": language},
+                {"link_id": link_id, "expires_at": iso(expires_at), "language": language,
+                 "state_sha256": item_digest("link_state", created)},
             )
         return {"id": link_id, "incident_id": incident_id, "state": "created",
                 "created_at": iso(now), "expires_at": iso(expires_at), "language": language,
@@ -113,26 +118,34 @@ class LinkRecords:
             if row is None:
                 return None
             if is_note(LinkState(row[0]), new):
-                await conn.execute(
-                    link_states.insert().values(link_id=link_id, state=new.value, at=now, detail=detail)
-                )
+                state = await self._note(conn, link_id, new, now, detail)
             elif can_move(LinkState(row[0]), new):
-                await self._move(conn, link_id, new, now, detail)
+                state = await self._move(conn, link_id, new, now, detail)
             else:
                 return None
             await self.db.audit(
-                conn, actor, f"link.{new.value}", row[1], {"link_id": link_id, "detail": detail}
+                conn, actor, f"link.{new.value}", row[1],
+                {"link_id": link_id, "detail": detail, "state_sha256": item_digest("link_state", state)},
             )
         return iso(now)
 
-    async def _move(self, conn, link_id: str, new: LinkState, now: datetime, detail: str | None) -> None:
+    async def _move(
+        self, conn, link_id: str, new: LinkState, now: datetime, detail: str | None
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {"state": new.value}
         if new is LinkState.OPENED:
             values["opened_at"] = func.coalesce(links.c.opened_at, now)
         await conn.execute(update(links).where(links.c.id == link_id).values(**values))
+        return await self._note(conn, link_id, new, now, detail)
+
+    async def _note(
+        self, conn, link_id: str, state: LinkState, now: datetime, detail: str | None
+    ) -> dict[str, Any]:
+        """Add a state to the link's history; returns it as the record shows it (for its digest)."""
         await conn.execute(
-            link_states.insert().values(link_id=link_id, state=new.value, at=now, detail=detail)
+            link_states.insert().values(link_id=link_id, state=state.value, at=now, detail=detail)
         )
+        return {**link_state_row({"state": state.value, "at": now, "detail": detail}), "link_id": link_id}
 
     async def bind_device(self, link_id: str, device_hash: str) -> bool:
         """Bind the link to the first device that opens it; False if another device got there first."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .database import Database, inserted_id, new_id
+from .items import item_digest
 from .rows import recording_row, snapshot_row
 from .schema import recordings, snapshots
 
@@ -42,7 +43,8 @@ class MediaRecords:
             await conn.execute(snapshots.insert().values(**values))
             await self.db.audit(
                 conn, taken_by, "snapshot.taken", incident_id,
-                {"snapshot_id": values["id"], "sha256": sha256, "reason": reason}
+                {"snapshot_id": values["id"], "sha256": sha256, "thumb_sha256": thumb_sha256, "reason": reason,
+                 "item_sha256": item_digest("snapshot", snapshot_row(values, None))}
                 | ({} if frame_age_seconds is None else {"frame_age_seconds": frame_age_seconds}),
             )
         return snapshot_row(values, dict(fix) if fix else None)
@@ -65,11 +67,12 @@ class MediaRecords:
         }
         async with self.db.chain(), self.db.begin() as conn:
             result = await conn.execute(recordings.insert().values(**values))
+            values["id"] = inserted_id(result)
             await self.db.audit(
                 conn, "gateway", "recording.segment", incident_id,
-                {"session_id": session_id, "segment": segment, "sha256": sha256, "bytes": size},
+                {"recording_id": values["id"], "session_id": session_id, "segment": segment, "sha256": sha256,
+                 "bytes": size, "item_sha256": item_digest("recording", recording_row(values))},
             )
-        values["id"] = inserted_id(result)
         return recording_row(values)
 
     async def recordings(self, incident_id: str) -> list[dict[str, Any]]:

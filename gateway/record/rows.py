@@ -17,7 +17,7 @@ def fix_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "latitude": row["latitude"], "longitude": row["longitude"], "accuracy": row["accuracy"],
         "altitude": row["altitude"], "heading": row["heading"], "speed": row["speed"],
         "device_time": iso(row["device_time"]), "received_at": iso(row["received_at"]),
-        "sha256": row["sha256"],
+        "sha256": row.get("sha256"), "salt": row.get("salt"), "purged_at": iso(row.get("purged_at")),
         "placement": json.loads(placement) if isinstance(placement, str) else placement,
     }
 
@@ -30,7 +30,7 @@ def snapshot_row(row: Mapping[str, Any], fix: dict[str, Any] | None) -> dict[str
         "fix_id": row["fix_id"], "fix": fix, "url": f"/api/snapshots/{row['id']}",
         "thumb_sha256": row.get("thumb_sha256"),
         "thumbnail_url": f"/api/snapshots/{row['id']}/thumbnail" if row.get("thumb_sha256") else None,
-        "frame_age_seconds": row.get("frame_age_seconds"),
+        "frame_age_seconds": row.get("frame_age_seconds"), "purged_at": iso(row.get("purged_at")),
     }
 
 
@@ -40,7 +40,7 @@ def recording_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "sha256": row["sha256"], "bytes": row["bytes"], "frames": row["frames"],
         "width": row["width"], "height": row["height"], "codec": row["codec"],
         "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
-        "url": f"/api/recordings/{row['id']}",
+        "url": f"/api/recordings/{row['id']}", "purged_at": iso(row.get("purged_at")),
     }
 
 
@@ -67,7 +67,12 @@ def sms_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"], "link_id": row["link_id"], "to": row["to"], "body": row["body"],
         "provider": row["provider"], "status": row["status"], "created_at": iso(row["created_at"]),
-        "error": row.get("error"),
+        "error": row.get("error"), "salt": row.get("salt"), "purged_at": iso(row.get("purged_at")),
         # how the handler's console shows what the text costs: SMS parts and their encoding
         "parts": count_parts(row["body"]).to_json(),
     }
+
+
+def link_state_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One entry of a link's history (shown under its link; its digest adds the link's id)."""
+    return {"state": row["state"], "at": iso(row["at"]), "detail": row["detail"]}

@@ -92,6 +92,11 @@ incidents = Table(
     Column("snapshot_interval", Integer),
     Column("scene_change", Boolean, nullable=False, default=True, server_default=true()),
     Column("recording", Boolean, nullable=False, default=False, server_default=false()),
+    # Legal hold: while set, the retention purge leaves the incident alone (history in the chain).
+    _ts("held_at", True),
+    Column("held_by", String(64)),
+    Column("hold_reason", String(400)),
+    _ts("phone_purged_at", True),  # the caller's number removed by the retention purge
 )
 
 links = Table(
@@ -138,16 +143,19 @@ fixes = Table(
     Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
     Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("latitude", Float, nullable=False),
-    Column("longitude", Float, nullable=False),
+    # Position, placement and salt are None once purged; the hash stays (gateway/record/items.py).
+    Column("latitude", Float),
+    Column("longitude", Float),
     Column("accuracy", Float),
     Column("altitude", Float),
     Column("heading", Float),
     Column("speed", Float),
     _ts("device_time", True),
     _ts("received_at"),
-    Column("placement", Text, nullable=False),
+    Column("placement", Text),
     Column("sha256", String(64), nullable=False),
+    Column("salt", String(32)),
+    _ts("purged_at", True),
     UniqueConstraint("session_id", "seq", name="uq_fix_session_seq"),
 )
 
@@ -169,6 +177,7 @@ snapshots = Table(
     # How old the frame was when the snapshot was asked for (seconds); shown with a stale frame
     # stored on explicit request, so it is never taken for the scene "now".
     Column("frame_age_seconds", Float),
+    _ts("purged_at", True),  # the image and thumbnail deleted by the retention purge
 )
 
 recordings = Table(
@@ -186,6 +195,7 @@ recordings = Table(
     Column("codec", String(16), nullable=False),
     _ts("started_at"),
     _ts("ended_at"),
+    _ts("purged_at", True),
 )
 
 sms_messages = Table(
@@ -203,6 +213,8 @@ sms_messages = Table(
     _ts("created_at"),
     # A delivery receipt names the message only by the provider's reference.
     Index("ix_sms_messages_provider_ref", "provider", "provider_ref"),
+    Column("salt", String(32)),
+    _ts("purged_at", True),  # number and text removed ("") by the retention purge
 )
 
 # Talking without a voice: the handler's instructions to the caller and the caller's silent replies.
@@ -223,6 +235,8 @@ caller_messages = Table(
     _ts("sent_at"),
     _ts("delivered_at", True),
     _ts("seen_at", True),
+    Column("salt", String(32)),
+    _ts("purged_at", True),  # text removed ("") by the retention purge
 )
 
 # Every operator action and every recorded item, chained by hashes so that a removed or altered

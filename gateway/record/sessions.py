@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, aware, canonical, iso, new_id, sha256_hex, utcnow
+from .database import Database, aware, canonical, iso, new_id, utcnow
+from .items import item_digest, new_salt
 from .rows import fix_row
 from .schema import fixes, sessions
 
@@ -73,13 +74,15 @@ class SessionRecords:
         """
         received = utcnow()
         placement_json = canonical(placement)
-        values = {
+        values: dict[str, Any] = {
             "incident_id": incident_id, "session_id": session_id, "seq": seq,
-            "latitude": fix["latitude"], "longitude": fix["longitude"], "accuracy": fix.get("accuracy"),
-            "altitude": fix.get("altitude"), "heading": fix.get("heading"), "speed": fix.get("speed"),
+            # Stored as double precision: hashed as the float the record will give back.
+            "latitude": float(fix["latitude"]), "longitude": float(fix["longitude"]),
+            **{k: _float(fix.get(k)) for k in ("accuracy", "altitude", "heading", "speed")},
             "device_time": device_time, "received_at": received, "placement": placement_json,
+            "salt": new_salt(),
         }
-        values["sha256"] = sha256_hex(canonical({k: v for k, v in values.items() if k != "placement"}))
+        values["sha256"] = item_digest("fix", fix_row({**values, "id": None}))
         same_link = select(sessions.c.link_id).where(sessions.c.id == session_id).scalar_subquery()
         earlier = (
             select(fixes.c.id)
@@ -137,3 +140,7 @@ class SessionRecords:
                 await conn.execute(select(sessions).where(sessions.c.ended_at.is_(None)))
             ).mappings().all()
         return [dict(r) for r in rows]
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

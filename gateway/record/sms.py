@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 
 from .database import Database, new_id, utcnow
+from .items import item_digest, new_salt
 from .rows import sms_row
 from .schema import sms_messages
 
@@ -20,12 +21,16 @@ class SmsRecords:
         values = {
             "id": new_id("sms"), "incident_id": incident_id, "link_id": link_id, "to": to,
             "body": body, "provider": provider, "status": "queued", "created_at": utcnow(),
+            "salt": new_salt(),
         }
         async with self.db.chain(), self.db.begin() as conn:
             await conn.execute(sms_messages.insert().values(**values))
+            # The number and the text are not in the chain itself (the retention purge removes
+            # them); their salted digest is.
             await self.db.audit(
                 conn, actor, "sms.queued", incident_id,
-                {"sms_id": values["id"], "to": to, "provider": provider},
+                {"sms_id": values["id"], "link_id": link_id, "provider": provider,
+                 "item_sha256": item_digest("sms", sms_row(values))},
             )
         return sms_row(values)
 
@@ -43,7 +48,7 @@ class SmsRecords:
             ).scalar()
             await self.db.audit(
                 conn, "gateway", f"sms.{status}", incident_id,
-                {"sms_id": sms_id, "provider_ref": provider_ref, "error": error},
+                {"sms_id": sms_id, "status": status, "provider_ref": provider_ref, "error": error},
             )
 
     async def sms_by_provider_ref(self, provider: str, provider_ref: str) -> dict[str, Any] | None:

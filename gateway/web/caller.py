@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ..auth import digest, new_secret, same
 from ..caller_status import BadStatus
+from ..consent import consent_detail
 from ..conversation import BadMessage
 from ..fallback import MAX_STILL_BYTES, BadUpload
 from ..i18n import LANGUAGES, direction, negotiate, render_page, strings
@@ -187,7 +188,11 @@ async def consent(request: web.Request) -> web.Response:
         link, device = await _link(request, bind=True)
     except Refused:
         return _refused_json()
-    await request.app[CALLERS].move(link, LinkState.CONSENTED, "caller")
+    # The consent text the caller agreed to: the page says the language it showed; an older page
+    # that does not is taken to have shown the one the gateway rendered for it.
+    body = await json_body(request)
+    language = body.get("language") or link.get("language") or negotiate(request.headers.get("Accept-Language"))
+    await request.app[CALLERS].move(link, LinkState.CONSENTED, "caller", consent_detail(language))
     servers = [s.to_browser() for s in request.app[SETTINGS].ice_servers]
     response = web.json_response({"ice_servers": servers})
     if device:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from urllib.parse import urlsplit
+import logging
 
 from aiohttp import web
 
@@ -13,12 +14,17 @@ from ..exports.bundle import build_bundle
 from ..exports.eido import eido
 from ..exports.geojson import fixes_geojson
 from ..exports.pidf_lo import MEDIA_TYPE, pidf_lo
-from ..record.database import iso, redact_for, utcnow
+from ..record.database import iso, utcnow
 from .auth import require
 from .incidents import _incident
 from .keys import BLOBS, DATABASE, SETTINGS
+from ..record.evidence import ChainBroken, export_incident
+from .auth import require
+from .incidents import _incident
+from .keys import BLOBS, CHECKPOINTS, DATABASE, INCIDENTS
 from .security import json_error
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
@@ -60,14 +66,23 @@ async def audit_head(request: web.Request) -> web.Response:
 
 @routes.get("/api/incidents/{id}/bundle")
 async def bundle(request: web.Request) -> web.Response:
+    """The evidence bundle; refused (409, audited) when the stored chain does not verify."""
     who = require(request, Permission.AUDIT)
-    record = await _incident(request, whole=True)
+    record = await _incident(request)
     database = request.app[DATABASE]
-    await database.record_action(who["name"], "bundle.exported", record["id"])
-    chain = redact_for(await database.audit_entries(), record["id"])
+    try:
+        made = await export_incident(
+            database, request.app[INCIDENTS], request.app[CHECKPOINTS], record["id"], who["name"]
+        )
+    except ChainBroken as exc:
+        log.error("export of %s refused: %s", record["id"], exc)
+        await database.record_action(who["name"], "bundle.refused", record["id"], reason=str(exc))
+        return json_error(409, "chain_broken", f"the audit chain does not verify, so no bundle is made: {exc}")
     blobs = request.app[BLOBS]
     # Reading every file and zipping them is slow work: keep it off the event loop.
-    data = await asyncio.to_thread(build_bundle, record, chain, blobs.get)
+    data = await asyncio.to_thread(
+        build_bundle, made.record, made.chain, blobs.get, made.checkpoints, made.export
+    )
     name = f"scenelink-{record['reference']}.zip".replace("/", "-")
     return web.Response(
         body=data, content_type="application/zip",

@@ -18,6 +18,7 @@ from ..nodes import SessionDirectory
 from ..passwords import PasswordPool
 from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.outbox import Outbox
+from ..record.checkpoints import Checkpoints
 from ..sms import SmsSender
 from ..webhooks import Webhooks
 from .security import Throttle
@@ -37,6 +38,7 @@ OUTBOX = web.AppKey("outbox", Outbox)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 LOGIN_LOCKOUT = web.AppKey("login_lockout", Lockout)
 PASSWORDS = web.AppKey("passwords", PasswordPool)
+CHECKPOINTS = web.AppKey("checkpoints", Checkpoints)
 OPERATOR = web.RequestKey("operator", dict)
 METRICS = web.AppKey("metrics", Metrics)
 # Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from xml.etree import ElementTree as ET
@@ -39,10 +40,15 @@ async def test_position_exports_and_an_evidence_bundle_that_verifies(client, str
     path = tmp_path / "bundle.zip"
     path.write_bytes(await resp.read())
     head = await (await client.get("/api/audit/head")).json()
+    env = {**os.environ, "SCENELINK_DATA_DIR": str(tmp_path)}
+    public = subprocess.run([sys.executable, "-m", "gateway", "keys", "public"], capture_output=True, text=True, env=env)
+    assert public.returncode == 0 and public.stdout.startswith("-----BEGIN PUBLIC KEY-----"), public.stderr
+    (tmp_path / "gateway.pub").write_text(public.stdout)
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", "verify-bundle", str(path)], capture_output=True, text=True
+        [sys.executable, "-m", "gateway", "verify-bundle", "--public-key", str(tmp_path / "gateway.pub"), str(path)],
+        capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundle verified" in result.stdout and snap["id"]
+    assert "bundle verified" in result.stdout and "signed by the given key" in result.stdout and snap["id"]
     # The export itself is audited after the bundle's chain was cut, so the head has moved on by one.
     assert head["entries"] >= 1

@@ -1142,7 +1142,8 @@
     s.outbox = (store.get("outbox", []) || []).map(function (o) { return { ref: o.ref, body: o.body, sentAt: 0 }; });
     setText("connecting-step", t("step_asking"));
     show("connecting");
-    post("/consent", {}).then(function (consent) {
+    // The language the consent screen was shown in: the record names the text the caller agreed to.
+    post("/consent", { language: T.lang || "en" }).then(function (consent) {
       s.iceServers = Array.isArray(consent.ice_servers) ? consent.ice_servers : [];
       store.set("sharing", true);
       store.set("touched", now());
