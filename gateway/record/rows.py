@@ -12,6 +12,13 @@ from .database import iso
 
 def fix_row(row: Mapping[str, Any]) -> dict[str, Any]:
     placement = row["placement"]
+    if row.get("purged_at"):  # a tombstone: its position columns hold 0, not a place
+        return {
+            "id": row["id"], "session_id": row["session_id"], "seq": row["seq"], "latitude": None,
+            "longitude": None, "accuracy": None, "altitude": None, "heading": None, "speed": None,
+            "device_time": None, "received_at": iso(row["received_at"]), "sha256": row.get("sha256"),
+            "salt": None, "purged_at": iso(row["purged_at"]), "placement": None,
+        }
     return {
         "id": row["id"], "session_id": row["session_id"], "seq": row["seq"],
         "latitude": row["latitude"], "longitude": row["longitude"], "accuracy": row["accuracy"],

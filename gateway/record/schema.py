@@ -143,16 +143,17 @@ fixes = Table(
     Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
     Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
     Column("seq", Integer, nullable=False),
-    # Position, placement and salt are None once purged; the hash stays (gateway/record/items.py).
-    Column("latitude", Float),
-    Column("longitude", Float),
+    # Once purged: position 0, placement "null", salt None (the record shows them empty); the hash
+    # stays (gateway/record/items.py).
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
     Column("accuracy", Float),
     Column("altitude", Float),
     Column("heading", Float),
     Column("speed", Float),
     _ts("device_time", True),
     _ts("received_at"),
-    Column("placement", Text),
+    Column("placement", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("salt", String(32)),
     _ts("purged_at", True),

@@ -6,9 +6,10 @@ Create Date: 2026-12-02
 
 Fixes, SMS and conversation messages get the ``salt`` their digest covers (gateway/record/items.py);
 rows made before have none and are tied to the chain by their identifiers. Every purgeable row
-gets ``purged_at`` (the retention purge leaves a tombstone that keeps its hashes); a fix's
-position and placement may now be empty, for the same reason. Incidents get their legal hold
-and the time the caller's number was purged.
+gets ``purged_at`` (the retention purge leaves a tombstone that keeps its hashes). A purged fix
+keeps 0 in its position columns rather than making them nullable: on SQLite that would mean
+rebuilding ``fixes``, which ``snapshots`` refers to, inside the migration's transaction. Incidents
+get their legal hold and the time the caller's number was purged.
 """
 
 from __future__ import annotations
@@ -46,12 +47,6 @@ def upgrade() -> None:
             with op.batch_alter_table(table) as batch:
                 for column in missing:
                     batch.add_column(column)
-    fixes = {c["name"]: c for c in inspector.get_columns("fixes")}
-    if not all(fixes[name]["nullable"] for name in ("latitude", "longitude", "placement")):
-        with op.batch_alter_table("fixes") as batch:
-            batch.alter_column("latitude", existing_type=sa.Float, nullable=True)
-            batch.alter_column("longitude", existing_type=sa.Float, nullable=True)
-            batch.alter_column("placement", existing_type=sa.Text, nullable=True)
 
 
 def downgrade() -> None:
