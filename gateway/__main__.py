@@ -37,13 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     verify = sub.add_parser("verify-bundle", help="check an exported evidence bundle")
     verify.add_argument("bundle", type=Path)
     verify.add_argument("--public-key", type=Path, metavar="FILE",
-                        help="the gateway's public key (PEM, from `scenelink keys public`), kept apart from the gateway:"
+                        help="the gateway's public key (PEM, from `scenelink keys public`), kept apart from"
+                             " the gateway:"
                              " checks the signed checkpoints, so a rebuilt or shortened chain is found")
     verify.set_defaults(func=_verify_bundle)
 
     db.add_parser(sub)
 
-    keys = sub.add_parser("keys", help="the key that signs the audit chain").add_subparsers(dest="action", required=True)
+    keys = sub.add_parser("keys", help="the key that signs the audit chain").add_subparsers(
+        dest="action", required=True
+    )
     public = keys.add_parser("public", help="print the public key (PEM) for verify-bundle --public-key")
     public.set_defaults(func=_keys_public)
 

@@ -208,7 +208,9 @@ def _check_export(
     if not entries:
         report.problems.append(f"export {export.get('id')}: not in the audit chain")
     elif entries[0].get("actor") != export.get("by"):
-        report.problems.append(f"export {export.get('id')}: made by {entries[0].get('actor')!r} in the chain, not {export.get('by')!r}")
+        report.problems.append(
+            f"export {export.get('id')}: made by {entries[0].get('actor')!r} in the chain, not {export.get('by')!r}"
+        )
 
 
 def _json(value: Any) -> bytes:

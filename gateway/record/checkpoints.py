@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -51,7 +52,9 @@ class Checkpoints:
     async def latest(self) -> dict[str, Any] | None:
         async with self.db.connect() as conn:
             row = (
-                await conn.execute(select(checkpoints).order_by(checkpoints.c.seq.desc(), checkpoints.c.id.desc()).limit(1))
+                await conn.execute(
+                    select(checkpoints).order_by(checkpoints.c.seq.desc(), checkpoints.c.id.desc()).limit(1)
+                )
             ).mappings().first()
         return checkpoint_json(row) if row else None
 

@@ -15,7 +15,8 @@ Files (snapshots, stills, thumbnails, recordings) are also identified by the SHA
 from __future__ import annotations
 
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .chain import canonical, sha256_hex
 

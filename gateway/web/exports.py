@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import urlsplit
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -15,13 +15,10 @@ from ..exports.eido import eido
 from ..exports.geojson import fixes_geojson
 from ..exports.pidf_lo import MEDIA_TYPE, pidf_lo
 from ..record.database import iso, utcnow
-from .auth import require
-from .incidents import _incident
-from .keys import BLOBS, DATABASE, SETTINGS
 from ..record.evidence import ChainBroken, export_incident
 from .auth import require
 from .incidents import _incident
-from .keys import BLOBS, CHECKPOINTS, DATABASE, INCIDENTS
+from .keys import BLOBS, CHECKPOINTS, DATABASE, INCIDENTS, SETTINGS
 from .security import json_error
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from ..metrics import Metrics
 from ..nodes import SessionDirectory
 from ..passwords import PasswordPool
 from ..record import Accounts, BlobStore, Database, Incidents
-from ..record.outbox import Outbox
 from ..record.checkpoints import Checkpoints
+from ..record.outbox import Outbox
 from ..sms import SmsSender
 from ..webhooks import Webhooks
 from .security import Throttle

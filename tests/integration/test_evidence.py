@@ -36,7 +36,9 @@ async def test_a_bundle_verifies_against_the_key_kept_apart_from_the_gateway(cli
     key_file = settings.signing_key_path
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     env = {**os.environ, "SCENELINK_DATA_DIR": str(settings.data_dir)}
-    public = subprocess.run([sys.executable, "-m", "gateway", "keys", "public"], capture_output=True, text=True, env=env)
+    public = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "public"], capture_output=True, text=True, env=env
+    )
     assert public.returncode == 0, public.stderr
     assert "PRIVATE" not in public.stdout
     (tmp_path / "gateway.pub").write_text(public.stdout)

@@ -41,7 +41,9 @@ async def test_position_exports_and_an_evidence_bundle_that_verifies(client, str
     path.write_bytes(await resp.read())
     head = await (await client.get("/api/audit/head")).json()
     env = {**os.environ, "SCENELINK_DATA_DIR": str(tmp_path)}
-    public = subprocess.run([sys.executable, "-m", "gateway", "keys", "public"], capture_output=True, text=True, env=env)
+    public = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "public"], capture_output=True, text=True, env=env
+    )
     assert public.returncode == 0 and public.stdout.startswith("-----BEGIN PUBLIC KEY-----"), public.stderr
     (tmp_path / "gateway.pub").write_text(public.stdout)
     result = subprocess.run(

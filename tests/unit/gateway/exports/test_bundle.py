@@ -9,8 +9,9 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,7 +55,9 @@ async def made(tmp_path) -> Made:
         other = await incidents.create("OTHER-1", "+447700900999", "handler2")  # must stay hidden
         inc = await incidents.create("WYP-1", "+447700900123", "handler1")
         link = await incidents.create_link(inc["id"], "a" * 64, utcnow() + timedelta(minutes=30), "handler1", "cy")
-        await incidents.add_sms(inc["id"], link["id"], "+447700900123", "Tap to share: https://x/c/t", "outbox", "handler1")
+        await incidents.add_sms(
+            inc["id"], link["id"], "+447700900123", "Tap to share: https://x/c/t", "outbox", "handler1"
+        )
         sms = (await incidents.record(inc["id"]))["messages"][0]
         await incidents.update_sms(sms["id"], "sent", "outbox-1")
         await incidents.move_link(link["id"], LinkState.SENT, "gateway")
@@ -193,8 +196,8 @@ def test_a_forged_link_history_entry_is_named(made):
     link_id = made.record["links"][0]["id"]
 
     def forge(record):
-        record["links"][0]["states"].insert(1, {"link_id": link_id, "state": "revoked", "at": "2026-01-01T00:00:00.000Z",
-                                                "detail": "revoked by the handler"})
+        forged = {"state": "revoked", "at": "2026-01-01T00:00:00.000Z", "detail": "revoked by the handler"}
+        record["links"][0]["states"].insert(1, forged)
 
     found = problems(made, rebuild(made.data, edit_json("record.json", forge)))
     assert any(p.startswith(f"link {link_id} state revoked") and "not in the audit chain" in p for p in found), found
@@ -221,7 +224,8 @@ def test_an_altered_sms_is_named(made):
     found = problems(made, rebuild(made.data, edit_json("record.json", lambda r: r["messages"][0].update(
         body="Tap to share: https://evil/c/t"))))
     assert any(p.startswith(f"SMS {sms_id}:") for p in found), found
-    found = problems(made, rebuild(made.data, edit_json("record.json", lambda r: r["messages"][0].update(status="delivered"))))
+    delivered = edit_json("record.json", lambda r: r["messages"][0].update(status="delivered"))
+    found = problems(made, rebuild(made.data, delivered))
     assert any(p.startswith(f"SMS {sms_id}:") and "status" in p for p in found), found
 
 
@@ -257,7 +261,8 @@ def test_dropping_the_last_audit_entry_is_found_with_and_without_the_key(made):
     dropped = rebuild(made.data, edit_json("audit.json", lambda audit: audit.pop()))
     assert any("cut short" in p for p in problems(made, dropped))
     # Without the key the export itself is found missing from the chain.
-    assert any(p.startswith("export ") and "not in the audit chain" in p for p in problems(made, dropped, with_key=False))
+    found = problems(made, dropped, with_key=False)
+    assert any(p.startswith("export ") and "not in the audit chain" in p for p in found)
 
 
 def test_a_chain_rebuilt_from_scratch_is_found_only_with_the_key(made):
