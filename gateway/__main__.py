@@ -25,6 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("name")
     add.add_argument("--role", required=True, help="handler, dispatcher, supervisor or admin")
     add.set_defaults(func=_users_add)
+    users.add_parser("list", help="list operators, their roles, state and open sessions").set_defaults(
+        func=_users_list
+    )
+    for action, text in (
+        ("disable", "disable an operator and end their sessions"),
+        ("enable", "enable a disabled operator again"),
+        ("reset-password", "set a one-time password (printed once) that must be changed; ends their sessions"),
+        ("logout", "end every session of an operator"),
+    ):
+        command = users.add_parser(action, help=text)
+        command.add_argument("name")
+        command.set_defaults(func=_users_change, change=action)
 
     tokens = sub.add_parser("tokens", help="manage API tokens for machine clients").add_subparsers(
         dest="action", required=True
@@ -32,7 +44,26 @@ def main(argv: list[str] | None = None) -> int:
     create = tokens.add_parser("create", help="create a bearer token and print it once")
     create.add_argument("name")
     create.add_argument("--role", required=True)
+    create.add_argument("--expires-days", type=int, help="the token stops working after this many days")
     create.set_defaults(func=_tokens_create)
+    tokens.add_parser("list", help="list tokens (names, roles, expiry; never the secrets)").set_defaults(
+        func=_tokens_list
+    )
+    revoke = tokens.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_tokens_revoke)
+
+    embeds = sub.add_parser("embeds", help="list and withdraw embedded live views").add_subparsers(
+        dest="action", required=True
+    )
+    listing = embeds.add_parser("list", help="list embed links (by id; never the tokens)")
+    listing.add_argument("--incident", help="only this incident's")
+    listing.set_defaults(func=_embeds_list)
+    withdraw = embeds.add_parser("revoke", help="withdraw one embed link, or all of an incident's")
+    which = withdraw.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="the embed's id from `scenelink embeds list`")
+    which.add_argument("--incident", help="every embed link of this incident")
+    withdraw.set_defaults(func=_embeds_revoke)
 
     verify = sub.add_parser("verify-bundle", help="check an exported evidence bundle")
     verify.add_argument("bundle", type=Path)
@@ -185,17 +216,120 @@ def _users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_accounts(args: argparse.Namespace, action) -> int:
+    """Run ``action(accounts)``; an unknown name is reported and answers 1."""
+    from .record.accounts import UnknownName
+
+    failed = False
+
+    async def guarded(accounts) -> None:
+        nonlocal failed
+        try:
+            await action(accounts)
+        except UnknownName as exc:
+            print(f"scenelink: {exc}", file=sys.stderr)
+            failed = True
+
+    _with_accounts(args, guarded)
+    return 1 if failed else 0
+
+
+def _table(rows: list[dict], columns: list[str]) -> None:
+    def shown(value) -> str:
+        return "-" if value is None else str(value)
+
+    widths = [max([len(c)] + [len(shown(r[c])) for r in rows]) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(shown(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    async def show(accounts) -> None:
+        _table(
+            await accounts.list_operators(),
+            ["username", "role", "created_at", "disabled_at", "must_change_password", "sessions"],
+        )
+
+    return _run_accounts(args, show)
+
+
+def _users_change(args: argparse.Namespace) -> int:
+    from .auth import hash_password, new_secret
+
+    async def change(accounts) -> None:
+        if args.change == "disable":
+            ended = await accounts.set_disabled(args.name, True, "cli")
+            print(f"disabled {args.name!r}; {ended} session(s) ended")
+        elif args.change == "enable":
+            await accounts.set_disabled(args.name, False, "cli")
+            print(f"enabled {args.name!r}")
+        elif args.change == "logout":
+            print(f"{await accounts.end_sessions(args.name, 'cli')} session(s) of {args.name!r} ended")
+        else:
+            password = new_secret(12)
+            ended = await accounts.reset_password(args.name, hash_password(password), "cli")
+            print(password)
+            print(
+                f"(one-time password for {args.name!r}, shown once: it opens only the page to choose a new one; "
+                f"{ended} session(s) ended)", file=sys.stderr,
+            )
+
+    return _run_accounts(args, change)
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    async def show(accounts) -> None:
+        _table(await accounts.list_tokens(), ["name", "role", "created_at", "expires_at", "revoked_at", "active"])
+
+    return _run_accounts(args, show)
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    async def revoke(accounts) -> None:
+        await accounts.revoke_token(args.name, "cli")
+        print(f"revoked token {args.name!r}")
+
+    return _run_accounts(args, revoke)
+
+
+def _embeds_list(args: argparse.Namespace) -> int:
+    async def show(accounts) -> None:
+        _table(
+            await accounts.list_embeds(args.incident),
+            ["id", "incident_id", "created_by", "created_at", "expires_at", "revoked_at", "active"],
+        )
+
+    return _run_accounts(args, show)
+
+
+def _embeds_revoke(args: argparse.Namespace) -> int:
+    async def revoke(accounts) -> None:
+        count = await accounts.revoke_embeds("cli", embed_id=args.id, incident_id=args.incident)
+        print(f"withdrew {count} embed link(s)")
+
+    return _run_accounts(args, revoke)
+
+
 def _tokens_create(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from .auth import check_name, digest, new_api_token, parse_role
+    from .record.database import utcnow
 
     try:
         check_name(args.name, "token's name")
         role = parse_role(args.role)
+        if args.expires_days is not None and not 1 <= args.expires_days <= 3650:
+            raise ValueError("--expires-days must be from 1 to 3650")
     except ValueError as exc:
         print(f"scenelink: {exc}", file=sys.stderr)
         return 2
+    expires_at = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
     token = new_api_token()
-    if _with_accounts(args, lambda accounts: accounts.add_token(args.name, role.value, digest(token), "cli")):
+    if _with_accounts(
+        args, lambda accounts: accounts.add_token(args.name, role.value, digest(token), "cli", expires_at)
+    ):
         return 1
     print(token)
     print(f"(token {args.name!r}, role {role.value}: shown once, only its hash is kept)", file=sys.stderr)

@@ -67,6 +67,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     _ts("created_at"),
     _ts("revoked_at", True),
+    _ts("expires_at", True),  # none: until revoked
 )
 
 web_sessions = Table(

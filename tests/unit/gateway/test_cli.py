@@ -56,3 +56,71 @@ def test_tokens_create_prints_the_token_once_and_stores_its_digest(data_dir, cap
     assert token.startswith("slk_")
     stored = lookup(data_dir, lambda a: a.token_by_hash(digest(token)))
     assert stored["name"] == "cad" and stored["role"] == "handler"
+
+
+def add_user(name: str, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "add", name, "--role", "handler"]) == 0
+
+
+def test_users_can_be_listed_disabled_enabled_reset_and_signed_out(data_dir, monkeypatch, capsys):
+    from datetime import timedelta
+
+    from gateway.record.database import utcnow
+
+    add_user("carol", monkeypatch)
+    operator_id = lookup(data_dir, lambda a: a.operator_by_name("carol"))["id"]
+    for session in ("s1", "s2"):
+        lookup(
+            data_dir,
+            lambda a, s=session: a.add_web_session(digest(s), operator_id, "c" * 32, utcnow() + timedelta(hours=1)),
+        )
+    capsys.readouterr()
+    assert main(["users", "list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["username", "role", "created_at", "disabled_at", "must_change_password", "sessions"]
+    (row,) = [line.split() for line in listing[1:] if line.startswith("carol")]
+    assert row[1] == "handler" and row[3] == "-" and row[4] == "False" and row[5] == "2"
+
+    assert main(["users", "logout", "carol"]) == 0
+    assert "2 session(s) of 'carol' ended" in capsys.readouterr().out
+    assert lookup(data_dir, lambda a: a.web_session(digest("s1"))) is None
+
+    assert main(["users", "disable", "carol"]) == 0
+    assert lookup(data_dir, lambda a: a.operator_by_name("carol"))["disabled_at"] is not None
+    assert main(["users", "enable", "carol"]) == 0
+    assert lookup(data_dir, lambda a: a.operator_by_name("carol"))["disabled_at"] is None
+
+    capsys.readouterr()
+    assert main(["users", "reset-password", "carol"]) == 0
+    out = capsys.readouterr()
+    one_time = out.out.strip()
+    assert len(one_time) >= 12 and "shown once" in out.err
+    carol = lookup(data_dir, lambda a: a.operator_by_name("carol"))
+    assert carol["must_change_password"] and verify_password(carol["password_hash"], one_time)
+    assert not verify_password(carol["password_hash"], "a long enough password")
+
+    assert main(["users", "disable", "nobody"]) == 1
+    assert "no operator named 'nobody'" in capsys.readouterr().err
+    entries = lookup(data_dir, lambda a: a.db.audit_entries())
+    assert [e["action"] for e in entries if e["actor"] == "cli"] == [
+        "operator.added", "sessions.ended", "operator.disabled", "operator.enabled", "password.reset",
+    ]
+
+
+def test_tokens_expire_are_listed_without_secrets_and_revoked(data_dir, capsys):
+    assert main(["tokens", "create", "cad", "--role", "dispatcher", "--expires-days", "30"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["tokens", "create", "wall", "--role", "dispatcher"]) == 0
+    capsys.readouterr()
+    found = lookup(data_dir, lambda a: a.token_by_hash(digest(token)))
+    assert found["name"] == "cad" and found["expires_at"] is not None
+    assert main(["tokens", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert token not in listing and digest(token) not in listing
+    rows = {line.split()[0]: line.split() for line in listing.splitlines()[1:]}
+    assert set(rows) == {"cad", "wall"} and rows["cad"][-1] == "True" and rows["wall"][3] == "-"
+    assert main(["tokens", "revoke", "cad"]) == 0
+    assert lookup(data_dir, lambda a: a.token_by_hash(digest(token))) is None
+    assert main(["tokens", "revoke", "cad"]) == 1  # already revoked
+    assert main(["tokens", "create", "x", "--role", "handler", "--expires-days", "0"]) == 2
