@@ -202,6 +202,37 @@ class Database:
                 return
             after = int(rows[-1]["seq"])
 
+    async def chain_for(
+        self, incident_id: str, until: int | None = None, batch: int = 5000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The chain in order (to entry ``until``) as an evidence bundle shows it (what
+        :func:`redact_for` makes of :meth:`stream_entries`), read a batch at a time: every other
+        incident's entries are only their sequence numbers and hashes, and their details are never
+        read from the database."""
+        after = 0
+        while True:
+            query = select(audit.c.seq, audit.c.prev_hash, audit.c.hash, audit.c.incident_id).where(audit.c.seq > after)
+            if until is not None:
+                query = query.where(audit.c.seq <= until)
+            async with self.connect() as conn:
+                links = (await conn.execute(query.order_by(audit.c.seq).limit(batch))).all()
+                own: dict[int, dict[str, Any]] = {}
+                if any(row.incident_id == incident_id for row in links):
+                    full = await conn.execute(
+                        select(audit).where(
+                            audit.c.incident_id == incident_id, audit.c.seq > after, audit.c.seq <= links[-1].seq
+                        )
+                    )
+                    own = {int(row["seq"]): entry_json(row) for row in full.mappings()}
+            for row in links:
+                if row.incident_id == incident_id:
+                    yield own[int(row.seq)]
+                else:
+                    yield {"seq": row.seq, "prev_hash": row.prev_hash, "hash": row.hash}
+            if len(links) < batch:
+                return
+            after = int(links[-1].seq)
+
     async def verify(self, checker: ChainChecker | None = None) -> tuple[int, ChainBreak | None]:
         """Check the stored chain end to end, or onwards from where ``checker`` got to:
         (entries checked, first break or None)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .chain import ChainChecker, redact_for
+from .chain import ChainChecker
 from .checkpoints import Checkpoints
 from .database import Database, iso, new_id
 from .incidents import Incidents
@@ -63,10 +63,11 @@ async def export_incident(
     async with db.connect() as conn:
         seq, at = (await conn.execute(select(audit.c.seq, audit.c.at).where(audit.c.hash == digest))).one()
     head = await signer.store(sign_checkpoint(signer.key, seq, digest, iso(at) or ""), "export")
-    chain = [e async for e in db.stream_entries(until=seq)]
-    own = [e["seq"] for e in chain if e["incident_id"] == incident_id]
+    # Read in batches; other incidents' entries come as their hashes only (no details read).
+    chain = [e async for e in db.chain_for(incident_id, until=seq)]
+    own = [e["seq"] for e in chain if e.get("incident_id") == incident_id]
     signed = await signer.between(max(1, min(own, default=seq) - 1), seq)
     if head not in signed:
         signed.append(head)
-    return Export(record, redact_for(chain, incident_id), signed,
+    return Export(record, chain, signed,
                   {"id": export_id, "by": actor, "at": head["at"], "seq": seq})

@@ -100,3 +100,20 @@ async def test_a_delivery_receipt_finds_its_message_by_index(db):
     async with db.connect() as conn:
         indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("sms_messages"))
     assert ["provider", "provider_ref"] in [i["column_names"] for i in indexes]
+
+
+async def test_a_bundle_reads_the_chain_in_batches_and_only_its_incidents_details(db):
+    from gateway.record.database import redact_for
+
+    for n in range(7):
+        await db.record_action("handler1", "note", "inc_mine" if n % 3 == 0 else f"inc_other{n}", n=n, secret=f"s{n}")
+    await db.record_action("cli", "operator.added", None, username="x")
+    expected = redact_for(await db.audit_entries(), "inc_mine")
+    with statements(db) as seen:
+        streamed = [e async for e in db.chain_for("inc_mine", batch=3)]
+    assert streamed == expected
+    assert [e["seq"] for e in streamed] == list(range(1, 9))
+    assert [e async for e in db.chain_for("inc_mine", until=5, batch=3)] == expected[:5]
+    # Batches of 3 over 8 entries: 3 reads of the links, and a read of details only where it has some.
+    assert len(seen) == 3 + 3, seen
+    assert all("audit.detail" not in s or "audit.incident_id =" in s for s in seen)
