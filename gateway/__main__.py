@@ -81,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     public = keys.add_parser("public", help="print the public key (PEM) for verify-bundle --public-key")
     public.set_defaults(func=_keys_public)
 
+    retention = sub.add_parser("retention", help="what the retention purge removes").add_subparsers(
+        dest="action", required=True
+    )
+    retention.add_parser("report", help="say what the next purge would remove, and why").set_defaults(
+        func=_retention_report
+    )
+    retention.add_parser("purge", help="purge now what is due (held incidents are left alone)").set_defaults(
+        func=_retention_purge
+    )
+
     geocode.add_parser(sub)
     boundaries.add_parser(sub)
 
@@ -146,6 +156,49 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print("the chain's head is signed by the given key")
     print("bundle verified: unaltered" if report.ok else "bundle NOT verified")
     return 0 if report.ok else 1
+
+
+def _with_retention(args: argparse.Namespace, action):
+    import asyncio
+
+    from .record import BlobStore, Database
+    from .record.purge import Retention
+
+    settings = _settings(args)
+
+    async def run():
+        db = await Database.open(settings.database_url)
+        try:
+            return await action(Retention(db, BlobStore(settings.blob_dir), settings.retention))
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _retention_report(args: argparse.Namespace) -> int:
+    lines = _with_retention(args, lambda retention: retention.report())
+    if not lines:
+        print("nothing left to purge: no ended incident holds contents")
+    for line in lines:
+        left = ", ".join(f"{n} {kind}" for kind, n in line["left"].items() if n)
+        print(f"{line['reference']} ({line['incident']}), ended {line['ended_at']}: {left}")
+        if "held" in line:
+            held = line["held"]
+            print(f"  under legal hold since {held['at']} by {held['by']}: {held['reason']} (never purged while held)")
+        for due in line["due"]:
+            print(f"  due now: {due['items']} {due['kind']} ({due['why']}; due since {due['since']})")
+        if "next" in line:
+            print(f"  next: {line['next']['kind']} at {line['next']['at']}")
+    return 0
+
+
+def _retention_purge(args: argparse.Namespace) -> int:
+    done = _with_retention(args, lambda retention: retention.purge(actor="cli"))
+    for result in done:
+        print(f"purged {result.items} {result.kind} of {result.incident_id}")
+    print(f"{len(done)} purge(s); hashes stay in the audit chain")
+    return 0
 
 
 def _keys_public(args: argparse.Namespace) -> int:

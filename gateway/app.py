@@ -26,6 +26,7 @@ from .record import Accounts, BlobStore, Database, Incidents
 from .record.checkpoints import Checkpoints
 from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
+from .record.purge import Retention
 from .record.signing import load_or_create_key
 from .sms import close_sender, make_sender
 from .tasks import TaskSet
@@ -42,6 +43,7 @@ from .web import (
     nodes,
     ops,
     pages,
+    retention,
     sms_receipts,
     webhooks,
 )
@@ -61,6 +63,7 @@ from .web.keys import (
     OUTBOX,
     PASSWORDS,
     PLACER,
+    RETENTION,
     SETTINGS,
     SMS,
     THROTTLE,
@@ -120,6 +123,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         ops.routes,
         maps.routes,
         nodes.routes,
+        retention.routes,
     ):
         app.add_routes(table)
     pages.add_static(app)
@@ -167,6 +171,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sweeper = asyncio.ensure_future(_sweep_expired(app))
     record_tasks = TaskSet("record")
     record_tasks.spawn(_sign_checkpoints(app[CHECKPOINTS], settings.record.checkpoint_interval_seconds))
+    app[RETENTION] = Retention(db, app[BLOBS], settings.retention)
+    record_tasks.spawn(_purge(app[RETENTION], settings.retention.purge_interval_seconds))
     try:
         yield
     finally:
@@ -274,4 +280,14 @@ async def _sign_checkpoints(checkpoints: Checkpoints, interval: float) -> None:
                 log.info("audit chain head signed at entry %s", signed["seq"])
         except Exception:
             log.exception("signing the audit chain's head failed")
+        await asyncio.sleep(interval)
+
+
+async def _purge(retention: Retention, interval: float) -> None:
+    """Run the retention purge every ``interval`` seconds (held incidents are left alone)."""
+    while True:
+        try:
+            await retention.purge()
+        except Exception:
+            log.exception("retention purge failed")
         await asyncio.sleep(interval)

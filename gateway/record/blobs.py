@@ -34,6 +34,14 @@ class BlobStore:
         os.replace(tmp, final)
         return digest
 
+    def delete(self, sha256: str) -> bool:
+        """Remove a file (the retention purge); False if it was not there."""
+        try:
+            self.path_for(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def get(self, sha256: str) -> bytes:
         return self.path_for(sha256).read_bytes()
 

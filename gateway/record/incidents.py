@@ -106,6 +106,11 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
                     "scene_change_snapshots": bool(row["scene_change"]),
                     "recording": bool(row["recording"]),
                 },
+                "legal_hold": (
+                    {"held_at": iso(row["held_at"]), "held_by": row["held_by"], "reason": row["hold_reason"]}
+                    if row["held_at"] is not None else None
+                ),
+                "phone_purged_at": iso(row["phone_purged_at"]),
             }
             for row in rows
         ]

@@ -19,6 +19,7 @@ from ..passwords import PasswordPool
 from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.checkpoints import Checkpoints
 from ..record.outbox import Outbox
+from ..record.purge import Retention
 from ..sms import SmsSender
 from ..webhooks import Webhooks
 from .security import Throttle
@@ -39,6 +40,7 @@ WEBHOOKS = web.AppKey("webhooks", Webhooks)
 LOGIN_LOCKOUT = web.AppKey("login_lockout", Lockout)
 PASSWORDS = web.AppKey("passwords", PasswordPool)
 CHECKPOINTS = web.AppKey("checkpoints", Checkpoints)
+RETENTION = web.AppKey("retention", Retention)
 OPERATOR = web.RequestKey("operator", dict)
 METRICS = web.AppKey("metrics", Metrics)
 # Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.

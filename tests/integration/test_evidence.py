@@ -65,3 +65,29 @@ async def test_an_export_from_a_broken_chain_is_refused_and_audited(client):
     assert body["error"] == "chain_broken" and "entry" in body["message"]
     refused = [e for e in await database.audit_entries(incident["id"]) if e["action"] == "bundle.refused"]
     assert len(refused) == 1 and refused[0]["actor"] == "super1" and "broken" in refused[0]["detail"]["reason"]
+
+
+async def test_supervisors_place_and_lift_a_legal_hold_with_a_reason(client):
+    csrf = await login(client, "handler1")
+    incident = await new_incident(client, csrf, "WYP-8")
+    path = f"/api/incidents/{incident['id']}/hold"
+    assert (await client.put(path, json={"reason": "court"}, headers={"X-CSRF-Token": csrf})).status == 403
+    csrf = await login(client, "super1")
+    headers = {"X-CSRF-Token": csrf}
+    assert (await client.put(path, json={}, headers=headers)).status == 400
+    placed = await client.put(path, json={"reason": "R v Smith, disclosure"}, headers=headers)
+    assert placed.status == 200
+    assert (await placed.json())["legal_hold"]["held_by"] == "super1"
+    assert (await client.put(path, json={"reason": "again"}, headers=headers)).status == 409
+    record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
+    assert record["legal_hold"]["reason"] == "R v Smith, disclosure"
+    assert (await client.put("/api/incidents/inc_none/hold", json={"reason": "x"}, headers=headers)).status == 404
+
+    assert (await client.delete(path, json={}, headers=headers)).status == 400
+    assert (await client.delete(path, json={"reason": "trial over"}, headers=headers)).status == 200
+    assert (await client.delete(path, json={"reason": "again"}, headers=headers)).status == 409
+    entries = await client.app[DATABASE].audit_entries(incident["id"])
+    assert [(e["action"], e["detail"]["reason"]) for e in entries if e["action"].startswith("legal_hold")] == [
+        ("legal_hold.placed", "R v Smith, disclosure"), ("legal_hold.lifted", "trial over")]
+    report = await client.get("/api/retention")
+    assert report.status == 200 and "incidents" in await report.json()
