@@ -31,6 +31,7 @@ from .record.signing import load_or_create_key
 from .sms import close_sender, make_sender
 from .tasks import TaskSet
 from .web import (
+    admin,
     auth,
     caller,
     embed,
@@ -110,6 +111,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app.on_shutdown.append(_drain)
     for table in (
         auth.routes,
+        admin.routes,
         pages.routes,
         incidents.routes,
         live.routes,

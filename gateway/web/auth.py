@@ -34,7 +34,7 @@ LOGIN_CSRF_COOKIE = "scenelink_login_csrf"
 SESSION_HOURS = 12
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PASSWORD_PAGE = "/account/password"
-OPERATOR_PAGES = ("/console", "/dispatch", PASSWORD_PAGE)
+OPERATOR_PAGES = ("/console", "/dispatch", "/admin", PASSWORD_PAGE)
 HOME = {"dispatcher": "/dispatch"}
 
 routes = web.RouteTableDef()
@@ -72,6 +72,11 @@ async def _identify(request: web.Request) -> dict[str, Any] | None:
                 "must_change_password": bool(session["must_change_password"]),
             }
     return None
+
+
+async def still_signed_in(request: web.Request) -> bool:
+    """Whether the session or token that made ``request`` is still valid (for long-lived streams)."""
+    return await _identify(request) is not None
 
 
 def _same_origin(request: web.Request) -> bool:

@@ -69,4 +69,7 @@ async def embed_mjpeg(request: web.Request) -> web.StreamResponse:
     if incident_id is None:
         return json_error(404, "expired", "this live view has expired or was withdrawn")
     await request.app[DATABASE].record_action("embed", "video.viewed", incident_id, via="embed-mjpeg")
-    return await stream_mjpeg(request, request.app[LIVE], incident_id)
+    async def still_open() -> bool:
+        return await _incident_for(request) == incident_id
+
+    return await stream_mjpeg(request, request.app[LIVE], incident_id, still_open)

@@ -11,16 +11,18 @@ from aiohttp import WSMsgType, web
 from ..auth import Permission
 from ..live import NoStream
 from ..media.sdp import SdpError, parse_offer
-from .auth import require
+from .auth import require, still_signed_in
 from .incidents import json_body
 from .keys import DATABASE, EVENTS, INCIDENTS
 from .nodes import viewer_answer
+from .revocation import until_revoked
 from .security import json_error
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 20
+WS_SIGNED_OUT = 4401  # close code: the session or token is no longer valid; sign in again
 
 
 async def _stream(request: web.Request, incident_id: str | None) -> web.WebSocketResponse:
@@ -29,10 +31,12 @@ async def _stream(request: web.Request, incident_id: str | None) -> web.WebSocke
     with request.app[EVENTS].subscribe(incident_id) as subscription:
         # The socket's reader must run so that pings, pongs and a close from the browser are seen.
         reader = asyncio.ensure_future(_read_until_closed(ws))
+        # The session or token that opened the socket is asked again while it is open.
+        revoked = asyncio.ensure_future(until_revoked(lambda: still_signed_in(request)))
         try:
             while not ws.closed:
                 getter = asyncio.ensure_future(subscription.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({getter, reader, revoked}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
                     break
@@ -41,6 +45,9 @@ async def _stream(request: web.Request, incident_id: str | None) -> web.WebSocke
             pass
         finally:
             reader.cancel()
+            revoked.cancel()
+            if revoked.done() and not revoked.cancelled():
+                await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
             await ws.close()
     return ws
 

@@ -13,9 +13,10 @@ from ..live import LiveSessions
 from ..media.mjpeg import BOUNDARY, mjpeg_parts
 from ..media.session import MediaPolicy
 from ..record.database import utcnow
-from .auth import require
+from .auth import require, still_signed_in
 from .incidents import _incident, json_body
 from .keys import ACCOUNTS, BLOBS, DATABASE, INCIDENTS, LIVE, SETTINGS
+from .revocation import Check, run_until_revoked
 from .security import json_error
 
 routes = web.RouteTableDef()
@@ -93,7 +94,11 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def stream_mjpeg(request: web.Request, live: LiveSessions, incident_id: str) -> web.StreamResponse:
+async def stream_mjpeg(
+    request: web.Request, live: LiveSessions, incident_id: str, still_valid: Check
+) -> web.StreamResponse:
+    """Stream the caller's newest frames until the viewer leaves, the stream ends or
+    ``still_valid()`` (asked every few seconds) says the credential was revoked or expired."""
     def latest():
         session = live.by_incident.get(incident_id)
         return session.peer.latest if session and session.peer.video is not None else None
@@ -104,11 +109,15 @@ async def stream_mjpeg(request: web.Request, live: LiveSessions, incident_id: st
         headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"}
     )
     await response.prepare(request)
-    try:
-        async for part in mjpeg_parts(latest, request.app[SETTINGS].media.mjpeg_max_fps):
-            await response.write(part)
-    except (ConnectionResetError, RuntimeError):
-        pass  # the viewer went away
+
+    async def pump() -> None:
+        try:
+            async for part in mjpeg_parts(latest, request.app[SETTINGS].media.mjpeg_max_fps):
+                await response.write(part)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the viewer went away
+
+    await run_until_revoked(pump(), still_valid)
     return response
 
 
@@ -117,7 +126,7 @@ async def incident_mjpeg(request: web.Request) -> web.StreamResponse:
     who = require(request, Permission.READ)
     incident = await _incident(request)
     await request.app[DATABASE].record_action(who["name"], "video.viewed", incident["id"], via="mjpeg")
-    return await stream_mjpeg(request, request.app[LIVE], incident["id"])
+    return await stream_mjpeg(request, request.app[LIVE], incident["id"], lambda: still_signed_in(request))
 
 
 @routes.post("/api/incidents/{id}/embeds")

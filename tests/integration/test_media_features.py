@@ -244,6 +244,30 @@ async def test_mjpeg_sends_jpeg_parts_for_viewers_without_webrtc(client):
     await caller.close()
 
 
+async def test_an_embedded_mjpeg_stream_ends_when_its_link_is_withdrawn(client):
+    from gateway.web.keys import ACCOUNTS
+
+    incident, csrf, _, caller = await open_caller(client)
+    resp = await client.post(
+        f"/api/incidents/{incident['id']}/embeds", json={"ttl_seconds": 600}, headers={"X-CSRF-Token": csrf}
+    )
+    embed = (await resp.json())["url"].removeprefix("http://gw.test")
+    stream = await client.get(embed + "/mjpeg")
+    assert stream.status == 200
+    data = b""
+    while b"\xff\xd8" not in data:
+        data += await asyncio.wait_for(stream.content.read(65536), 5)
+    assert await client.app[ACCOUNTS].revoke_embeds("admin", incident_id=incident["id"]) == 1
+    # The stream re-checks its link every few seconds and ends: the body reaches its end.
+    async def until_end() -> None:
+        while await stream.content.read(65536):
+            pass
+
+    await asyncio.wait_for(until_end(), 15)
+    stream.close()
+    await caller.close()
+
+
 async def test_operators_choose_to_see_video_blurred_until_revealed(client):
     await login(client, "handler1")
     me = await (await client.get("/api/me")).json()
