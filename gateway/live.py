@@ -318,7 +318,9 @@ class LiveSessions:
             "recording": bool(media and media.recording),
             # "starting", "live", "frozen" (no frame for a moment) or "location" (no video track)
             "state": media.state.value if media and media.state else "starting",
-            "frame_age_seconds": None if (age := live.peer.latest.age()) is None else round(age, 1),
+            "frame_age_seconds": None if (age := live.peer.latest.age()) is None else round(age, 2),
+            # Frames decoded so far, counted now (the stream health's figures are every 2 s).
+            "frames": live.peer.latest.count,
         }
 
     def _publish_link(self, live: LiveSession, state: LinkState, at: str) -> None:
