@@ -219,8 +219,12 @@ class LiveSessions:
         if not frames:
             raise NoStream("no video frame has been received for this incident")
         newest_age = max(0.0, asked_at - frames[-1].received_at)
-        if newest_age > self.media_settings.max_snapshot_age_seconds and not allow_stale:
+        limit = self.media_settings.max_snapshot_age_seconds
+        if newest_age > limit and not allow_stale:
             raise StaleVideo(newest_age)
+        if not allow_stale:
+            # The sharpest of the recent frames, but none older than the limit either.
+            frames = [f for f in frames if asked_at - f.received_at <= limit] or frames[-1:]
         captured = await image_work(sharpest, frames)
         encoded = await image_work(encode_snapshot, captured.frame)
         jpeg = encoded.full

@@ -169,6 +169,7 @@
     pingAt: 0,             // when the gateway's last ping arrived
     lostAt: 0,             // when a working connection was lost (quick retries follow)
     mediaRtt: null,        // round trip from RTCP / ICE, milliseconds
+    counted: null,         // packets lost and sent at the last quality check
     seq: 0,
     pending: [],           // fixes not yet acknowledged: {seq, msg, sentAt}
     httpsBusy: false,
@@ -472,35 +473,44 @@
     if (pc) { try { pc.close(); } catch (e) { /* already closed */ } }
   }
 
-  // Reduce or restore what the camera sends, from the connection's own statistics. "Good" is
+  // Reduce or restore what the camera sends, from the connection's own statistics. Loss is
+  // counted over the whole check (packets lost against packets sent since the last one), not one
+  // receiver report's fraction, which swings widely at a few dozen packets a second. Random loss
+  // of a few per cent is repaired by retransmission and keyframes; what calls for less video is
+  // heavy loss, a long round trip (a queue building up) or a low bandwidth estimate. "Good" is
   // judged against this level's own cap: at the lower level the sender is capped at 250 kbit/s,
-  // so the estimate never reaches what full quality would need and cannot be asked to.
+  // so the estimate cannot reach what full quality would need.
   function checkQuality() {
     var pc = s.pc;
     if (!pc || !s.rtcUp || typeof pc.getStats !== "function") return;
     pc.getStats().then(function (stats) {
-      var bad = false, good = true, rtt = null, seen = false;
+      var bad = false, good = true, rtt = null, lost = null, sent = null;
       stats.forEach(function (r) {
         if (r.type === "remote-inbound-rtp" && r.kind === "video") {
-          seen = true;
-          if (r.fractionLost > 0.1 || r.roundTripTime > 1.5) bad = true;
-          if (r.fractionLost > 0.02 || r.roundTripTime > 0.5) good = false;
+          if (typeof r.packetsLost === "number") lost = r.packetsLost;
           if (typeof r.roundTripTime === "number" && r.roundTripTime > 0) rtt = r.roundTripTime;
         }
+        if (r.type === "outbound-rtp" && r.kind === "video" && typeof r.packetsSent === "number") sent = r.packetsSent;
         if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") {
           if (typeof r.currentRoundTripTime === "number" && rtt === null) rtt = r.currentRoundTripTime;
           if (typeof r.availableOutgoingBitrate === "number") {
             var cap = s.level === 1 ? BITRATE_LOW : BITRATE_FULL;
             if (r.availableOutgoingBitrate < 150000) bad = true;
-            // Good enough to climb: the estimate holds what this level may send, with room.
             if (r.availableOutgoingBitrate < 0.9 * cap) good = false;
           }
         }
       });
       if (rtt !== null) s.mediaRtt = Math.round(rtt * 1000);
-      if (!s.stream || !seen) return;
+      if (!s.stream || lost === null || sent === null) return;
+      var prev = s.counted, loss = null;
+      s.counted = { pc: pc, lost: lost, sent: sent };
+      if (prev && prev.pc === pc && sent - prev.sent >= 20) loss = Math.max(0, lost - prev.lost) / (sent - prev.sent);
+      if (loss !== null && loss > 0.15) bad = true;
+      if (loss === null || loss > 0.1) good = false;
+      if (rtt !== null && rtt > 1.5) bad = true;
+      if (rtt === null || rtt > 0.6) good = false;
       if (bad) { s.badChecks += 1; s.goodChecks = 0; } else if (good) { s.goodChecks += 1; s.badChecks = 0; }
-      else { s.goodChecks = 0; }
+      else { s.goodChecks = 0; s.badChecks = 0; }
       if (s.level === 0 && s.badChecks >= 2) { setLevel(1); applyQuality(); }
       else if (s.level === 1 && s.goodChecks >= 5) { setLevel(0); applyQuality(); }
     }).catch(function () { /* no statistics: keep the level */ });
