@@ -8,6 +8,7 @@ NODE_STAMP := web_client/node_modules/.installed
 .PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media bench-record bench-signal bench-failover venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
+	$(BIN)/scenelink basemap build --default --if-missing
 	$(BIN)/scenelink serve
 
 # The whole suite must run: a test whose browser, namespace, database or server is missing fails

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .commands import boundaries, db, geocode
+from .commands import basemap, boundaries, db, geocode
 from .config import ConfigError, Settings, load_settings, with_database
 
 
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     geocode.add_parser(sub)
+    basemap.add_parser(sub)
     boundaries.add_parser(sub)
 
     args = parser.parse_args(argv)

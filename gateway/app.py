@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -46,6 +45,7 @@ from .web import (
     pages,
     retention,
     sms_receipts,
+    tiles,
     webhooks,
 )
 from .web.keys import (
@@ -85,14 +85,11 @@ def load_placer(settings: Settings) -> Placer:
 
 def build_app(settings: Settings, placer: Placer | None = None) -> web.Application:
     settings = with_database(settings)
-    tile_origin = None
-    if settings.map.tile_url:
-        parts = urlsplit(settings.map.tile_url.replace("{s}", "a"))
-        tile_origin = f"{parts.scheme}://{parts.netloc}".replace("://a.", "://*.")
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES,
         middlewares=[
-            security_headers(content_security_policy(tile_origin), settings.public_url.startswith("https://")),
+            security_headers(content_security_policy(None),  # tiles come through the gateway
+                              settings.public_url.startswith("https://")),
             json_errors,
             auth.operators_only,
         ],
@@ -108,6 +105,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[PLACER] = placer or load_placer(settings)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(tiles.client_context)
     app.on_shutdown.append(_drain)
     for table in (
         auth.routes,
@@ -126,6 +124,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         maps.routes,
         nodes.routes,
         retention.routes,
+        tiles.routes,
     ):
         app.add_routes(table)
     pages.add_static(app)

@@ -62,12 +62,43 @@ class IceServer:
         return entry
 
 
+OS_MAPS_URL = "https://api.os.uk/maps/raster/v1/zxy/{layer}/{z}/{x}/{y}.png?key={key}"
+OS_LAYERS = ("Road_3857", "Outdoor_3857", "Light_3857", "Leisure_27700", "Road_27700", "Outdoor_27700",
+             "Light_27700")
+
+
 @dataclass(frozen=True)
 class MapSettings:
+    """The dispatcher's base map (README "Map"). Every tile reaches the browser through the gateway."""
+
+    # A force's raster tile service, fetched by the gateway and cached (``/tiles/remote/{z}/{x}/{y}``):
+    # any XYZ template; ``{key}`` in it is filled from ``tile_key`` on the gateway only.
     tile_url: str | None = None
     tile_attribution: str = ""
+    tile_key: str | None = field(default=None, repr=False)
+    tile_max_zoom: int = 19
+    # The Ordnance Survey Maps API instead of tile_url: the layer, and the key (SCENELINK_OS_API_KEY).
+    os_layer: str | None = None
+    # Vector tiles served by the gateway itself (PMTiles, see `scenelink basemap build`): the default
+    # map and a force's street map; unset means DATA_DIR/tiles/basemap.pmtiles and streets.pmtiles.
+    pmtiles: Path | None = None
+    streets: Path | None = None
+    tile_cache_days: int = 30
     center: tuple[float, float] = (53.79, -1.55)
     zoom: int = 10
+
+    def remote_template(self) -> str | None:
+        """The upstream URL template with its key filled in (never sent to a browser)."""
+        if self.os_layer:
+            return OS_MAPS_URL.replace("{layer}", self.os_layer).replace("{key}", self.tile_key or "")
+        if self.tile_url:
+            return self.tile_url.replace("{key}", self.tile_key or "")
+        return None
+
+    def remote_attribution(self) -> str:
+        if self.os_layer and not self.tile_attribution:
+            return "Contains OS data © Crown copyright and database right"
+        return self.tile_attribution
 
 
 @dataclass(frozen=True)
@@ -346,12 +377,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         sms=sms,
         boundaries=table.get("boundaries", {}),
         boundaries_base=base,
-        map=MapSettings(
-            tile_url=map_table.get("tile_url") or None,
-            tile_attribution=map_table.get("tile_attribution", ""),
-            center=(float(center[0]), float(center[1])),
-            zoom=_int(map_table.get("zoom", 10), "map.zoom"),
-        ),
+        map=_map_settings(map_table, env, center, base),
         media=_media(media_table),
         record=_record(table.get("record", {}), base),
         retention=_retention(table.get("retention", {})),
@@ -546,6 +572,38 @@ def _sender_name(value: Any) -> str:
             " more than two SMS parts"
         )
     return value
+
+
+def _map_settings(table: Mapping[str, Any], env: Mapping[str, str], center: Any, base: Path) -> MapSettings:
+    os_layer = table.get("os_layer") or None
+    if os_layer is not None and os_layer not in OS_LAYERS:
+        raise ConfigError(f"map.os_layer must be one of {', '.join(OS_LAYERS)}, not {os_layer!r}")
+    key = env.get("SCENELINK_OS_API_KEY") if os_layer else env.get("SCENELINK_TILE_KEY")
+    key = key or table.get("os_api_key" if os_layer else "tile_key") or None
+    if os_layer and not key:
+        raise ConfigError("map.os_layer needs the OS Maps API key in SCENELINK_OS_API_KEY (or map.os_api_key)")
+    tile_url = table.get("tile_url") or None
+    if tile_url is not None and not all(p in tile_url for p in ("{z}", "{x}", "{y}")):
+        raise ConfigError("map.tile_url must hold {z}, {x} and {y}")
+    if tile_url is not None and not tile_url.startswith(("https://", "http://")):
+        raise ConfigError("map.tile_url must be an http(s) URL")
+
+    def path(name: str) -> Path | None:
+        value = table.get(name)
+        return None if not value else (Path(value) if Path(value).is_absolute() else (base / value).resolve())
+
+    return MapSettings(
+        tile_url=tile_url,
+        tile_attribution=table.get("tile_attribution", ""),
+        tile_key=key,
+        tile_max_zoom=_int(table.get("tile_max_zoom", 19), "map.tile_max_zoom"),
+        os_layer=os_layer,
+        pmtiles=path("pmtiles"),
+        streets=path("streets"),
+        tile_cache_days=_int(table.get("tile_cache_days", 30), "map.tile_cache_days"),
+        center=(float(center[0]), float(center[1])),
+        zoom=_int(table.get("zoom", 10), "map.zoom"),
+    )
 
 
 def _int(value: Any, name: str) -> int:

@@ -88,9 +88,9 @@ def _same_origin(request: web.Request) -> bool:
 
 @web.middleware
 async def operators_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every ``/api/`` call and operator page needs a signed-in operator or a bearer token."""
+    """Every ``/api/`` call, map tile and operator page needs a signed-in operator or a bearer token."""
     path = request.path
-    is_api = path.startswith("/api/")
+    is_api = path.startswith(("/api/", "/tiles/"))
     is_page = path in OPERATOR_PAGES
     if not (is_api or is_page):
         return await handler(request)

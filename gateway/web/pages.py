@@ -9,6 +9,7 @@ from aiohttp import web
 from ..auth import Permission
 from .auth import require
 from .keys import OPERATOR, PLACER, SETTINGS
+from . import tiles
 from .security import json_error
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"
@@ -57,8 +58,7 @@ async def client_config(request: web.Request) -> web.Response:
     placer = request.app[PLACER]
     return web.json_response({
         "ice_servers": [s.to_browser() for s in settings.ice_servers],
-        "tile_url": settings.map.tile_url,
-        "tile_attribution": settings.map.tile_attribution,
+        "basemap": tiles.browser_config(settings),
         "layers": [{"level": level, "url": f"/api/layers/{level}"} for level in placer.levels],
         "map_center": list(settings.map.center),
         "map_zoom": settings.map.zoom,

@@ -40,9 +40,8 @@ STARTUP_SECONDS = 40
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     in_namespace = on_private_test_network()
-    for item in items:
-        if here not in Path(str(item.fspath)).parents:
-            continue
+    ours = [item for item in items if here in Path(str(item.fspath)).parents]
+    for item in ours:
         item.add_marker(pytest.mark.e2e)
         item.add_marker(requires(
             in_namespace,
@@ -54,6 +53,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"Debian's Chromium was not found ({CHROMIUM or 'not on PATH'}; `make chromium` installs it, "
             "SCENELINK_CHROMIUM names another)",
         ))
+    if ours and in_namespace and CHROMIUM is not None and Path(CHROMIUM).exists():
+        _build_base_maps()  # here, not in a fixture: a first build may take longer than a test may
 
 
 def load_make_video():
@@ -109,6 +110,41 @@ def _config_args() -> list[str]:
     return ["--config", config] if config else []
 
 
+BASE_MAPS: dict[str, Path] = {}
+
+
+def _build_base_maps() -> None:
+    """The default map and a street map of central Leeds (from the shared OSM sample), as `make run`
+    and a force would build them with `scenelink basemap build`; built once, kept in samples/build/."""
+    import hashlib
+
+    from ..shared_data import shared_data
+
+    version = hashlib.sha256((ROOT / "gateway" / "basemap.py").read_bytes()).hexdigest()[:12]
+    cache = ROOT / "samples" / "build" / "tiles" / version
+    osm = shared_data("osm-west-yorkshire")
+    wanted = {"basemap.pmtiles": ["--default", "--max-zoom", "8"]}
+    if osm.is_dir():
+        wanted["streets.pmtiles"] = ["--roads", str(osm / "leeds-centre-roads.geojson"),
+                                     "--water", str(osm / "west-yorkshire-water.geojson")]
+    elif os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"shared data {osm} not found: the street map needs it")
+    for name, args in wanted.items():
+        if not (cache / name).exists():
+            done = subprocess.run(
+                [PYTHON, "-m", "gateway", "basemap", "build", *args, "--out", str(cache / name), "--quiet"],
+                cwd=ROOT, capture_output=True, text=True, timeout=900,
+            )
+            assert done.returncode == 0, f"`scenelink basemap build {' '.join(args)}` failed:\n{done.stderr}"
+        BASE_MAPS[name] = cache / name
+
+
+def _base_maps(tiles: Path) -> None:
+    tiles.mkdir(parents=True, exist_ok=True)
+    for name, path in BASE_MAPS.items():
+        shutil.copy(path, tiles / name)
+
+
 def _add_user(env: dict[str, str], name: str, role: str, password: str) -> None:
     done = subprocess.run(
         [PYTHON, "-m", "gateway", *_config_args(), "users", "add", name, "--role", role],
@@ -158,6 +194,7 @@ def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> 
         **(extra_env or {}),
     })
     gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
+    _base_maps(data_dir / "tiles")
     _add_user(env, "handler1", "handler", passwords["handler1"])
     _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"])
     log = open(gw.log_path, "wb")

@@ -37,10 +37,11 @@ async def test_screenshots(browser, gateway):
         await w.shot(w.caller, "caller-sharing")
         await w.shot(w.handler, "console", full_page=True)  # with the snapshot gallery
         await w.dispatcher_sees_pin()
-        pin = w.dispatcher.locator(f'.incident-pin[data-reference="{w.reference}"]')
-        await pin.click()
+        # Choosing the incident in the list zooms to street level and opens its popup.
+        await w.dispatcher.locator(f'#incidents li[data-reference="{w.reference}"] button').click()
         await expect(w.dispatcher.locator(".leaflet-popup")).to_be_visible()
-        await settle(0.5)  # the popup fades in
+        await expect(w.dispatcher.locator(".basemap-vector canvas.leaflet-tile-loaded").first).to_be_attached()
+        await settle(2.0)  # the popup fades in; the vector tiles and their labels are drawn
         await w.shot(w.dispatcher, "dispatch")
         await w.handler_ends()
         for name in ("login", "caller-consent", "caller-sharing", "console", "dispatch"):

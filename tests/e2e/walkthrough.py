@@ -217,7 +217,10 @@ class Walkthrough:
         self.dispatcher = page = await self.login("dispatcher1", "/dispatch")
         pin = page.locator(f'.incident-pin[data-reference="{self.reference}"]')
         await expect(pin).to_be_visible()
-        # The boundary layers are drawn as vector outlines (there are no tiles in the tests).
+        # The base map comes from the gateway's own PMTiles files, drawn on canvas tiles.
+        await expect(page.locator("body")).to_have_attribute("data-basemap", re.compile(r"\bbasemap\b"))
+        await expect(page.locator(".basemap-vector canvas.leaflet-tile-loaded").first).to_be_attached()
+        # The boundary layers are drawn as vector outlines over it.
         await expect(page.locator("path.boundary-force").first).to_be_attached()
         await expect(page.locator("path.boundary-district").first).to_be_attached()
         item = page.locator(f'#incidents li[data-reference="{self.reference}"]')

@@ -6,6 +6,7 @@ import { get, logout, whoAmI } from "/static/common/api.js";
 import { connectEvents } from "/static/common/events.js";
 import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.js";
 import { summarise } from "/static/common/placement.js";
+import { addBaseMaps } from "/static/dispatch/basemap.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -533,11 +534,7 @@ async function init() {
   $("search").addEventListener("submit", runSearch);
   const control = L.control.layers(null, null, { collapsed: false }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
-  if (config.tile_url) {
-    const tiles = L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 });
-    tiles.addTo(map);
-    control.addBaseLayer(tiles, "Map tiles");
-  }
+  addBaseMaps(map, config, control);
   await Promise.all([addBoundaryLayers(config, control), loadIncidents()]);
   connectEvents("/api/events", {
     onOpen: loadIncidents, // catch up on anything missed while disconnected

@@ -141,3 +141,23 @@ def test_repr_shows_no_secret(tmp_path):
     for value in secrets.values():
         assert "secret-" not in shown, shown
         assert value not in shown
+
+
+def test_the_os_maps_api_key_stays_on_the_gateway(tmp_path):
+    cfg = write(tmp_path, '[map]\nos_layer = "Road_3857"\n')
+    with pytest.raises(ConfigError, match="SCENELINK_OS_API_KEY"):
+        load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path)})
+    s = load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_OS_API_KEY": "k3y"})
+    assert s.map.remote_template() == "https://api.os.uk/maps/raster/v1/zxy/Road_3857/{z}/{x}/{y}.png?key=k3y"
+    assert "Crown copyright" in s.map.remote_attribution()
+    assert "k3y" not in repr(s)
+    with pytest.raises(ConfigError, match="os_layer must be one of"):
+        load_settings(write(tmp_path, '[map]\nos_layer = "Road"\n'), {"SCENELINK_OS_API_KEY": "k"})
+
+
+def test_a_tile_url_needs_its_placeholders(tmp_path):
+    with pytest.raises(ConfigError, match=r"\{z\}, \{x\} and \{y\}"):
+        load_settings(write(tmp_path, '[map]\ntile_url = "https://tiles.example/{z}/{x}.png"\n'), {})
+    s = load_settings(write(tmp_path, '[map]\ntile_url = "https://t.example/{z}/{x}/{y}.png?k={key}"\n'),
+                      {"SCENELINK_TILE_KEY": "abc"})
+    assert s.map.remote_template() == "https://t.example/{z}/{x}/{y}.png?k=abc"
