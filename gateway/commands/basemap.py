@@ -32,9 +32,11 @@ def add_parser(subparsers: Any) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     build.add_argument("--default", action="store_true", help="coastline, GeoNames places and the sample boundaries")
     build.add_argument("--osm", type=Path, metavar="PBF", help="an OpenStreetMap extract (.osm.pbf)")
-    build.add_argument("--roads", type=Path, action="append", default=[], metavar="GEOJSON", help="OSM roads as GeoJSON")
+    build.add_argument("--roads", type=Path, action="append", default=[], metavar="GEOJSON",
+                       help="OSM roads as GeoJSON")
     build.add_argument("--water", type=Path, action="append", default=[], metavar="GEOJSON", help="water polygons")
-    build.add_argument("--places", type=Path, action="append", default=[], metavar="GEOJSON", help="named places (points)")
+    build.add_argument("--places", type=Path, action="append", default=[], metavar="GEOJSON",
+                       help="named places (points)")
     build.add_argument("--boundaries", type=Path, action="append", default=[], metavar="GEOJSON",
                        help="boundary outlines to draw (default with --default: the samples)")
     build.add_argument("--out", type=Path, metavar="FILE",
@@ -48,8 +50,15 @@ def add_parser(subparsers: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from ..basemap import (
-        OSM_ATTRIBUTION, BasemapError, Sources, boundary_features, build, default_sources, geojson_layer,
-        geojson_roads, osm_sources,
+        OSM_ATTRIBUTION,
+        BasemapError,
+        Sources,
+        boundary_features,
+        build,
+        default_sources,
+        geojson_layer,
+        geojson_roads,
+        osm_sources,
     )
 
     force_inputs = args.osm or args.roads or args.water or args.places

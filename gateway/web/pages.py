@@ -7,9 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth import Permission
+from . import tiles
 from .auth import require
 from .keys import OPERATOR, PLACER, SETTINGS
-from . import tiles
 from .security import json_error
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"

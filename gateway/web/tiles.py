@@ -122,7 +122,7 @@ async def remote(request: web.Request) -> web.Response:
                     log.warning("tile service answered %s (%s) for z%s", upstream.status, content_type or "no type", z)
                     return json_error(502, "tile_service", f"the tile service answered {upstream.status}")
                 body = await upstream.content.read(MAX_TILE_BYTES + 1)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The URL holds the key: log the failure's kind only.
         log.warning("tile service unreachable: %s", type(exc).__name__)
         return json_error(502, "tile_service", "the tile service could not be reached")

@@ -108,7 +108,8 @@ async def tile_service():
 @pytest.fixture
 async def proxy_client(aiohttp_client, settings, tile_service):
     url = f"http://127.0.0.1:{tile_service.server.port}/Road_3857/{{z}}/{{x}}/{{y}}.png?key={{key}}"
-    configured = replace(settings, map=replace(MapSettings(), tile_url=url, tile_key=KEY, tile_attribution="Test tiles"))
+    map_settings = replace(MapSettings(), tile_url=url, tile_key=KEY, tile_attribution="Test tiles")
+    configured = replace(settings, map=map_settings)
     client = await aiohttp_client(build_app(configured))
     from gateway.auth import hash_password
     from gateway.web.keys import ACCOUNTS
@@ -122,7 +123,8 @@ async def test_the_gateway_proxies_and_caches_tiles_and_keeps_the_key(proxy_clie
     config_text = await (await proxy_client.get("/api/client-config")).text()
     assert KEY not in config_text and str(tile_service.server.port) not in config_text
     config = await (await proxy_client.get("/api/client-config")).json()
-    assert config["basemap"]["remote"] == {"url": "/tiles/remote/{z}/{x}/{y}", "attribution": "Test tiles", "max_zoom": 19}
+    remote = {"url": "/tiles/remote/{z}/{x}/{y}", "attribution": "Test tiles", "max_zoom": 19}
+    assert config["basemap"]["remote"] == remote
 
     first = await proxy_client.get("/tiles/remote/12/2030/1320")
     assert first.status == 200 and await first.read() == PNG

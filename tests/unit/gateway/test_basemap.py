@@ -11,10 +11,17 @@ import pytest
 import shapely
 
 from gateway.basemap import (
-    UK_BOX, BasemapError, Sources, build, default_sources, geojson_layer, geojson_roads, pmtiles_metadata,
+    UK_BOX,
+    WORLD_ATLAS,
+    BasemapError,
+    Sources,
+    build,
+    default_sources,
+    geojson_layer,
+    geojson_roads,
+    pmtiles_metadata,
     world_atlas_land,
 )
-from gateway.basemap import WORLD_ATLAS
 from tests.shared_data import require_shared_data
 
 
@@ -51,7 +58,8 @@ def test_roads_are_classed_and_keep_their_names(tmp_path: Path) -> None:
     path = tmp_path / "roads.geojson"
     line = {"type": "LineString", "coordinates": [[-1.55, 53.79], [-1.54, 53.80]]}
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"highway": "primary", "name": "Wellington Street", "ref": "A65"}, "geometry": line},
+        {"type": "Feature", "geometry": line,
+         "properties": {"highway": "primary", "name": "Wellington Street", "ref": "A65"}},
         {"type": "Feature", "properties": {"highway": "residential", "name": "Park Row"}, "geometry": line},
         {"type": "Feature", "properties": {"highway": "proposed"}, "geometry": line},
         {"type": "Feature", "properties": {"building": "yes"}, "geometry": line},
@@ -89,3 +97,31 @@ def test_the_command_wants_one_kind_of_map(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "gateway", "basemap", "build", "--out", str(tmp_path / "x.pmtiles")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "give --default, or a force's --osm" in done.stderr
+
+
+def test_an_osm_extract_gives_roads_water_and_places(tmp_path: Path) -> None:
+    """A small .osm.pbf written with osmium: a primary road, a lake, a town node, a building."""
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    from gateway.basemap import osm_sources
+
+    path = tmp_path / "area.osm.pbf"
+    square = [(-1.55, 53.79), (-1.54, 53.79), (-1.54, 53.80), (-1.55, 53.80)]
+    with osmium.SimpleWriter(str(path)) as writer:
+        for i, (lon, lat) in enumerate([(-1.56, 53.78), (-1.53, 53.81), *square], start=1):
+            writer.add_node(Node(id=i, location=(lon, lat), tags={}))
+        writer.add_node(Node(id=9, location=(-1.5492, 53.7997), tags={"place": "city", "name": "Leeds"}))
+        writer.add_way(Way(id=20, nodes=[1, 2], tags={"highway": "primary", "name": "Wellington Street", "ref": "A65"}))
+        writer.add_way(Way(id=21, nodes=[3, 4, 5, 6, 3], tags={"natural": "water", "name": "Lake"}))
+        writer.add_way(Way(id=22, nodes=[1, 2], tags={"building": "yes"}))
+    said: list[str] = []
+    sources = osm_sources(path, said.append)
+    assert [f["properties"] for f in sources.layers["roads"]] == [
+        {"class": "primary", "name": "Wellington Street", "ref": "A65"}
+    ]
+    [water] = sources.layers["water"]
+    assert water["geometry"]["type"] == "MultiPolygon" and water["properties"] == {"name": "Lake"}
+    assert [f["properties"] for f in sources.layers["places"]] == [{"name": "Leeds", "rank": 1}]
+    assert "waterways" not in sources.layers or not sources.layers["waterways"]
+    assert sources.attribution == ["© OpenStreetMap contributors (ODbL)"]
