@@ -182,6 +182,7 @@ def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> 
         "admin": secrets.token_urlsafe(18),
         "handler1": secrets.token_urlsafe(18),
         "dispatcher1": secrets.token_urlsafe(18),
+        "super1": secrets.token_urlsafe(18),
     }
     env = dict(os.environ)
     env.update({
@@ -197,6 +198,7 @@ def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> 
     _base_maps(data_dir / "tiles")
     _add_user(env, "handler1", "handler", passwords["handler1"])
     _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"])
+    _add_user(env, "super1", "supervisor", passwords["super1"])
     log = open(gw.log_path, "wb")
     gw.proc = subprocess.Popen(
         [PYTHON, "-m", "gateway", *_config_args(), "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.
 import { summarise } from "/static/common/placement.js";
 import { waitForIceGatheringComplete } from "/static/common/webrtc.js";
 import * as callerPanel from "./caller_panel.js";
+import * as holdPanel from "./hold_panel.js";
 import * as mediaPanel from "./media_panel.js";
 
 const $ = (id) => document.getElementById(id);
@@ -176,6 +177,8 @@ async function selectIncident(id, summary) {
   history.replaceState(null, "", "#" + encodeURIComponent(id));
   callerPanel.select(id);
   mediaPanel.select(id);
+  // The summary says whether the incident is held; the whole record (on connecting) says it again.
+  holdPanel.load({ id, legal_hold: summary ? summary.legal_hold : null }, me && me.role);
   $("placeholder").hidden = true;
   $("incident").hidden = false;
   $("incident").dataset.incidentId = id;
@@ -240,6 +243,7 @@ async function loadRecord() {
   setState(rec.state);
   callerPanel.load(rec);
   mediaPanel.load(rec);
+  holdPanel.load(rec, me && me.role);
 }
 
 // A session without video (no camera, or refused) shares location only: say so, start no viewer.
@@ -325,6 +329,9 @@ function onEvent(ev) {
       break;
     case "sms.status":
       showSms(data);
+      break;
+    case "legal_hold":
+      loadRecord();
       break;
     default:
       break;
@@ -577,6 +584,7 @@ async function init() {
   }
   await callerPanel.init();
   await mediaPanel.init();
+  holdPanel.init();
   document.addEventListener("scenelink:link", (ev) => applyLink(ev.detail));
   document.body.dataset.ready = "true";
   await refreshList();
