@@ -27,6 +27,7 @@ from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
 from .record.purge import Retention
 from .record.signing import load_or_create_key
+from .shared_limits import make_limits
 from .sms import close_sender, make_sender
 from .tasks import TaskSet
 from .web import (
@@ -58,6 +59,7 @@ from .web.keys import (
     DRAINING,
     EVENTS,
     INCIDENTS,
+    LIMITS,
     LIVE,
     LOGIN_LOCKOUT,
     METRICS,
@@ -100,6 +102,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app[THROTTLE] = Throttle()
     login = settings.login
     app[LOGIN_LOCKOUT] = Lockout(login.max_failures, login.window_seconds, login.lockout_seconds)
+    app[LIMITS] = make_limits(settings.redis_url, app[THROTTLE], app[LOGIN_LOCKOUT])
     app[PASSWORDS] = PasswordPool(login.hash_threads, login.hash_queue)
     app.on_cleanup.append(_close_password_pool)
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
@@ -185,6 +188,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[CALLERS].close()
         await app[WEBHOOKS].close()  # after the parts that publish, so their last events are queued
         await app[DIRECTORY].close()
+        await app[LIMITS].close()
         await close_sender(app[SMS])
         await app[METRICS].close()
         await app[EVENTS].close()

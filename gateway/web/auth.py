@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +23,7 @@ from ..auth import (
 from ..limits import retry_after_header
 from ..passwords import Busy
 from ..record.database import utcnow
-from .keys import ACCOUNTS, DATABASE, LOGIN_LOCKOUT, OPERATOR, PASSWORDS, SETTINGS, THROTTLE
+from .keys import ACCOUNTS, DATABASE, LIMITS, LOGIN_LOCKOUT, OPERATOR, PASSWORDS, SETTINGS
 from .security import Handler, client_address, json_error
 
 log = logging.getLogger(__name__)
@@ -171,8 +170,8 @@ async def login(request: web.Request) -> web.Response:
     if not cookie or not same(cookie, str(form.get("csrf", ""))):
         return _login_page(request, "Your sign-in form expired. Please try again.", 403)
     address = client_address(request)
-    throttle = request.app[THROTTLE]
-    wait = throttle.retry_after(f"login:{address}")
+    limits = request.app[LIMITS]  # counted across every node
+    wait = await limits.retry_after(f"login:{address}")
     if wait:
         refused = _login_page(request, "Too many failed sign-ins from this address. Try again shortly.", 429)
         refused.headers["Retry-After"] = retry_after_header(wait)
@@ -184,8 +183,7 @@ async def login(request: web.Request) -> web.Response:
     # password is checked, the right one included.
     lockout = request.app[LOGIN_LOCKOUT]
     keys = (f"account:{username.casefold()}", f"address:{address}")
-    now = time.monotonic()
-    locked = max(lockout.locked_for(key, now) for key in keys)
+    locked = max([await limits.locked_for(key) for key in keys])
     if locked:
         refused = _login_page(request, "Too many failed sign-ins. Sign-in is locked for a while.", 429)
         refused.headers["Retry-After"] = retry_after_header(locked)
@@ -200,20 +198,20 @@ async def login(request: web.Request) -> web.Response:
         busy.headers["Retry-After"] = "1"
         return busy
     if not (ok and found and found["disabled_at"] is None):
-        throttle.fail(f"login:{address}")
+        await limits.fail(f"login:{address}")
         await database.record_action(username or "?", "login.failed", address=address)
         log.warning("failed sign-in for %r from %s", username, address)
         for key in keys:
-            if lockout.fail(key, now):
+            if await limits.lock_fail(key):
                 await database.record_action(
                     "gateway", "login.locked", locked=key.partition(":")[0], username=username or "?",
                     address=address, seconds=lockout.duration,
                 )
                 log.warning("sign-in locked for %s after %d failures", key, lockout.limit)
         return _login_page(request, "Wrong username or password.", 401)
-    throttle.succeed(f"login:{address}")
+    await limits.succeed(f"login:{address}")
     for key in keys:
-        lockout.succeed(key)
+        await limits.lock_succeed(key)
     session_id = new_secret(32)
     await accounts.add_web_session(
         digest(session_id), found["id"], new_secret(24), utcnow() + timedelta(hours=SESSION_HOURS)

@@ -26,7 +26,7 @@ from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
 from ..useragents import in_app_browser
 from .incidents import json_body
-from .keys import CALLERS, INCIDENTS, LIVE, SETTINGS, THROTTLE
+from .keys import CALLERS, INCIDENTS, LIMITS, LIVE, SETTINGS, THROTTLE
 from .pages import WEB_CLIENT
 from .security import client_address, json_error, too_many
 
@@ -97,12 +97,12 @@ async def _link(
         link = await request.app[INCIDENTS].link_by_token_hash(token_hash(token))
     address = client_address(request)
     if link is None:
-        throttle = request.app[THROTTLE]
-        wait = throttle.retry_after(f"link:{address}")
+        limits = request.app[LIMITS]  # counted across every node
+        wait = await limits.retry_after(f"link:{address}")
         if wait:
             raise too_many(wait, html=request.method == "GET" and request.path.count("/") == 2)
-        throttle.fail(f"link:{address}")
-        throttle.log_refusal(log, "unknown link token from %s", address)
+        await limits.fail(f"link:{address}")
+        request.app[THROTTLE].log_refusal(log, "unknown link token from %s", address)
         raise Refused()
     try:
         check_usable(LinkState(link["state"]), link["expires_at"], link["opened_at"] is not None, utcnow())

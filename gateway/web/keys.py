@@ -20,6 +20,7 @@ from ..record import Accounts, BlobStore, Database, Incidents
 from ..record.checkpoints import Checkpoints
 from ..record.outbox import Outbox
 from ..record.purge import Retention
+from ..shared_limits import Limits
 from ..sms import SmsSender
 from ..webhooks import Webhooks
 from .security import Throttle
@@ -46,3 +47,4 @@ METRICS = web.AppKey("metrics", Metrics)
 # Set while the node drains (SIGTERM): /readyz says "not ready" so the proxy sends new work elsewhere.
 DRAINING = web.AppKey("draining", asyncio.Event)
 DIRECTORY = web.AppKey("directory", SessionDirectory)
+LIMITS = web.AppKey("limits", Limits)

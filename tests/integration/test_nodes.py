@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -22,7 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from gateway.app import build_app
 from gateway.auth import hash_password
 from gateway.record import Accounts
-from gateway.web.keys import ACCOUNTS, DIRECTORY, INCIDENTS, LIVE
+from gateway.web.keys import ACCOUNTS, DIRECTORY, INCIDENTS, LIVE, LOGIN_LOCKOUT, THROTTLE
 from tests.services.redis import redis_server
 
 from ..conftest import needs_test_network
@@ -208,3 +209,43 @@ async def test_a_draining_node_moves_its_caller_to_the_other_node(nodes) -> None
     assert [s["incident_id"] for s in sessions] == [incident["id"]], "the old session ended, the new one is open"
     for peer in [pc, *moved]:
         await peer.close()
+
+
+async def test_a_guesser_spreading_bad_links_over_the_nodes_is_counted_once(nodes) -> None:
+    a, b = nodes
+    assert a.client and b.client
+    for node in (a, b):
+        node.client.app[THROTTLE].base = 30.0  # after the free failures, refused for 30 s
+    answers = []
+    for n in range(8):
+        client = (a, b)[n % 2].client
+        assert client
+        resp = await client.get("/c/" + "x" * 31 + str(n % 10))
+        answers.append(resp.status)
+    # Five failures are free, the sixth starts the wait: the seventh is refused, whichever node.
+    assert answers == [404] * 6 + [429, 429]
+    resp = await a.client.get("/c/" + "y" * 32)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+
+
+async def test_an_account_locked_on_one_node_is_locked_on_every_node(nodes) -> None:
+    a, b = nodes
+    assert a.client and b.client
+    for node in (a, b):
+        node.client.app[THROTTLE].free = 1000  # the address throttle aside: the lockout alone
+    limit = a.client.app[LOGIN_LOCKOUT].limit
+    for n in range(limit):
+        client = (a, b)[n % 2].client
+        assert client
+        page = await (await client.get("/login")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        resp = await client.post("/login", data={"username": "handler1", "password": "wrong", "csrf": csrf},
+                                 allow_redirects=False)
+        assert resp.status == 401
+    for node in (a, b):
+        assert node.client
+        page = await (await node.client.get("/login")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        resp = await node.client.post("/login", data={"username": "handler1", "password": PASSWORD, "csrf": csrf},
+                                      allow_redirects=False)
+        assert resp.status == 429, "the right password is refused on every node while the account is locked"
