@@ -83,9 +83,13 @@ async def test_on_a_lossy_link_the_gateway_asks_for_keyframes_and_video_keeps_co
             await phones.close()
 
 
-async def test_total_loss_freezes_the_video_refuses_stale_snapshots_then_video_returns(gateway, handler, sample_video):
+async def test_total_loss_freezes_the_video_refuses_stale_snapshots_then_video_returns(
+    gateway, handler, sample_video, browser
+):
     needs_harness()
     incident, link = await handler.incident()
+    context, console = await open_console(browser, gateway)  # on the gateway's side of the bridge
+    await console.click(f"#incident-list li[data-incident-id='{incident['id']}'] button")
     with caller_net() as net:
         async with impaired_browser(net, chromium_args(sample_video)) as browser:
             phones = Phones(browser)
@@ -96,6 +100,12 @@ async def test_total_loss_freezes_the_video_refuses_stale_snapshots_then_video_r
             await eventually(lambda: _older_than(handler, incident["id"], 3.0), timeout=20)
             refused = await handler.post(f"/api/incidents/{incident['id']}/snapshots", {}, 409)
             assert refused["error"] == "stale_video" and refused["age_seconds"] > 1.5, refused
+            # The console says the picture is frozen, and its snapshot button says why it took none.
+            await expect(console.locator("#video-frozen")).to_be_visible()
+            await expect(console.locator("#video-frozen")).to_contain_text("Video frozen")
+            await console.click("#snapshot")
+            await expect(console.locator("#action-error")).to_contain_text("frozen")
+            await expect(console.locator("#snapshot-stale")).to_be_visible()
             # The page notices the gateway's silence and says so.
             await expect(page.locator("#connection-status")).to_have_class(re.compile(r"\bwarn\b"), timeout=15_000)
 
@@ -105,7 +115,9 @@ async def test_total_loss_freezes_the_video_refuses_stale_snapshots_then_video_r
             await video_flowing(handler, incident["id"], before if before else 0)
             fresh = await handler.post(f"/api/incidents/{incident['id']}/snapshots", {}, 201)
             assert fresh["frame_age_seconds"] < 2
+            await expect(console.locator("#video-frozen")).to_be_hidden()
             await phones.close()
+    await context.close()
 
 
 async def _older_than(handler: Operator, incident_id: str, seconds: float) -> bool:
@@ -116,11 +128,31 @@ async def _state(handler: Operator, incident_id: str, state: str) -> bool:
     return (await stream(handler, incident_id)).get("state") == state
 
 
+async def open_console(browser, gateway):
+    """The handler's console, as the handler sees it, signed in through the form."""
+    context = await browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 960})
+    console = await context.new_page()
+    await console.goto(f"{gateway.base_url}/login?next=/console")
+    await console.fill("input[name=username]", "handler1")
+    await console.fill("input[name=password]", gateway.passwords["handler1"])
+    await console.click("button[type=submit]")
+    await expect(console.locator("body")).to_have_attribute("data-ready", "true")
+    return context, console
+
+
 async def test_a_camera_that_stops_is_reported_to_the_handler_and_the_caller(gateway, handler, browser):
-    incident, link = await handler.incident()
+    context, console = await open_console(browser, gateway)
+    await console.fill("#reference", f"E2E-CAM-{secrets.token_hex(3)}")
+    await console.fill("#phone", "07911 123456")
+    await console.click("#send-link")
+    await expect(console.locator("#link-url")).to_have_text(re.compile(r"^https://"))
+    url = (await console.locator("#link-url").text_content() or "").strip()
+    incident_id = await console.locator("#incident").get_attribute("data-incident-id") or ""
+
     phones = Phones(browser)
-    page = await share(phones, link["url"])
-    await video_flowing(handler, incident["id"])
+    page = await share(phones, url)
+    await video_flowing(handler, incident_id)
+    await expect(console.locator("#link-state")).to_have_text("Streaming live")
     # The phone takes the camera away (another app, a call) and will not give it back.
     await page.evaluate(
         """() => {
@@ -131,17 +163,22 @@ async def test_a_camera_that_stops_is_reported_to_the_handler_and_the_caller(gat
              track.dispatchEvent(new Event("ended"));
            }"""
     )
+    # The caller is told, and the page no longer claims to send video.
     await expect(page.locator("#notice")).to_be_visible()
     await expect(page.locator("#mode")).to_have_attribute("data-mode", "location")
 
     async def told() -> dict | None:
-        status = (await handler.get(f"/api/incidents/{incident['id']}/caller"))["status"]
+        status = (await handler.get(f"/api/incidents/{incident_id}/caller"))["status"]
         return status if status and status["camera"]["state"] == "ended" else None
 
     status = await eventually(told, timeout=10)
     assert status["mode"] in ("location", "starting"), status
-    await eventually(lambda: _state(handler, incident["id"], "location"), timeout=20)
+    # The handler sees it: the camera stopped, and a session sharing location only.
+    await expect(console.locator("#cs-camera")).to_contain_text("stopped")
+    await eventually(lambda: _state(handler, incident_id, "location"), timeout=20)
+    await expect(console.locator("#link-state")).to_have_text("Sharing location")
     await phones.close()
+    await context.close()
 
 
 # ---------------------------------------------------------------------------------------------
