@@ -1,0 +1,64 @@
+"""Many incidents on the dispatcher's map stay readable: pins cluster, the list sorts by last activity."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from gateway.config import SAMPLES_DIR
+from gateway.record import Database, Incidents
+from gis import Fix, Placer, load_boundaries_table
+
+from .walkthrough import Walkthrough
+
+COUNT = 30
+
+
+async def seed_incidents(data_dir, tag: str) -> list[str]:
+    """COUNT incidents with a fix each, within a kilometre of Leeds city centre, the last one newest."""
+    table, base = load_boundaries_table(SAMPLES_DIR / "boundaries.toml")
+    placer = Placer.from_config(table, base)
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'scenelink.db'}")
+    incidents = Incidents(db)
+    references = []
+    try:
+        for i in range(COUNT):
+            reference = f"WYP-{tag}-{i:03d}"
+            incident = await incidents.create(reference, "+447400123456", "test")
+            token = hashlib.sha256(reference.encode()).hexdigest()
+            link = await incidents.create_link(incident["id"], token, datetime.now(UTC) + timedelta(hours=1), "test")
+            session = await incidents.start_session(incident["id"], link["id"], "test browser")
+            lat, lon = 53.7960 + (i % 6) * 0.0015, -1.5560 + (i // 6) * 0.0020
+            fix = {"latitude": lat, "longitude": lon, "accuracy": 25.0}
+            placement = placer.place(Fix(lat, lon, accuracy=25.0)).to_dict()
+            assert await incidents.add_fix(incident["id"], session["id"], 1, fix, None, placement)
+            references.append(reference)
+    finally:
+        await db.close()
+    return references
+
+
+async def test_many_incidents_cluster_and_the_newest_comes_first(browser, gateway):
+    from playwright.async_api import expect
+
+    tag = datetime.now(UTC).strftime("%H%M%S")
+    references = await seed_incidents(gateway.data_dir, tag)
+    w = Walkthrough(browser, gateway.base_url, gateway.passwords)
+    try:
+        page = await w.login("dispatcher1", "/dispatch")
+        # At the opening zoom the thirty pins within a kilometre gather into clusters with counts.
+        clusters = page.locator(".marker-cluster")
+        await expect(clusters.first).to_be_visible()
+        counts = [int(text) for text in await clusters.all_inner_texts()]
+        assert sum(counts) >= COUNT and len(counts) < COUNT, counts
+        # The list holds every one, the most recent activity first, each with force and district.
+        items = page.locator(f'#incidents li[data-reference^="WYP-{tag}-"]')
+        await expect(items).to_have_count(COUNT)
+        await expect(items.first).to_have_attribute("data-reference", references[-1])
+        await expect(items.first).to_contain_text("West Yorkshire · Leeds")
+        # Showing all incidents zooms in until the clusters open up into pins.
+        await page.click("#fit-all")
+        await expect(page.locator(f'.incident-pin[data-reference="{references[0]}"]')).to_be_visible()
+        assert not w.problems.found, w.problems.found
+    finally:
+        await w.close()
