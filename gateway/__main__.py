@@ -4,6 +4,7 @@ check boundaries."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,6 +14,9 @@ from .config import ConfigError, Settings, load_settings, with_database
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the gateway writes (the record, blobs, recordings, the outbox, certificates) is
+    # for its own user only: files 0600, folders 0700, whatever the shell's umask.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="scenelink", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML configuration file (default: samples/scenelink.toml)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,10 +115,10 @@ def _serve(args: argparse.Namespace) -> int:
     import logging
     import socket
 
-    from aiohttp import web
-
     from .app import build_app
     from .tls import ensure_self_signed, server_context
+    from .web.access_log import MaskedAccessLogger
+    from .web.serving import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
@@ -131,8 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         ssl_context = server_context(settings.tls_cert, settings.tls_key)
     app = build_app(settings)
     print(f"scenelink: serving on {settings.public_url} (data in {settings.data_dir})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context, print=None,
-                access_log_format='%a "%r" %s %b %Tfs')
+    serve(app, settings.host, settings.port, ssl_context, settings.max_connections, MaskedAccessLogger)
     return 0
 
 

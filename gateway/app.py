@@ -45,6 +45,7 @@ from .web import (
     ops,
     pages,
     retention,
+    serving,
     sms_receipts,
     tiles,
     webhooks,
@@ -92,6 +93,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         middlewares=[
             security_headers(content_security_policy(None),  # tiles come through the gateway
                               settings.public_url.startswith("https://")),
+            serving.track_requests,
             json_errors,
             auth.operators_only,
         ],
@@ -141,6 +143,7 @@ async def _close_password_pool(app: web.Application) -> None:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # the record, blobs and outbox: for the gateway's user only
     db = await Database.open(
         settings.database_url,
         **engine_options(settings.database_url, settings.database_pool_size, settings.database_max_overflow),

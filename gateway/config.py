@@ -237,6 +237,8 @@ class Settings:
     drain_seconds: float = 15.0
     metrics: MetricsSettings = MetricsSettings()
     login: LoginSettings = LoginSettings()
+    # HTTP connections held at once (kept well below the process's descriptor limit anyway).
+    max_connections: int = 4096
     webhooks: tuple[WebhookEndpoint, ...] = ()
     record: RecordSettings = RecordSettings()
     retention: RetentionSettings = RetentionSettings()
@@ -391,6 +393,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         drain_seconds=float(server.get("drain_seconds", 15.0)),
         login=_login(table.get("login", {})),
         webhooks=_webhooks(table.get("webhooks", []), env),
+        max_connections=_int(server.get("max_connections", 4096), "server.max_connections"),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .events import EventBus
 from .i18n import sms_text
-from .links import LinkState, expiry, link_url, new_token, token_hash
+from .links import LinkState, expiry, link_url, mask_tokens, new_token, token_hash
 from .record import Incidents
 from .record.database import utcnow
 from .sms import SmsError, SmsSender
@@ -52,7 +52,11 @@ async def send_link(
         )
     url = link_url(public_url, token)
     body = sms_text(language, sender_name, url)
-    message = await incidents.add_sms(incident["id"], link["id"], incident["caller_phone"], body, sms.name, actor)
+    # The record, the events and the console keep the text with its token masked: only the
+    # provider gets it whole, and the handler who sent it gets the URL in this call's answer.
+    message = await incidents.add_sms(
+        incident["id"], link["id"], incident["caller_phone"], mask_tokens(body), sms.name, actor
+    )
     try:
         result = await sms.send(incident["caller_phone"], body)
     except SmsError as exc:

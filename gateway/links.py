@@ -7,6 +7,7 @@ SMS, and the record keeps just its SHA-256, so a copy of the database opens no s
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -66,6 +67,22 @@ def looks_like_token(token: str) -> bool:
 
 def link_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/c/{token}"
+
+
+# A capability in a path: a caller's link (/c/<token>) or an embed (/embed/<token>).
+_CAPABILITY_PATH = re.compile(r"/(c|embed)/([A-Za-z0-9_-]{8,})")
+MASK = "*"  # what replaces all but the first four characters of a masked token, one for one
+
+
+def mask_tokens(text: str) -> str:
+    """``text`` with every link or embed token in a path masked after its first four characters.
+
+    A token is a credential: it appears in full only in the SMS as sent and in the answer to the
+    operator who created it. Everywhere else (the record, events, the outbox, the access log) it
+    is masked, keeping enough for a person to tell two links apart and far too little to use.
+    The mask keeps the text's length and alphabet, so it counts as the same SMS parts as sent.
+    """
+    return _CAPABILITY_PATH.sub(lambda m: f"/{m.group(1)}/{m.group(2)[:4]}{MASK * (len(m.group(2)) - 4)}", text)
 
 
 def expiry(now: datetime, ttl_seconds: int) -> datetime:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from gis import Fix, Placer
 
 from .config import IceServer, MediaSettings
 from .events import EventBus
+from .limits import TokenBuckets
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
 from .media.ingest import CallerPeer
@@ -30,8 +32,21 @@ from .media.viewers import Viewer, open_viewer
 from .media.workers import image_work
 from .positions import FixRecorder
 from .record import BlobStore, Incidents
+from .tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+
+OFFER_RATE = 0.5   # offers a second, per link, once the burst is spent
+OFFER_BURST = 4
+
+
+class TooManyOffers(Exception):
+    """Too many offers on one link; ``retry_after`` says in how many seconds to try again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many offers; try again in {retry_after:.1f} s")
+        self.retry_after = retry_after
 
 
 class NoStream(Exception):
@@ -81,6 +96,12 @@ class LiveSessions:
         self.media_settings = media
         self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
+        # Offers per link: a burst for reloads and changes of network, then one every 2 s.
+        self.offer_limit = TokenBuckets(rate=OFFER_RATE, burst=OFFER_BURST)
+        # One lock per incident with an offer being answered; a lock nobody holds is dropped.
+        self._start_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Tasks started by session timers (the maximum length), owned here and ended on close.
+        self._tasks = TaskSet("live sessions")
         self.fixes = FixRecorder(incidents, events, placer)
         # Handlers for the caller page's other data-channel messages ("status", "reply", "seen"...),
         # registered by the modules that own them (gateway.callers).
@@ -99,8 +120,22 @@ class LiveSessions:
         """Answer the caller's offer, starting a new session; an earlier one for the incident ends.
 
         A caller who reconnects (a reload, a change of network) sends a new offer: the old peer
-        connection cannot be resumed, so it is closed and recorded as ended.
+        connection cannot be resumed, so it is closed and recorded as ended. Offers on one link
+        are limited (:class:`TooManyOffers`), and those for one incident are answered one at a
+        time: ending the old session and answering take several awaits, and two offers
+        interleaved there would each find no session and leave one peer connection orphaned.
         """
+        wait = self.offer_limit.take(link["id"])
+        if wait:
+            raise TooManyOffers(wait)
+        incident_id = link["incident_id"]
+        lock = self._start_locks.get(incident_id)
+        if lock is None:
+            lock = self._start_locks[incident_id] = asyncio.Lock()
+        async with lock:
+            return await self._start(link, user_agent, offer_sdp)
+
+    async def _start(self, link: dict[str, Any], user_agent: str, offer_sdp: str) -> str:
         incident_id = link["incident_id"]
         if incident_id in self.by_incident:
             await self.end(incident_id, "caller", "replaced by a new connection", final=False)
@@ -111,23 +146,27 @@ class LiveSessions:
             await self._on_message(session_ref["s"], text)
 
         async def on_event(kind: str) -> None:
-            await self._on_peer_event(session_ref["s"], kind)
+            live = session_ref.get("s")
+            if live is not None:
+                await self._on_peer_event(live, kind)
 
         peer = CallerPeer(self.ice_servers, on_message, on_event, self.media_settings.keyframe_recovery)
+        registered = False
         try:
             answer = await peer.answer(offer_sdp)
-        except Exception:
-            await peer.close()
-            raise
-        record = await self.incidents.start_session(incident_id, link["id"], user_agent)
-        incident = await self.incidents.get(incident_id)
-        policy = MediaPolicy.from_mapping(incident["media_policy"] if incident else {})
-        live = LiveSession(incident_id, record["id"], link["id"], peer, policy)
-        session_ref["s"] = live
-        self.by_incident[incident_id] = live
+            record = await self.incidents.start_session(incident_id, link["id"], user_agent)
+            incident = await self.incidents.get(incident_id)
+            policy = MediaPolicy.from_mapping(incident["media_policy"] if incident else {})
+            live = LiveSession(incident_id, record["id"], link["id"], peer, policy)
+            session_ref["s"] = live
+            self.by_incident[incident_id] = live
+            registered = True
+        finally:
+            if not registered:  # refused, failed or cancelled: the peer connection goes with it
+                await peer.close()
         live.timer = asyncio.get_running_loop().call_later(
             self.session_max_seconds,
-            lambda: asyncio.ensure_future(self.end(incident_id, "gateway", "maximum session length reached")),
+            lambda: self._tasks.spawn(self.end(incident_id, "gateway", "maximum session length reached", only=live)),
         )
         self.events.publish(
             "session.started", incident_id, {"session_id": live.session_id, "user_agent": user_agent}
@@ -248,12 +287,17 @@ class LiveSessions:
         final: bool = True,
         only: LiveSession | None = None,
     ) -> bool:
-        """End the incident's live session. ``final`` also ends the link so it cannot reopen."""
-        live = self.by_incident.get(incident_id)
-        if live is None or (only is not None and live is not only) or live.ending:
+        """End the incident's live session. ``final`` also ends the link so it cannot reopen.
+
+        With ``only``, end that session whether or not it is still the incident's current one:
+        a session that is no longer current must not keep its peer connection open.
+        """
+        live = only if only is not None else self.by_incident.get(incident_id)
+        if live is None or live.ending:
             return False
         live.ending = True
-        del self.by_incident[incident_id]
+        if self.by_incident.get(incident_id) is live:
+            del self.by_incident[incident_id]
         if live.timer:
             live.timer.cancel()
         # "final": false tells the page this connection ended but the link did not: reconnect.
@@ -277,6 +321,7 @@ class LiveSessions:
     async def close_all(self, reason: str = "gateway shutting down") -> None:
         for incident_id in list(self.by_incident):
             await self.end(incident_id, "gateway", reason, final=False)
+        await self._tasks.cancel()
 
     def _session_media(self, live: LiveSession) -> SessionMedia:
         async def snapshot(reason: str) -> Any:

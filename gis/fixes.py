@@ -16,6 +16,17 @@ from typing import Any
 
 EARTH_RADIUS_M = 6_371_008.8
 
+# What a position report can physically hold. Beyond these a value is not doubtful but wrong,
+# and the fix is refused with the reason (a huge accuracy circle would also cost the placer dear).
+MAX_ACCURACY_M = 20_037_500.0
+EXTRA_RANGES: dict[str, tuple[float, float, str]] = {
+    "altitude": (-1_000.0, 100_000.0, "m"),   # below the Dead Sea shore .. the edge of space
+    "heading": (0.0, 360.0, "degrees"),
+    "speed": (0.0, 1_000.0, "m/s"),           # faster than any aircraft a caller is in
+}
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 # Flags raised by ``fix_flags``.
 COARSE_ACCURACY = "coarse_accuracy"
 NO_ACCURACY = "no_accuracy"
@@ -59,19 +70,27 @@ class Fix:
                 raise FixRejected(f"accuracy must be a finite number of metres, got {self.accuracy!r}")
             if acc < 0:
                 raise FixRejected(f"accuracy must not be negative, got {acc:g} m")
+            if acc > MAX_ACCURACY_M:
+                raise FixRejected(f"accuracy {acc:g} m is more than half the Earth's circumference")
         time = self.time
         if time is not None:
             if not isinstance(time, datetime):
                 raise FixRejected(f"time must be a datetime, got {type(time).__name__}")
             if time.tzinfo is None:
                 time = time.replace(tzinfo=UTC)
+            if not EARLIEST <= time <= LATEST:
+                raise FixRejected(f"time {time.isoformat()} is outside {EARLIEST.year}..{LATEST.year - 1}")
         object.__setattr__(self, "latitude", lat)
         object.__setattr__(self, "longitude", lon)
         object.__setattr__(self, "accuracy", acc)
         object.__setattr__(self, "time", time)
-        # Optional extras never reject a fix: browsers report heading as NaN when standing still.
-        for name in ("altitude", "heading", "speed"):
-            object.__setattr__(self, name, _optional(getattr(self, name)))
+        # Optional extras that are missing or not finite are dropped, not refused: browsers
+        # report heading as NaN when standing still. A finite value out of its range is refused.
+        for name, (low, high, unit) in EXTRA_RANGES.items():
+            value = _optional(getattr(self, name))
+            if value is not None and not low <= value <= high:
+                raise FixRejected(f"{name} {value:g} {unit} is outside {low:g}..{high:g}")
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Fix:

@@ -13,6 +13,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from ..config import IceServer
+from ..limits import LogQuota
 from ..tasks import TaskSet
 from . import keyframes
 from .frames import LatestFrame
@@ -22,6 +23,10 @@ from .sdp import add_bitrate_hints, media_kinds
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2048
+# Data-channel messages waiting to be handled, per peer. They are handled one at a time, in the
+# order they came (a fix, then the reply that mentions it); beyond this many waiting, new ones
+# are dropped and counted: a page sending faster than the record can take is misbehaving.
+MAX_QUEUED_MESSAGES = 64
 
 # What the caller page asks for is about 640x480 at 15 fps; these hold Chromium at that size.
 START_KBPS, MIN_KBPS, MAX_KBPS = 900, 300, 2500
@@ -54,6 +59,10 @@ class CallerPeer:
         self._on_message = on_message
         self._on_event = on_event
         self._tasks = TaskSet("caller peer")
+        self._inbox: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED_MESSAGES)
+        self._consumer: asyncio.Task | None = None
+        self.dropped_messages = 0
+        self._drop_log = LogQuota(rate=0.2, burst=3)
         self._closed = False
         # When anything last arrived from the caller (monotonic seconds), and the data channel's
         # round trip as measured by the gateway's pings.
@@ -132,14 +141,35 @@ class CallerPeer:
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         self.channel = channel
         self._tasks.spawn(self._on_event("channel"))
+        if self._consumer is None:
+            self._consumer = self._tasks.spawn(self._consume())
 
         @channel.on("message")
         def _message(message: str | bytes) -> None:
             if not isinstance(message, str) or len(message) > MAX_MESSAGE_BYTES:
-                log.warning("ignored a data-channel message that is binary or over %d bytes", MAX_MESSAGE_BYTES)
+                self._drop(f"binary or over {MAX_MESSAGE_BYTES} bytes")
                 return
             self.last_activity = self.last_message_at = time.monotonic()
-            self._tasks.spawn(self._on_message(message))
+            try:
+                self._inbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self._drop(f"{MAX_QUEUED_MESSAGES} messages already waiting")
+
+    def _drop(self, why: str) -> None:
+        self.dropped_messages += 1
+        if self._drop_log.allow() is not None:
+            log.warning(
+                "dropped a data-channel message (%s); %d dropped on this connection", why, self.dropped_messages
+            )
+
+    async def _consume(self) -> None:
+        """Handle the data channel's messages one at a time, in order."""
+        while True:
+            text = await self._inbox.get()
+            try:
+                await self._on_message(text)
+            except Exception:
+                log.exception("a data-channel message could not be handled")
 
     def keyframe_stats(self) -> dict[str, int] | None:
         """Keyframe requests and recovery counters of the video receiver, if there is one."""

@@ -47,11 +47,15 @@ class SegmentRecorder:
     """Writes pushed frames to numbered segment files; ``on_segment`` runs on the worker thread."""
 
     def __init__(
-        self, folder: Path, segment_seconds: float, on_segment: Callable[[Segment], None], fps: int = 15
+        self, folder: Path, segment_seconds: float, on_segment: Callable[[Segment], None], fps: int = 15,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.folder = folder
         self.segment_seconds = segment_seconds
         self.on_segment = on_segment
+        # Called on the worker thread, once, when encoding fails: the recording has stopped.
+        self.on_failure = on_failure
+        self.failed: str | None = None
         self.fps = fps
         self.dropped = 0
         self._queue: queue.Queue[tuple[av.VideoFrame, float] | None] = queue.Queue(QUEUE_FRAMES)
@@ -105,14 +109,17 @@ class SegmentRecorder:
                     path = self.folder / f"segment-{index:05d}{self._suffix}"
                     writer = _SegmentWriter(path, index, self._encoder, self._format, frame, at, self.fps)
                 writer.write(frame, at)
-        except Exception:
+        except Exception as exc:
             log.exception("recording failed; the segments written so far are kept")
+            self.failed = f"{type(exc).__name__}: {exc}"
         finally:
             if writer is not None:
                 try:
                     self.on_segment(writer.finish(time.time()))
                 except Exception:
                     log.exception("could not close the last recording segment")
+            if self.failed is not None and self.on_failure is not None:
+                self.on_failure(self.failed)
 
 
 class _SegmentWriter:

@@ -162,10 +162,27 @@ class SessionMedia:
         def on_segment(segment: Segment) -> None:  # on the recorder's thread
             self._loop.call_soon_threadsafe(lambda: self._tasks.spawn(self._store_segment(segment)))
 
-        self._recorder = SegmentRecorder(self.folder, self.settings.segment_seconds, on_segment, fps)
+        def on_failure(reason: str) -> None:  # on the recorder's thread
+            self._loop.call_soon_threadsafe(lambda: self._tasks.spawn(self._recorder_failed(recorder, reason)))
+
+        recorder = SegmentRecorder(self.folder, self.settings.segment_seconds, on_segment, fps, on_failure)
+        self._recorder = recorder
         track = self.peer.relay.subscribe(self.peer.video, buffered=False)
-        self._recorder_feed = asyncio.ensure_future(self._feed(track, self._recorder))
+        self._recorder_feed = self._tasks.spawn(self._feed(track, recorder))
         self._publish("recording.started", {})
+
+    async def _recorder_failed(self, recorder: SegmentRecorder, reason: str) -> None:
+        """The recorder's thread stopped on an error: the session is no longer recording, and
+        the console is told so (the segments written before the error are kept)."""
+        if self._recorder is not recorder:
+            return
+        feed = self._recorder_feed
+        self._recorder = self._recorder_feed = None
+        if feed is not None:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+        self._publish("recording.failed", {"error": reason, "dropped_frames": recorder.dropped})
+        self._publish("recording.stopped", {"dropped_frames": recorder.dropped, "failed": True})
 
     async def _feed(self, track, recorder: SegmentRecorder) -> None:
         try:

@@ -13,6 +13,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..links import mask_tokens
 from .base import SmsResult
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ class OutboxSender:
 
     async def send(self, to: str, body: str) -> SmsResult:
         ref = f"outbox-{secrets.token_hex(8)}"
-        entry = {"id": ref, "to": to, "body": body, "at": datetime.now(UTC).isoformat()}
+        # The outbox stands in for the provider but is a file at rest: the link's token is masked
+        # (the handler has the whole URL from the console).
+        entry = {"id": ref, "to": to, "body": mask_tokens(body), "at": datetime.now(UTC).isoformat()}
         await asyncio.to_thread(self._write, ref, entry)
         log.info("SMS to %s written to outbox as %s", to, ref)
         return SmsResult(provider_ref=ref, status="sent")

@@ -21,7 +21,9 @@ from ..consent import consent_detail
 from ..conversation import BadMessage
 from ..fallback import MAX_STILL_BYTES, BadUpload
 from ..i18n import LANGUAGES, direction, negotiate, render_page, strings
+from ..limits import retry_after_header
 from ..links import LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
+from ..live import TooManyOffers
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
 from ..useragents import in_app_browser
@@ -215,6 +217,10 @@ async def offer(request: web.Request) -> web.Response:
         return json_error(400, "invalid_sdp", str(exc))
     try:
         answer = await request.app[LIVE].start(link, request.headers.get("User-Agent", ""), sdp)
+    except TooManyOffers as exc:
+        refused = json_error(429, "too_many_offers", "too many connection attempts on this link; try again shortly")
+        refused.headers["Retry-After"] = retry_after_header(exc.retry_after)
+        return refused
     except ValueError as exc:
         # aiortc raises ValueError for an offer it cannot negotiate (no common codec, bad lines).
         log.warning("link %s: offer could not be negotiated: %s", link["id"], exc)

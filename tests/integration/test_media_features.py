@@ -232,6 +232,35 @@ async def test_a_recording_is_written_in_segments_whose_hashes_verify(client):
     await caller.close()
 
 
+async def test_a_recorder_that_fails_ends_recording_and_says_so(client, monkeypatch):
+    from gateway.media import recorder
+    from gateway.web.keys import EVENTS
+
+    def full_disk(self, frame, at):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recorder._SegmentWriter, "write", full_disk)
+    incident, csrf, _, caller = await open_caller(client)
+    with client.app[EVENTS].subscribe(incident["id"]) as events:
+        resp = await client.put(
+            f"/api/incidents/{incident['id']}/media-policy", json={"recording": True}, headers={"X-CSRF-Token": csrf}
+        )
+        assert resp.status == 200
+        seen: list = []
+
+        def failed() -> bool:
+            while not events.queue.empty():
+                seen.append(events.queue.get_nowait())
+            return any(e.type == "recording.failed" for e in seen)
+
+        await wait_for(failed)
+    failure = next(e for e in seen if e.type == "recording.failed")
+    assert "No space left on device" in failure.data["error"]
+    assert [e.type for e in seen if e.type.startswith("recording.")][-2:] == ["recording.failed", "recording.stopped"]
+    assert client.app[LIVE].health(incident["id"])["recording"] is False
+    await caller.close()
+
+
 async def test_mjpeg_sends_jpeg_parts_for_viewers_without_webrtc(client):
     incident, _, _, caller = await open_caller(client)
     resp = await client.get(f"/api/incidents/{incident['id']}/mjpeg")

@@ -97,13 +97,23 @@ function showSms(sms) {
   if (!sms) return;
   $("sms").hidden = false;
   $("sms-to").textContent = sms.to || "";
-  $("sms-body").textContent = sms.body || "";
+  $("sms-body").textContent = unmasked(sms.body);
   $("sms-status").textContent = sms.status ? `(${sms.status}${sms.provider ? ", " + sms.provider : ""})` : "";
   showParts(sms.parts);
   const url = current && current.linkUrl ? current.linkUrl : urlIn(sms.body);
   const a = $("link-url");
   a.textContent = url || "";
-  a.href = url || "#";
+  // A URL read back from the record has its token masked (shown, but not a working link).
+  a.href = url && !url.includes("*") ? url : "#";
+}
+
+// The record keeps the text with the link's token masked; the handler who sent it has the whole
+// URL from the answer to "Send link", and sees the text as the caller got it.
+function unmasked(body) {
+  const url = current && current.linkUrl;
+  if (!url || !body) return body || "";
+  const masked = url.replace(/\/c\/([A-Za-z0-9_-]{4})([A-Za-z0-9_-]*)$/, (_, head, rest) => `/c/${head}${"*".repeat(rest.length)}`);
+  return body.split(masked).join(url);
 }
 
 // What the text costs: phones join the parts into one message, but each part is charged and

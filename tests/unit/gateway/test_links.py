@@ -99,3 +99,18 @@ def test_the_sessions_maximum_length_counts_from_opening():
     assert not session_over(None, NOW, 60)
     assert not session_over(NOW - timedelta(seconds=59), NOW, 60)
     assert session_over(NOW - timedelta(seconds=60), NOW, 60)
+
+
+def test_tokens_in_paths_are_masked_to_four_characters():
+    from gateway.links import MASK, mask_tokens, new_token
+
+    token = new_token()
+    text = f"Tap this link: https://gw.example/c/{token} (999 Control Room)"
+    stars = MASK * 28
+    assert mask_tokens(text) == f"Tap this link: https://gw.example/c/{token[:4]}{stars} (999 Control Room)"
+    assert len(mask_tokens(text)) == len(text), "the same length: the same SMS parts"
+    assert mask_tokens(f"/embed/{token}/mjpeg?x=1") == f"/embed/{token[:4]}{stars}/mjpeg?x=1"
+    assert mask_tokens(f"/c/{token}/offer") == f"/c/{token[:4]}{stars}/offer"
+    for untouched in ("/static/caller/app.js", "/api/incidents/inc_1/links", "/console", "/c/abc"):
+        assert mask_tokens(untouched) == untouched
+    assert mask_tokens(mask_tokens(text)) == mask_tokens(text), "masking twice changes nothing"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -148,3 +149,25 @@ def test_haversine_is_about_111_km_per_degree_of_latitude() -> None:
 def test_parse_timestamp_from_milliseconds() -> None:
     assert parse_timestamp(0) == datetime(1970, 1, 1, tzinfo=UTC)
     assert parse_timestamp(None) is None
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"altitude": 250_000}, "altitude 250000 m is outside"),
+    ({"altitude": -5_000}, "altitude -5000 m is outside"),
+    ({"heading": 361}, "heading 361 degrees is outside"),
+    ({"heading": -1}, "heading -1 degrees is outside"),
+    ({"speed": -3}, "speed -3 m/s is outside"),
+    ({"speed": 1e9}, "speed 1e+09 m/s is outside"),
+    ({"accuracy": 1e12}, "accuracy 1e+12 m is more than half"),
+    ({"timestamp": 4102444800000 + 1}, "is outside 2000..2099"),
+    ({"timestamp": 1000}, "is outside 2000..2099"),
+])
+def test_values_no_position_report_can_hold_are_refused_with_the_reason(extra, message):
+    with pytest.raises(FixRejected, match=re.escape(message)):
+        Fix.from_mapping({"latitude": 53.8, "longitude": -1.55, **extra})
+
+
+def test_extras_that_are_missing_or_not_finite_are_dropped_not_refused():
+    fix = Fix.from_mapping({"latitude": 53.8, "longitude": -1.55, "heading": float("nan"), "speed": None,
+                            "altitude": 0, "accuracy": 20_000_000})
+    assert (fix.heading, fix.speed, fix.altitude, fix.accuracy) == (None, None, 0.0, 20_000_000.0)
