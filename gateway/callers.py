@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ from .record.database import utcnow
 log = logging.getLogger(__name__)
 
 MAX_SESSION_REASON = "maximum session length reached"
+# Attempts by another device on one link are recorded once per this many seconds, then counted.
+REFUSAL_WINDOW_SECONDS = 600.0
 
 
 class LinkNotFound(LookupError):
@@ -58,6 +61,7 @@ class Callers:
         self.statuses = CallerStatuses(db, events)
         self.conversation = Conversation(db, incidents, events, live, self.statuses)
         self.fallback = Fallback(incidents, events, live, blobs, live.fixes)
+        self._refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()  # link: (recorded at, since)
         self._greeted: OrderedDict[str, None] = OrderedDict()  # sessions already handed their backlog
         self._follower: asyncio.Task | None = None
         live.handlers.update(status=self._on_status, seen=self._on_seen, reply=self._on_reply)
@@ -147,10 +151,26 @@ class Callers:
         await self.fallback.end(link_id, actor, reason)
         return {"id": link_id, "state": LinkState.REVOKED.value, "at": at}
 
-    async def refused(self, link: Mapping[str, Any], address: str) -> None:
-        """Another device tried the link: noted in its history and shown to the handler."""
-        self.events.publish("link.refused", link["incident_id"], {"link_id": link["id"], "reason": "another device"})
-        await self.move(link, LinkState.REFUSED, "caller", f"opened on another device ({address})")
+    async def refused(self, link: Mapping[str, Any], address: str, now: float | None = None) -> bool:
+        """Another device tried the link: noted in its history and shown to the handler.
+
+        Only the first attempt in :data:`REFUSAL_WINDOW_SECONDS` is written to the record (and its
+        audit log) and told to the console; the next ones are counted, and the count is said when
+        the next window's first attempt is recorded. True when this attempt was recorded.
+        """
+        now = time.monotonic() if now is None else now
+        since, unrecorded = self._refusals.pop(link["id"], (None, 0))
+        if since is not None and now - since < REFUSAL_WINDOW_SECONDS:
+            self._refusals[link["id"]] = (since, unrecorded + 1)
+            return False
+        self._refusals[link["id"]] = (now, 0)
+        while len(self._refusals) > 10_000:
+            self._refusals.popitem(last=False)
+        more = f"; {unrecorded} more attempt(s) before this one" if unrecorded else ""
+        data = {"link_id": link["id"], "reason": "another device", "unrecorded_before": unrecorded}
+        self.events.publish("link.refused", link["incident_id"], data)
+        await self.move(link, LinkState.REFUSED, "caller", f"opened on another device ({address}){more}")
+        return True
 
     def over_time(self, link: Mapping[str, Any]) -> bool:
         return session_over(link.get("opened_at"), utcnow(), self.session_max_seconds)

@@ -20,6 +20,7 @@ from typing import Any
 
 from gis import Fix, Placer
 
+from . import jsonlimits
 from .config import IceServer, MediaSettings
 from .events import EventBus
 from .limits import TokenBuckets
@@ -194,7 +195,7 @@ class LiveSessions:
 
     async def _on_message(self, live: LiveSession, text: str) -> None:
         try:
-            message = json.loads(text)
+            message = jsonlimits.loads(text)
         except ValueError:
             log.warning("session %s: ignored a data-channel message that is not JSON", live.session_id)
             return

@@ -81,7 +81,11 @@ class CallerPeer:
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     async def answer(self, offer_sdp: str) -> str:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:
+            # Everything aiortc finds wrong with the caller's text is the caller's mistake: a 400.
+            raise ValueError(f"the offer cannot be applied ({type(exc).__name__}: {exc})") from exc
         self.expects_video = "video" in media_kinds(offer_sdp)
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:

@@ -16,6 +16,10 @@ MAX_MEDIA_SECTIONS = 8
 _AUXILIARY = {"rtx", "red", "ulpfec", "flexfec-03"}
 
 
+SETUP_ROLES = frozenset({"actpass", "active", "passive"})
+_CONNECTION = re.compile(r"^c=IN IP[46] \S+\s*$")
+
+
 class SdpError(ValueError):
     """The offer is not one the gateway will negotiate; the message says why."""
 
@@ -43,6 +47,11 @@ def parse_offer(body: Any) -> str:
         raise SdpError(f"the offer has more than {MAX_MEDIA_SECTIONS} media sections")
     if not any(line.startswith("a=fingerprint:") for line in lines):
         raise SdpError("the offer has no DTLS fingerprint")
+    for line in lines:
+        if line.startswith("a=setup:") and line[8:].strip() not in SETUP_ROLES:
+            raise SdpError(f"'a=setup:' must be one of {', '.join(sorted(SETUP_ROLES))}")
+        if line.startswith("c=") and not _CONNECTION.match(line):
+            raise SdpError("a connection line must read 'c=IN IP4 <address>' or 'c=IN IP6 <address>'")
     return sdp
 
 

@@ -134,10 +134,17 @@ _LOGIN_PAGE = """<!doctype html>
 
 
 def _safe_next(value: str | None) -> str:
-    # Only paths on this gateway: an open redirect would make a phishing page look like ours.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return ""
+    """``value`` if it is a path on this gateway, else "".
+
+    An open redirect would make a phishing page look like ours. Browsers drop tabs and line
+    breaks from URLs and read a backslash as a slash, so ``/\t/evil.example`` or ``/\\evil``
+    would lead to another host: any control character, space or backslash refuses the value.
+    """
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return ""
+    if "\\" in value or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        return ""
+    return value
 
 
 def _login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
@@ -235,7 +242,10 @@ async def logout(request: web.Request) -> web.Response:
         session = await accounts.web_session(digest(cookie))
         form = await request.post()
         sent = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
-        if session and same(sent, session["csrf_token"]):
+        if session and not same(sent, session["csrf_token"]):
+            # Another site cannot sign the operator out, and must not be told it did.
+            return web.Response(status=403, text="Sign out from the gateway's own pages.")
+        if session:
             await accounts.end_web_session(digest(cookie))
             await request.app[DATABASE].record_action(session["username"], "logout")
     response = web.Response(status=303, headers={"Location": "/login"})
@@ -272,11 +282,22 @@ def _password_page(who: dict[str, Any], error: str = "", status: int = 200) -> w
 
 @routes.get("/account/password")
 async def password_page(request: web.Request) -> web.Response:
+    _session_only(request)
     return _password_page(request[OPERATOR])
+
+
+def _session_only(request: web.Request) -> None:
+    """The password page belongs to a signed-in operator; an API token has no password."""
+    if request[OPERATOR]["via"] != "session":
+        raise web.HTTPForbidden(
+            text='{"error": "session_required", "message": "sign in to change a password; an API token has none"}',
+            content_type="application/json",
+        )
 
 
 @routes.post("/account/password")
 async def change_password(request: web.Request) -> web.Response:
+    _session_only(request)
     who = request[OPERATOR]
     form = await request.post()
     if not same(str(form.get("csrf", "")), who["csrf"]):

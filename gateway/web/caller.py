@@ -8,13 +8,13 @@ HTTP-only cookie. Every refusal looks the same from outside, so nobody can probe
 from __future__ import annotations
 
 import html
-import json
 import logging
 from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
 
+from .. import jsonlimits
 from ..auth import digest, new_secret, same
 from ..caller_status import BadStatus
 from ..consent import consent_detail
@@ -119,8 +119,8 @@ async def _link(
     if link["device_hash"] is not None:
         if device and same(digest(device), link["device_hash"]):
             return link, None
-        log.warning("link %s opened by a second device from %s", link["id"], address)
-        await callers.refused(link, address)
+        if await callers.refused(link, address):
+            log.warning("link %s opened by a second device from %s", link["id"], address)
         raise Refused()
     if unbound and not bind:
         return link, None
@@ -308,7 +308,7 @@ async def fixes(request: web.Request) -> web.Response:
     if len(raw) > MAX_FIXES_BODY:
         return json_error(413, "too_large", f"a batch of fixes may be at most {MAX_FIXES_BODY} bytes")
     try:
-        body = json.loads(raw)
+        body = jsonlimits.loads(raw)
     except ValueError:
         return json_error(400, "invalid_json", "the body is not valid JSON")
     if not isinstance(body, dict):

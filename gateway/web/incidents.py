@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import jsonlimits
 from ..auth import Permission
 from ..i18n import UnknownLanguage, check_language
 from ..invitations import send_link
@@ -29,7 +30,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
-        body = await request.json()
+        body = jsonlimits.loads(await request.read())
     except ValueError:
         raise web.HTTPBadRequest(
             text='{"error": "invalid_json", "message": "the body is not valid JSON"}',

@@ -83,6 +83,8 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
         recording_id = int(request.match_info["id"])
     except ValueError:
         return json_error(404, "not_found", "no such recording")
+    if not 0 < recording_id < 2**63:  # beyond a database integer: there is no such row
+        return json_error(404, "not_found", "no such recording")
     found = await request.app[INCIDENTS].recording(recording_id)
     if found is None:
         return json_error(404, "not_found", "no such recording")

@@ -69,6 +69,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if request.path.startswith("/api/") and exc.status >= 400 and exc.content_type != "application/json":
             return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
+    except UnicodeError:
+        # Bytes that are not UTF-8 where text is expected: a form field, a cookie, a bearer token
+        # (aiohttp keeps undecodable header bytes as surrogates, which fail when encoded again).
+        if request.path.startswith(("/api/", "/c/")):
+            return json_error(400, "not_utf8", "the request has text that is not UTF-8")
+        return web.Response(status=400, text="The request has text that is not UTF-8.")
     except Exception:
         log.exception("unhandled error for %s %s", request.method, request.path)
         if request.path.startswith(("/api/", "/c/")):

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import jsonlimits
 from ..links import LinkState
 from ..sms import Receipt, govuk_notify, twilio
 from .keys import EVENTS, INCIDENTS, SETTINGS
@@ -52,7 +53,7 @@ async def notify_status(request: web.Request) -> web.Response:
         log.warning("GOV.UK Notify callback from %s refused: wrong or missing bearer token", client_address(request))
         return json_error(403, "bad_token", "the bearer token is not the configured one")
     try:
-        receipt = govuk_notify.parse_receipt(await request.json())
+        receipt = govuk_notify.parse_receipt(jsonlimits.loads(await request.read()))
     except ValueError as exc:  # also malformed JSON
         return json_error(400, "bad_receipt", str(exc))
     return web.json_response({"applied": await _apply(request, "govuk_notify", receipt)})

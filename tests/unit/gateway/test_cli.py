@@ -124,3 +124,25 @@ def test_tokens_expire_are_listed_without_secrets_and_revoked(data_dir, capsys):
     assert lookup(data_dir, lambda a: a.token_by_hash(digest(token))) is None
     assert main(["tokens", "revoke", "cad"]) == 1  # already revoked
     assert main(["tokens", "create", "x", "--role", "handler", "--expires-days", "0"]) == 2
+
+
+def test_everything_the_command_writes_is_private_whatever_the_shells_umask(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = tmp_path / "data"
+    env = {**os.environ, "SCENELINK_DATA_DIR": str(data)}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "users", "add", "carol", "--role", "handler"],
+        input=b"a long enough password\n", env=env, capture_output=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[3], preexec_fn=lambda: os.umask(0o022),
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    written = [p for p in data.rglob("*") if p.is_file()]
+    assert any(p.name == "scenelink.db" for p in written)
+    for p in written:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p

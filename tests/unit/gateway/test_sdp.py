@@ -48,3 +48,19 @@ def test_existing_fmtp_lines_are_extended_not_duplicated():
     assert "a=fmtp:98 packetization-mode=1;x-google-start-bitrate=900" in tuned
     assert tuned.count("a=fmtp:98") == 1
     assert add_bitrate_hints(tuned, 900, 300, 2500) == tuned
+
+
+@pytest.mark.parametrize("line,message", [
+    ("a=setup:bogus", "a=setup:"),
+    ("c=IN", "connection line"),
+    ("c=IN IP4", "connection line"),
+    ("c=XX IP4 10.0.0.1", "connection line"),
+])
+def test_setup_roles_and_connection_lines_are_checked(line, message):
+    from gateway.media.sdp import SdpError, parse_offer
+
+    sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=fingerprint:sha-256 AB:CD\r\n" + line + "\r\n"
+    with pytest.raises(SdpError, match=message):
+        parse_offer({"type": "offer", "sdp": sdp})
+    good = sdp.replace(line, "a=setup:actpass\r\nc=IN IP4 0.0.0.0")
+    assert parse_offer({"type": "offer", "sdp": good}) == good
