@@ -173,7 +173,9 @@ def _with_retention(args: argparse.Namespace, action):
     async def run():
         db = await Database.open(settings.database_url)
         try:
-            return await action(Retention(db, BlobStore(settings.blob_dir), settings.retention))
+            return await action(
+                Retention(db, BlobStore(settings.blob_dir), settings.retention, settings.outbox_dir)
+            )
         finally:
             await db.close()
 

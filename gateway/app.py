@@ -178,7 +178,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sweeper = asyncio.ensure_future(_sweep_expired(app))
     record_tasks = TaskSet("record")
     record_tasks.spawn(_sign_checkpoints(app[CHECKPOINTS], settings.record.checkpoint_interval_seconds))
-    app[RETENTION] = Retention(db, app[BLOBS], settings.retention)
+    app[RETENTION] = Retention(db, app[BLOBS], settings.retention, settings.outbox_dir)
     record_tasks.spawn(_purge(app[RETENTION], settings.retention.purge_interval_seconds))
     try:
         yield

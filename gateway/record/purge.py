@@ -10,8 +10,9 @@ the writer lock, so a hold placed while a purge runs is never overtaken.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -34,6 +35,14 @@ class HoldConflict(ValueError):
 
 
 @dataclass
+class _Files:
+    """What a purge removes outside the database once its transaction has committed."""
+
+    blobs: list[str] = field(default_factory=list)
+    outbox: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PurgeResult:
     incident_id: str
     kind: str
@@ -41,10 +50,13 @@ class PurgeResult:
 
 
 class Retention:
-    def __init__(self, db: Database, blobs: BlobStore, settings: RetentionSettings) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, settings: RetentionSettings, outbox_dir: Path | None = None
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.settings = settings
+        self.outbox_dir = outbox_dir
 
     # -- legal hold ------------------------------------------------------------------------------
 
@@ -149,7 +161,7 @@ class Retention:
     async def purge_kind(
         self, incident_id: str, kind: str, why: str, now: datetime, actor: str = "retention"
     ) -> PurgeResult | None:
-        files: list[str] = []
+        files = _Files()
         async with self.db.chain(), self.db.begin() as conn:
             row = await self._incident(conn, incident_id)
             incident = {**row, "ended_at": aware(row["ended_at"]), "held_at": aware(row["held_at"])}
@@ -162,8 +174,11 @@ class Retention:
                 conn, actor, "retention.purged", incident_id,
                 {"kind": kind, "items": items, "count": len(items), "why": why},
             )
-        for sha in files:
+        for sha in files.blobs:
             await self._delete_blob(sha)
+        for ref in files.outbox:
+            if self.outbox_dir is not None and ref.replace("-", "").isalnum():
+                (self.outbox_dir / f"{ref}.json").unlink(missing_ok=True)
         return PurgeResult(incident_id, kind, len(items))
 
     async def _delete_blob(self, sha256: str) -> None:
@@ -187,7 +202,7 @@ class Retention:
             self.blobs.delete(sha256)
 
 
-async def _purge_recordings(conn, incident_id: str, now: datetime, files: list[str]) -> list[Any]:
+async def _purge_recordings(conn, incident_id: str, now: datetime, files: _Files) -> list[Any]:
     rows = (
         await conn.execute(
             select(recordings.c.id, recordings.c.sha256)
@@ -198,11 +213,11 @@ async def _purge_recordings(conn, incident_id: str, now: datetime, files: list[s
         await conn.execute(
             update(recordings).where(recordings.c.id.in_([r[0] for r in rows])).values(purged_at=now)
         )
-    files += [r[1] for r in rows]
+    files.blobs += [r[1] for r in rows]
     return [r[0] for r in rows]
 
 
-async def _purge_snapshots(conn, incident_id: str, now: datetime, files: list[str]) -> list[Any]:
+async def _purge_snapshots(conn, incident_id: str, now: datetime, files: _Files) -> list[Any]:
     rows = (
         await conn.execute(
             select(snapshots.c.id, snapshots.c.sha256, snapshots.c.thumb_sha256)
@@ -213,11 +228,11 @@ async def _purge_snapshots(conn, incident_id: str, now: datetime, files: list[st
         await conn.execute(
             update(snapshots).where(snapshots.c.id.in_([r[0] for r in rows])).values(purged_at=now)
         )
-    files += [sha for r in rows for sha in (r[1], r[2]) if sha]
+    files.blobs += [sha for r in rows for sha in (r[1], r[2]) if sha]
     return [r[0] for r in rows]
 
 
-async def _purge_fixes(conn, incident_id: str, now: datetime, files: list[str]) -> list[Any]:
+async def _purge_fixes(conn, incident_id: str, now: datetime, files: _Files) -> list[Any]:
     ids = (
         await conn.execute(
             select(fixes.c.id).where(fixes.c.incident_id == incident_id, fixes.c.purged_at.is_(None))
@@ -234,19 +249,22 @@ async def _purge_fixes(conn, incident_id: str, now: datetime, files: list[str]) 
     return list(ids)
 
 
-async def _purge_conversation(conn, incident_id: str, now: datetime, files: list[str]) -> list[Any]:
+async def _purge_conversation(conn, incident_id: str, now: datetime, files: _Files) -> list[Any]:
     messages = (
         await conn.execute(
             select(caller_messages.c.id)
             .where(caller_messages.c.incident_id == incident_id, caller_messages.c.purged_at.is_(None))
         )
     ).scalars().all()
-    texts = (
+    sent = (
         await conn.execute(
-            select(sms_messages.c.id)
+            select(sms_messages.c.id, sms_messages.c.provider, sms_messages.c.provider_ref)
             .where(sms_messages.c.incident_id == incident_id, sms_messages.c.purged_at.is_(None))
         )
-    ).scalars().all()
+    ).all()
+    texts = [r[0] for r in sent]
+    # The outbox provider keeps each message as a file named by its reference: it goes too.
+    files.outbox += [r[2] for r in sent if r[1] == "outbox" and r[2]]
     if messages:
         await conn.execute(
             update(caller_messages).where(caller_messages.c.id.in_(messages)).values(text="", salt=None, purged_at=now)
@@ -258,7 +276,7 @@ async def _purge_conversation(conn, incident_id: str, now: datetime, files: list
     return [*messages, *texts]
 
 
-async def _purge_caller_phone(conn, incident_id: str, now: datetime, files: list[str]) -> list[Any]:
+async def _purge_caller_phone(conn, incident_id: str, now: datetime, files: _Files) -> list[Any]:
     done = await conn.execute(
         update(incidents)
         .where(incidents.c.id == incident_id, incidents.c.phone_purged_at.is_(None))

@@ -161,3 +161,25 @@ def test_a_tile_url_needs_its_placeholders(tmp_path):
     s = load_settings(write(tmp_path, '[map]\ntile_url = "https://t.example/{z}/{x}/{y}.png?k={key}"\n'),
                       {"SCENELINK_TILE_KEY": "abc"})
     assert s.map.remote_template() == "https://t.example/{z}/{x}/{y}.png?k=abc"
+
+
+def test_the_signing_key_and_retention_periods_are_configured_or_defaulted(tmp_path):
+    s = load_settings(environ={"SCENELINK_DATA_DIR": str(tmp_path)})
+    assert s.signing_key_path == tmp_path / "keys" / "checkpoint.key"
+    assert s.record.checkpoint_interval_seconds == 300
+    kinds = ("recordings", "snapshots", "fixes", "conversation", "caller_phone")
+    assert [s.retention.days(k) for k in kinds] == [31] * 5
+    s = load_settings(write(tmp_path, "[record]\nsigning_key = 'k.pem'\ncheckpoint_interval_seconds = 60\n"
+                                      "[retention]\nrecordings_days = 0\ncaller_phone_days = 7\n"), {})
+    assert s.signing_key_path == tmp_path / "k.pem" and s.record.checkpoint_interval_seconds == 60
+    assert s.retention.days("recordings") == 0 and s.retention.days("caller_phone") == 7
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[retention]\nfixes_days = -1\n", "retention.fixes_days"),
+    ("[retention]\nsnapshots_days = 'month'\n", "retention.snapshots_days"),
+    ("[record]\ncheckpoint_interval_seconds = 0\n", "record.checkpoint_interval_seconds"),
+])
+def test_bad_record_and_retention_settings_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text), {})

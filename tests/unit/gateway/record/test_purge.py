@@ -48,7 +48,13 @@ async def scene(database_url, tmp_path):
     try:
         inc = await incidents.create("WYP-9", "+447700900123", "handler1")
         link = await incidents.create_link(inc["id"], "a" * 64, utcnow() + timedelta(minutes=30), "handler1")
-        await incidents.add_sms(inc["id"], link["id"], "+447700900123", "Tap: https://x/c/t", "outbox", "handler1")
+        sms = await incidents.add_sms(
+            inc["id"], link["id"], "+447700900123", "Tap: https://x/c/t", "outbox", "handler1"
+        )
+        await incidents.update_sms(sms["id"], "sent", "outbox-0123abcd")
+        outbox = tmp_path / "outbox"
+        outbox.mkdir()
+        (outbox / "outbox-0123abcd.json").write_text('{"to": "+447700900123"}')
         session = await incidents.start_session(inc["id"], link["id"], "test")
         await incidents.add_fix(inc["id"], session["id"], 1, {"latitude": 53.8, "longitude": -1.55}, utcnow(), {})
         fix = await incidents.nearest_fix(inc["id"], utcnow())
@@ -58,7 +64,7 @@ async def scene(database_url, tmp_path):
                                       utcnow(), utcnow())
         await Conversations(db).add(inc["id"], link["id"], FROM_CALLER, "answer", "yes", "en", "caller")
         await incidents.mark_ended(inc["id"], "handler1")
-        retention = Retention(db, blobs, RetentionSettings())
+        retention = Retention(db, blobs, RetentionSettings(), outbox)
         yield Scene(db, blobs, incidents, retention, Checkpoints(db, Ed25519PrivateKey.generate()), inc["id"])
     finally:
         await db.close()
@@ -81,6 +87,7 @@ async def test_a_purge_keeps_the_chain_and_an_earlier_bundle_verifying(scene):
     for data in (JPEG, THUMB, VIDEO):
         with pytest.raises(FileNotFoundError):
             scene.blobs.get(hashlib.sha256(data).hexdigest())
+    assert not list(scene.retention.outbox_dir.iterdir()), "the outbox's copy of the text goes too"
     checked, broken = await scene.db.verify()
     assert broken is None and checked > 10
     assert verify_bundle(before, key).ok, verify_bundle(before, key).problems
