@@ -36,6 +36,7 @@ from .web import (
     caller,
     embed,
     exports,
+    forwarding,
     incidents,
     live,
     maps,
@@ -96,6 +97,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
             serving.track_requests,
             json_errors,
             auth.operators_only,
+            forwarding.to_the_holder,
         ],
     )
     app[SETTINGS] = settings

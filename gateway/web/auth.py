@@ -23,6 +23,7 @@ from ..auth import (
 from ..limits import retry_after_header
 from ..passwords import Busy
 from ..record.database import utcnow
+from .forwarding import forwarded_operator
 from .keys import ACCOUNTS, DATABASE, LIMITS, LOGIN_LOCKOUT, OPERATOR, PASSWORDS, SETTINGS
 from .security import Handler, client_address, json_error
 
@@ -56,6 +57,9 @@ def require(request: web.Request, permission: Permission) -> dict[str, Any]:
 
 async def _identify(request: web.Request) -> dict[str, Any] | None:
     header = request.headers.get("Authorization", "")
+    if header.startswith("Node "):
+        # Another node of this gateway, passing on a request of an operator it authenticated.
+        return forwarded_operator(request)
     if header.startswith("Bearer "):
         token = await request.app[ACCOUNTS].token_by_hash(digest(header[7:].strip()))
         if token:

@@ -249,3 +249,37 @@ async def test_an_account_locked_on_one_node_is_locked_on_every_node(nodes) -> N
         resp = await node.client.post("/login", data={"username": "handler1", "password": PASSWORD, "csrf": csrf},
                                       allow_redirects=False)
         assert resp.status == 429, "the right password is refused on every node while the account is locked"
+
+
+async def test_an_operator_on_one_node_acts_on_a_caller_streaming_to_the_other(nodes) -> None:
+    a, b = nodes
+    assert a.client and b.client
+    csrf_a = await login(a.client, "handler1")
+    csrf_b = await login(b.client, "handler1")
+    incident, _path, pc, channel, replies, _ = await caller_on(a.client, csrf_a)
+    held = a.client.app[LIVE].by_incident[incident["id"]]
+    try:
+        async def known_on_b() -> bool:
+            return await b.client.app[DIRECTORY].holder(incident["id"]) is not None
+
+        await until(known_on_b)
+        resp = await b.client.post(f"/api/incidents/{incident['id']}/snapshots", json={},
+                                   headers={"X-CSRF-Token": csrf_b})
+        assert resp.status == 201, await resp.text()
+        snap = await resp.json()
+        assert snap["taken_by"] == "handler1" and (snap["width"], snap["height"]) == (640, 480)
+        stream = await (await b.client.get(f"/api/incidents/{incident['id']}/stream")).json()
+        assert stream["session_id"] == held.session_id
+        resp = await b.client.put(f"/api/incidents/{incident['id']}/media-policy", json={"recording": False},
+                                  headers={"X-CSRF-Token": csrf_b})
+        assert resp.status == 200
+        # Without the session's CSRF token the node refuses before forwarding anything.
+        resp = await b.client.post(f"/api/incidents/{incident['id']}/snapshots", json={})
+        assert resp.status == 403
+        # And a request claiming to come from a node without the secret is refused outright.
+        resp = await a.client.post(f"/api/incidents/{incident['id']}/snapshots", json={},
+                                   headers={"Authorization": "Node guessed", "X-Scenelink-Operator":
+                                            json.dumps({"name": "mallory", "role": "admin"})})
+        assert resp.status == 401
+    finally:
+        await pc.close()
