@@ -63,6 +63,8 @@ class IceServer:
 
 
 OS_MAPS_URL = "https://api.os.uk/maps/raster/v1/zxy/{layer}/{z}/{x}/{y}.png?key={key}"
+# The OS Maps API's British National Grid tile matrix (metres a pixel at zooms 0 to 13).
+OS_27700_RESOLUTIONS = (896.0, 448.0, 224.0, 112.0, 56.0, 28.0, 14.0, 7.0, 3.5, 1.75, 0.875, 0.4375, 0.21875, 0.109375)
 OS_LAYERS = ("Road_3857", "Outdoor_3857", "Light_3857", "Leisure_27700", "Road_27700", "Outdoor_27700",
              "Light_27700")
 
@@ -84,6 +86,12 @@ class MapSettings:
     pmtiles: Path | None = None
     streets: Path | None = None
     tile_cache_days: int = 30
+    # The tile service's grid: "EPSG:3857" (Web Mercator, most services) or "EPSG:27700" (British
+    # National Grid, the OS Maps API's *_27700 layers and many force GIS servers), drawn through
+    # proj4leaflet with the OS tile matrix unless tile_resolutions / tile_origin say otherwise.
+    tile_crs: str = "EPSG:3857"
+    tile_resolutions: tuple[float, ...] = ()
+    tile_origin: tuple[float, float] = (-238375.0, 1376256.0)
     center: tuple[float, float] = (53.79, -1.55)
     zoom: int = 10
 
@@ -595,11 +603,22 @@ def _map_settings(table: Mapping[str, Any], env: Mapping[str, str], center: Any,
         value = table.get(name)
         return None if not value else (Path(value) if Path(value).is_absolute() else (base / value).resolve())
 
+    tile_crs = str(table.get("tile_crs") or ("EPSG:27700" if (os_layer or "").endswith("_27700") else "EPSG:3857"))
+    if tile_crs not in ("EPSG:3857", "EPSG:27700"):
+        raise ConfigError(f"map.tile_crs must be EPSG:3857 or EPSG:27700, not {tile_crs!r}")
+    resolutions = tuple(float(r) for r in table.get("tile_resolutions", ()))
+    if tile_crs == "EPSG:27700" and not resolutions:
+        resolutions = OS_27700_RESOLUTIONS
+    origin = table.get("tile_origin", (-238375.0, 1376256.0))
+    max_zoom_default = len(resolutions) - 1 if tile_crs == "EPSG:27700" else 19
     return MapSettings(
+        tile_crs=tile_crs,
+        tile_resolutions=resolutions,
+        tile_origin=(float(origin[0]), float(origin[1])),
         tile_url=tile_url,
         tile_attribution=table.get("tile_attribution", ""),
         tile_key=key,
-        tile_max_zoom=_int(table.get("tile_max_zoom", 19), "map.tile_max_zoom"),
+        tile_max_zoom=_int(table.get("tile_max_zoom", max_zoom_default), "map.tile_max_zoom"),
         os_layer=os_layer,
         pmtiles=path("pmtiles"),
         streets=path("streets"),

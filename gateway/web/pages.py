@@ -20,6 +20,8 @@ VENDOR = {
     "markercluster": WEB_CLIENT / "node_modules" / "leaflet.markercluster" / "dist",
     "pmtiles": WEB_CLIENT / "node_modules" / "pmtiles" / "dist",
     "protomaps-leaflet": WEB_CLIENT / "node_modules" / "protomaps-leaflet" / "dist",
+    "proj4": WEB_CLIENT / "node_modules" / "proj4" / "dist",
+    "proj4leaflet": WEB_CLIENT / "node_modules" / "proj4leaflet" / "src",
 }
 
 routes = web.RouteTableDef()

@@ -63,13 +63,16 @@ def browser_config(settings: Settings) -> dict[str, object]:
             "name": name, "url": f"/tiles/{name}.pmtiles", "attribution": str(meta.get("attribution", "")),
             "max_data_zoom": int(meta.get("maxzoom", 10 if name == "basemap" else 15)),
         })
-    remote = None
+    remote: dict[str, object] | None = None
     if settings.map.remote_template():
         remote = {
             "url": "/tiles/remote/{z}/{x}/{y}",
             "attribution": settings.map.remote_attribution(),
             "max_zoom": settings.map.tile_max_zoom,
         }
+        if settings.map.tile_crs != "EPSG:3857":
+            remote.update(crs=settings.map.tile_crs, resolutions=list(settings.map.tile_resolutions),
+                          origin=list(settings.map.tile_origin))
     return {"vector": sources, "remote": remote}
 
 
@@ -104,7 +107,10 @@ async def remote(request: web.Request) -> web.Response:
     if template is None:
         return json_error(404, "not_found", "no tile service is configured ([map] tile_url or os_layer)")
     z, x, y = (int(request.match_info[k]) for k in ("z", "x", "y"))
-    if z > settings.map.tile_max_zoom or x >= 2**z or y >= 2**z:
+    # Web Mercator has 2^z tiles a side; a British National Grid matrix is not square: leave its
+    # bounds to the tile service.
+    square = settings.map.tile_crs == "EPSG:3857"
+    if z > settings.map.tile_max_zoom or (square and (x >= 2**z or y >= 2**z)):
         return json_error(404, "not_found", "no such tile")
     cached = _cache_path(settings, template, z, x, y)
     hit = _read_cache(cached, settings.map.tile_cache_days * 86400)

@@ -148,3 +148,24 @@ async def test_the_tile_cache_files_do_not_name_the_key(proxy_client, settings, 
     assert (await proxy_client.get("/tiles/remote/10/507/330")).status == 200
     files = [p for p in (settings.data_dir / "tile-cache").rglob("*") if p.is_file()]
     assert len(files) == 1 and KEY not in str(files[0]) and KEY.encode() not in files[0].read_bytes()
+
+
+async def test_a_british_national_grid_service_is_described_for_proj4leaflet(aiohttp_client, settings, tile_service):
+    url = f"http://127.0.0.1:{tile_service.server.port}/Road_27700/{{z}}/{{x}}/{{y}}.png?key={{key}}"
+    from gateway.config import OS_27700_RESOLUTIONS
+
+    map_settings = replace(MapSettings(), tile_url=url, tile_key=KEY, tile_crs="EPSG:27700",
+                           tile_resolutions=OS_27700_RESOLUTIONS, tile_max_zoom=13)
+    client = await aiohttp_client(build_app(replace(settings, map=map_settings)))
+    from gateway.auth import hash_password
+    from gateway.web.keys import ACCOUNTS
+
+    await client.app[ACCOUNTS].add_operator("dispatcher1", "dispatcher", hash_password("a long test password"), "test")
+    await login(client, "dispatcher1")
+    remote = (await (await client.get("/api/client-config")).json())["basemap"]["remote"]
+    assert remote["crs"] == "EPSG:27700" and remote["origin"] == [-238375.0, 1376256.0]
+    assert remote["resolutions"][0] == 896.0 and len(remote["resolutions"]) == 14
+    # The grid is wider than 2^z tiles at low zooms: the gateway leaves the bounds to the service.
+    tile = await client.get("/tiles/remote/0/1/0")
+    assert tile.status == 200 and tile_service.requests[-1] == f"/Road_27700/0/1/0.png?key={KEY}"
+    assert (await client.get("/tiles/remote/14/0/0")).status == 404

@@ -82,12 +82,34 @@ function labelRules(P) {
   ];
 }
 
+const BNG = "+proj=tmerc +lat_0=49 +lon_0=-2 +k=0.9996012717 +x_0=400000 +y_0=-100000 +ellps=airy " +
+  "+towgs84=446.448,-125.157,542.06,0.15,0.247,0.842,-20.489 +units=m +no_defs";
+
+// The map's coordinate system: Web Mercator, unless the force's tile service is on the British
+// National Grid (EPSG:27700), whose tiles are drawn through proj4leaflet on their own grid.
+export function mapOptions(config) {
+  const remote = (config.basemap || {}).remote;
+  const zoom = config.map_zoom || 10;
+  if (!remote || remote.crs !== "EPSG:27700" || !L.Proj) return { zoom, maxZoom: 19 };
+  const resolutions = remote.resolutions;
+  const crs = new L.Proj.CRS("EPSG:27700", BNG, {
+    resolutions, origin: remote.origin, bounds: L.bounds([remote.origin[0], 0], [900000, remote.origin[1]]),
+  });
+  // The configured zoom is a Web Mercator one: take the grid's zoom with the nearest scale.
+  const lat = (config.map_center || [54])[0];
+  const metres = (156543.03 * Math.cos((lat * Math.PI) / 180)) / Math.pow(2, zoom);
+  let best = 0;
+  resolutions.forEach((r, i) => { if (Math.abs(Math.log(r / metres)) < Math.abs(Math.log(resolutions[best] / metres))) best = i; });
+  return { crs, zoom: best, maxZoom: Math.min(remote.max_zoom, resolutions.length - 1) };
+}
+
 // Adds the configured base maps to the map and the layer control; returns how many were added.
 export function addBaseMaps(map, config, control) {
   const basemap = config.basemap || {};
   let added = 0;
   const vector = basemap.vector || [];
-  if (vector.length && typeof protomapsL !== "undefined") {
+  const mercator = map.options.crs === L.CRS.EPSG3857;
+  if (vector.length && mercator && typeof protomapsL !== "undefined") {
     const sources = {};
     for (const source of vector) sources[source.name] = { url: source.url, maxDataZoom: source.max_data_zoom };
     const layer = protomapsL.leafletLayer({
@@ -106,7 +128,7 @@ export function addBaseMaps(map, config, control) {
   }
   if (basemap.remote) {
     const tiles = L.tileLayer(basemap.remote.url, {
-      attribution: basemap.remote.attribution || "", maxZoom: basemap.remote.max_zoom || 19, className: "basemap-remote",
+      attribution: basemap.remote.attribution || "", maxZoom: map.getMaxZoom(), className: "basemap-remote",
     });
     if (!added) tiles.addTo(map);
     control.addBaseLayer(tiles, "Force tile service");

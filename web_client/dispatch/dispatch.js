@@ -6,7 +6,7 @@ import { get, logout, whoAmI } from "/static/common/api.js";
 import { connectEvents } from "/static/common/events.js";
 import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.js";
 import { summarise } from "/static/common/placement.js";
-import { addBaseMaps } from "/static/dispatch/basemap.js";
+import { addBaseMaps, mapOptions } from "/static/dispatch/basemap.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -522,7 +522,7 @@ async function init() {
   }
   const config = await get("/api/client-config");
   const center = Array.isArray(config.map_center) ? config.map_center : [53.79, -1.55];
-  map = L.map("map", { center, zoom: config.map_zoom || 10, zoomControl: true, maxZoom: 19 });
+  map = L.map("map", Object.assign({ center, zoomControl: true }, mapOptions(config)));
   if (typeof config.fix_stale_after_s === "number") staleAfterS = config.fix_stale_after_s;
   pins = L.markerClusterGroup
     ? L.markerClusterGroup({ maxClusterRadius: 40, spiderfyOnMaxZoom: true, showCoverageOnHover: false })

@@ -183,3 +183,12 @@ def test_the_signing_key_and_retention_periods_are_configured_or_defaulted(tmp_p
 def test_bad_record_and_retention_settings_are_named(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, text), {})
+
+
+def test_an_os_national_grid_layer_brings_its_tile_matrix(tmp_path):
+    cfg = write(tmp_path, '[map]\nos_layer = "Road_27700"\n')
+    s = load_settings(cfg, {"SCENELINK_DATA_DIR": str(tmp_path), "SCENELINK_OS_API_KEY": "k"})
+    assert s.map.tile_crs == "EPSG:27700" and s.map.tile_max_zoom == 13
+    assert s.map.tile_resolutions[0] == 896.0 and s.map.tile_origin == (-238375.0, 1376256.0)
+    with pytest.raises(ConfigError, match="tile_crs must be"):
+        load_settings(write(tmp_path, '[map]\ntile_crs = "EPSG:4326"\n'), {})
