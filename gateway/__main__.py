@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     create = tokens.add_parser("create", help="create a bearer token and print it once")
     create.add_argument("name")
-    create.add_argument("--role", required=True)
+    create.add_argument(
+        "--role", required=True,
+        help="handler, dispatcher, supervisor, admin, or aml (an AML feed: hands in AML messages only)",
+    )
     create.add_argument("--expires-days", type=int, help="the token stops working after this many days")
     create.set_defaults(func=_tokens_create)
     tokens.add_parser("list", help="list tokens (names, roles, expiry; never the secrets)").set_defaults(
@@ -257,11 +260,13 @@ def _with_accounts(args: argparse.Namespace, action) -> bool:
 
 
 def _users_add(args: argparse.Namespace) -> int:
-    from .auth import check_name, check_password_strength, hash_password, parse_role
+    from .auth import Role, check_name, check_password_strength, hash_password, parse_role
 
     try:
         check_name(args.name, "operator's name")
         role = parse_role(args.role)
+        if role is Role.AML:
+            raise ValueError("the aml role is for the network's AML feed: give it a token (scenelink tokens create)")
         password = _read_password()
         check_password_strength(password)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from aiohttp import web
 from gis import Placer
 
 from .addresses import parse_networks
+from .aml_intake import AmlIntake
 from .auth import Role, hash_password, new_secret
 from .callers import Callers
 from .config import Settings, with_database
@@ -22,6 +23,7 @@ from .metrics import Metrics
 from .nodes import Holder, SessionDirectory, make_directory
 from .passwords import PasswordPool
 from .record import Accounts, BlobStore, Database, Incidents
+from .record.aml import AmlRecords
 from .record.checkpoints import Checkpoints
 from .record.database import engine_options, utcnow
 from .record.outbox import Outbox
@@ -32,6 +34,7 @@ from .sms import close_sender, make_sender
 from .tasks import TaskSet
 from .web import (
     admin,
+    aml,
     auth,
     caller,
     embed,
@@ -43,6 +46,7 @@ from .web import (
     media,
     messages,
     nodes,
+    openapi,
     ops,
     pages,
     retention,
@@ -53,6 +57,7 @@ from .web import (
 )
 from .web.keys import (
     ACCOUNTS,
+    AML,
     BLOBS,
     CALLERS,
     CHECKPOINTS,
@@ -132,6 +137,8 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
         nodes.routes,
         retention.routes,
         tiles.routes,
+        aml.routes,
+        openapi.routes,
     ):
         app.add_routes(table)
     pages.add_static(app)
@@ -158,7 +165,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[INCIDENTS] = Incidents(db)
     app[BLOBS] = BlobStore(settings.blob_dir)
     app[OUTBOX] = Outbox(db)
-    app[WEBHOOKS] = Webhooks(app[OUTBOX], app[EVENTS], settings.webhooks)
+    app[AML] = AmlIntake(AmlRecords(db), app[EVENTS], app[PLACER], settings.aml_window_seconds)
+    app[WEBHOOKS] = Webhooks(app[OUTBOX], app[EVENTS], settings.webhooks, settings.node_name)
     app[WEBHOOKS].start()
     app[SMS] = make_sender(settings)
     app[LIVE] = LiveSessions(

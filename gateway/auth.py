@@ -21,6 +21,8 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # A bearer token for the network's AML feed: it may hand in AML messages and do nothing else.
+    AML = "aml"
 
 
 class Permission(StrEnum):
@@ -28,6 +30,7 @@ class Permission(StrEnum):
     ACT = "act"            # create incidents, send links, take snapshots, end sessions
     AUDIT = "audit"        # read the audit log
     MANAGE = "manage"      # operators and tokens
+    AML_IN = "aml_in"      # hand in Advanced Mobile Location messages
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -35,6 +38,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DISPATCHER: frozenset({Permission.READ}),
     Role.SUPERVISOR: frozenset({Permission.READ, Permission.ACT, Permission.AUDIT}),
     Role.ADMIN: frozenset(Permission),
+    Role.AML: frozenset({Permission.AML_IN}),
 }
 
 

@@ -251,6 +251,10 @@ class Settings:
     record: RecordSettings = RecordSettings()
     retention: RetentionSettings = RetentionSettings()
 
+    # An AML message joins an open incident for its number opened at most this long ago; a kept
+    # one is offered to incidents opened within this long of it.
+    aml_window_seconds: int = 3600
+
     @property
     def signing_key_path(self) -> Path:
         return self.record.signing_key or self.data_dir / "keys" / "checkpoint.key"
@@ -403,6 +407,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         webhooks=_webhooks(table.get("webhooks", []), env),
         max_connections=_int(server.get("max_connections", 4096), "server.max_connections"),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
+        aml_window_seconds=_int(table.get("aml", {}).get("window_seconds", 3600), "aml.window_seconds"),
     )
 
 

@@ -107,7 +107,7 @@ def eido(record: Mapping[str, Any], base_url: str, host: str, at: str) -> dict[s
         f"incident-{record['id']}", at, ours,
         incidentTrackingIdentifier=record["reference"],
         incidentStatusCommonRegistryText=[status],
-        incidentCollaborationUrl=f"{base}/console#{record['reference']}",
+        incidentCollaborationUrl=f"{base}/console#{record['id']}",
         incidentCreationTimeStamp=record["created_at"],
         callReference=[{"$ref": call_id}],
         notesReference=[{"$ref": n["$id"]} for n in notes],

@@ -39,10 +39,29 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database behind ``engine`` to ``revision`` in one transaction where the
     database allows (PostgreSQL; SQLite commits each DDL statement)."""
     async with engine.connect() as conn:
-        # SQLite: BEGIN IMMEDIATE (see database._sqlite_writer_lock), so a second process waits.
-        await conn.execution_options(scenelink_writer=True)
-        async with conn.begin():
-            await conn.run_sync(_upgrade, revision)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # A table rebuild (batch mode) drops a table that others refer to and renames its copy
+            # into place; SQLite checks the foreign keys once, after the migration, instead.
+            await _sqlite_foreign_keys(conn, False)
+        try:
+            # SQLite: BEGIN IMMEDIATE (see database._sqlite_writer_lock), so a second process waits.
+            await conn.execution_options(scenelink_writer=True)
+            async with conn.begin():
+                await conn.run_sync(_upgrade, revision)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows referring to nothing: {broken[:5]}")
+        finally:
+            if sqlite:
+                await _sqlite_foreign_keys(conn, True)
+
+
+async def _sqlite_foreign_keys(conn, on: bool) -> None:
+    # Outside any transaction (SQLite ignores this PRAGMA inside one): straight on the driver.
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def _upgrade(conn: Connection, revision: str) -> None:

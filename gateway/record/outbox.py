@@ -15,12 +15,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from .database import Database, aware, iso, utcnow
 from .schema import webhook_outbox
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+def _unleased(now: datetime) -> Any:
+    return or_(webhook_outbox.c.lease_until.is_(None), webhook_outbox.c.lease_until < now)
 
 
 def new_delivery_id() -> str:
@@ -70,13 +74,31 @@ class Outbox:
             select(webhook_outbox)
             .where(
                 webhook_outbox.c.id.in_(heads), webhook_outbox.c.state == PENDING,
-                webhook_outbox.c.next_attempt_at <= now,
+                webhook_outbox.c.next_attempt_at <= now, _unleased(now),
             )
             .order_by(webhook_outbox.c.id)
             .limit(limit)
         )
         async with self.db.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+    async def claim(self, row_id: int, owner: str, now: datetime, seconds: float) -> bool:
+        """Take a due row for ``seconds`` so that no other node posts it meanwhile; False if taken."""
+        async with self.db.begin() as conn:
+            result = await conn.execute(
+                update(webhook_outbox)
+                .where(webhook_outbox.c.id == row_id, webhook_outbox.c.state == PENDING, _unleased(now))
+                .values(lease_owner=owner[:64], lease_until=now + timedelta(seconds=seconds))
+            )
+        return result.rowcount == 1
+
+    async def release(self, owner: str) -> None:
+        """Give up the rows ``owner`` holds: it stopped, or it started again after a crash."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(webhook_outbox).where(webhook_outbox.c.lease_owner == owner[:64])
+                .values(lease_owner=None, lease_until=None)
+            )
 
     async def next_due_at(self, endpoint: str) -> datetime | None:
         async with self.db.connect() as conn:
@@ -93,12 +115,15 @@ class Outbox:
         async with self.db.begin() as conn:
             await conn.execute(
                 update(webhook_outbox).where(webhook_outbox.c.id == row_id)
-                .values(state=DELIVERED, delivered_at=utcnow(), attempts=webhook_outbox.c.attempts + 1, last_error=None)
+                .values(state=DELIVERED, delivered_at=utcnow(), attempts=webhook_outbox.c.attempts + 1, last_error=None,
+                        lease_owner=None, lease_until=None)
             )
 
     async def failed(self, row_id: int, attempts: int, error: str, retry_in: float | None) -> None:
         """Note a failed try; ``retry_in`` None means give up (the row becomes dead)."""
-        values: dict[str, Any] = {"attempts": attempts, "last_error": error[:300]}
+        values: dict[str, Any] = {
+            "attempts": attempts, "last_error": error[:300], "lease_owner": None, "lease_until": None,
+        }
         if retry_in is None:
             values["state"] = DEAD
         else:
@@ -132,7 +157,7 @@ class Outbox:
                 return None
             await conn.execute(
                 update(webhook_outbox).where(webhook_outbox.c.id == row["id"])
-                .values(state=PENDING, attempts=0, next_attempt_at=utcnow())
+                .values(state=PENDING, attempts=0, next_attempt_at=utcnow(), lease_owner=None, lease_until=None)
             )
             await self.db.audit(
                 conn, actor, "webhook.retried", row["incident_id"],

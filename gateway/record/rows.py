@@ -25,6 +25,7 @@ def fix_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "altitude": row["altitude"], "heading": row["heading"], "speed": row["speed"],
         "device_time": iso(row["device_time"]), "received_at": iso(row["received_at"]),
         "sha256": row.get("sha256"), "salt": row.get("salt"), "purged_at": iso(row.get("purged_at")),
+        "source": row.get("source") or "caller",
         "placement": json.loads(placement) if isinstance(placement, str) else placement,
     }
 

@@ -142,7 +142,8 @@ fixes = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
-    Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
+    # None for a fix that came from no caller session (an AML message).
+    Column("session_id", String(32), ForeignKey("sessions.id")),
     Column("seq", Integer, nullable=False),
     # Once purged: position 0, placement "null", salt None (the record shows them empty); the hash
     # stays (gateway/record/items.py).
@@ -158,6 +159,7 @@ fixes = Table(
     Column("sha256", String(64), nullable=False),
     Column("salt", String(32)),
     _ts("purged_at", True),
+    Column("source", String(16)),  # None: the caller's page; "aml": the handset's own AML message
     UniqueConstraint("session_id", "seq", name="uq_fix_session_seq"),
 )
 
@@ -296,5 +298,30 @@ webhook_outbox = Table(
     _ts("next_attempt_at"),
     _ts("delivered_at", True),
     Column("last_error", String(300)),
+    # The node posting this row now, and until when: with several nodes on one record, one claims a
+    # row before posting it, so a row is never posted by two at once (nor out of order).
+    Column("lease_owner", String(64)),
+    _ts("lease_until", True),
     Index("ix_webhook_outbox_endpoint_state", "endpoint", "state", "incident_id", "id"),
+)
+
+# Advanced Mobile Location messages as received: attached to an open incident for the number as a
+# fix, or kept (incident_id None) and offered to the handler who opens an incident for it.
+aml_reports = Table(
+    "aml_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ts("received_at"),
+    Column("transport", String(8), nullable=False),  # "https" or "sms"
+    Column("msisdn", String(20), nullable=False, index=True),  # E.164
+    Column("incident_id", String(32), ForeignKey("incidents.id"), index=True),
+    Column("fix_id", Integer, ForeignKey("fixes.id")),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("accuracy", Float),
+    _ts("device_time", True),
+    Column("method", String(12), nullable=False),
+    Column("confidence", Float),
+    Column("detail", Text, nullable=False),  # JSON: the report's other fields (IMEI, IMSI, network)
+    Column("sender", String(64), nullable=False),  # the token that delivered it
 )

@@ -15,7 +15,7 @@ from ..live import NoStream, StaleVideo
 from ..phones import PhoneError, normalise_mobile
 from ..record.incidents import DuplicateReference
 from .auth import require
-from .keys import BLOBS, EVENTS, INCIDENTS, LIVE, SETTINGS, SMS
+from .keys import AML, BLOBS, EVENTS, INCIDENTS, LIVE, SETTINGS, SMS
 from .security import json_error
 
 routes = web.RouteTableDef()
@@ -80,6 +80,8 @@ async def create_incident(request: web.Request) -> web.Response:
     except DuplicateReference as exc:
         return json_error(409, "duplicate_reference", str(exc))
     request.app[EVENTS].publish("incident.created", incident["id"], incident)
+    # AML positions the handset sent for this number before the incident existed, to add to it.
+    incident["aml_offers"] = await request.app[AML].offers(phone)
     return web.json_response(incident, status=201)
 
 

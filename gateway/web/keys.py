@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gis import Placer
 
+from ..aml_intake import AmlIntake
 from ..callers import Callers
 from ..config import Settings
 from ..events import EventBus
@@ -36,6 +37,7 @@ SMS = web.AppKey("sms", SmsSender)
 LIVE = web.AppKey("live", LiveSessions)
 THROTTLE = web.AppKey("throttle", Throttle)
 CALLERS = web.AppKey("callers", Callers)
+AML = web.AppKey("aml", AmlIntake)
 OUTBOX = web.AppKey("outbox", Outbox)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 LOGIN_LOCKOUT = web.AppKey("login_lockout", Lockout)

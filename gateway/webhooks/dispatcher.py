@@ -7,7 +7,8 @@ A 2xx answer marks the row delivered; anything else (an error status, a refused 
 timeout) schedules a retry after a doubling wait, and after ``max_attempts`` the row is dead until
 a supervisor retries it. A restart picks the outbox up where it was: a row that was being posted
 when the gateway stopped is posted again with the same delivery id, which the receiver uses to
-drop the repeat.
+drop the repeat. Nodes sharing one record share its outbox: each row is claimed (a lease in the
+row) by the node that posts it, and only the node that published an event queues it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ USER_AGENT = "scenelink-webhooks/1"
 
 
 class Webhooks:
-    def __init__(self, outbox: Outbox, events: EventBus, endpoints: tuple[WebhookEndpoint, ...]) -> None:
+    def __init__(
+        self, outbox: Outbox, events: EventBus, endpoints: tuple[WebhookEndpoint, ...], node: str = "",
+    ) -> None:
         self.outbox = outbox
+        self.node = node or "gateway"
         self.events = events
         self.endpoints = {e.name: e for e in endpoints}
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -65,6 +69,8 @@ class Webhooks:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A post cut short by the stop is owed again at once (after a restart, or by another node).
+        await self.outbox.release(self.node)
         if self._session is not None:
             await self._session.close()
 
@@ -97,6 +103,8 @@ class Webhooks:
 
     async def _work(self, endpoint: WebhookEndpoint) -> None:
         wake = self._wake[endpoint.name]
+        # Rows this node held when it last stopped without saying so (a crash) are owed now.
+        await self.outbox.release(self.node)
         while True:
             wake.clear()
             try:
@@ -118,6 +126,10 @@ class Webhooks:
 
     async def _deliver(self, endpoint: WebhookEndpoint, row: dict[str, Any]) -> None:
         assert self._session is not None
+        # Several nodes may share the outbox: the one that claims the row posts it. The lease
+        # outlasts the post, so it lapses only if this node dies mid-way; then another takes over.
+        if not await self.outbox.claim(row["id"], self.node, utcnow(), endpoint.timeout_seconds + 30):
+            return
         body = row["body"].encode()
         timestamp = int(time.time())
         headers = {

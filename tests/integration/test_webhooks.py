@@ -15,8 +15,11 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.auth import hash_password
 from gateway.config import WebhookEndpoint
+from gateway.events import EventBus
+from gateway.record import Database
+from gateway.record.outbox import Outbox
 from gateway.web.keys import ACCOUNTS, DATABASE
-from gateway.webhooks import SignatureError, verify
+from gateway.webhooks import SignatureError, Webhooks, verify
 
 from .conftest import PASSWORD, login
 
@@ -194,3 +197,34 @@ async def test_a_delivery_that_keeps_failing_waits_for_a_supervisor_and_holds_ba
     (entry,) = [e for e in await client.app[DATABASE].audit_entries(stuck) if e["action"] == "webhook.retried"]
     assert entry["actor"] == "super1" and entry["detail"]["delivery_id"] == letter["delivery_id"]
     await client.close()
+
+
+async def test_two_nodes_sharing_one_outbox_post_each_delivery_once_and_in_order(tmp_path, receiver):
+    db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}")
+    endpoint = (WebhookEndpoint(name="cad", url=receiver.url, secret=SECRET, first_retry_seconds=0.05),)
+    buses = [EventBus(), EventBus()]
+    nodes = [Webhooks(Outbox(db), bus, endpoint, node) for bus, node in zip(buses, ("node-a", "node-b"), strict=True)]
+    for node in nodes:
+        node.start()
+    try:
+        # Each incident's caller is on one node; both nodes' workers see every row of the outbox.
+        for n in range(12):
+            buses[n % 3 % 2].publish("fix", f"inc_{n % 3}", {"seq": n})
+        outbox = Outbox(db)
+
+        async def delivered() -> int:
+            return (await outbox.counts())["delivered"]
+
+        deadline = time.monotonic() + 20
+        while await delivered() < 12:
+            assert time.monotonic() < deadline, "timed out waiting"
+            await asyncio.sleep(0.05)
+        assert receiver.tries == 12 and receiver.repeats == 0, "each row posted by one node, once"
+        assert all(d["attempts"] == 1 for d in await outbox.list())
+        for incident in ("inc_0", "inc_1", "inc_2"):
+            seqs = [d["data"]["seq"] for d in receiver.received if d["incident_id"] == incident]
+            assert seqs == sorted(seqs) and len(seqs) == 4, incident
+    finally:
+        for node in nodes:
+            await node.close()
+        await db.close()

@@ -75,6 +75,7 @@ async function onCreate(event) {
     $("new-incident").reset();
     await selectIncident(incident.id, incident);
     applyLink(link);
+    showAmlOffers(incident.aml_offers || []);
     refreshList();
   } catch (err) {
     showError(errorEl, err);
@@ -195,6 +196,7 @@ async function selectIncident(id, summary) {
   $("incident-reference").textContent = current.reference;
   $("sms").hidden = true;
   $("sms-parts").textContent = "";
+  $("aml-offers").hidden = true;
   $("gallery").replaceChildren();
   $("gallery-empty").hidden = false;
   $("fix").hidden = true;
@@ -461,9 +463,45 @@ function showFix(fix) {
   $("fix-accuracy").textContent = fmtMetres(fix.accuracy);
   const received = fix.received_at || at;
   $("fix-time").textContent = received ? `${fmtTime(received)} (${fmtAge(received)})` : "—";
+  $("fix-source").textContent = fix.source === "aml" ? "AML (sent by the handset)" : "Caller's page";
   const flags = $("fix-flags");
   flags.replaceChildren();
   for (const n of p.notices) addFlag(n.kind, n.text);
+}
+
+// AML positions kept for the caller's number before the incident existed: the handler adds them.
+function showAmlOffers(offers) {
+  const box = $("aml-offers");
+  const list = $("aml-offer-list");
+  list.replaceChildren();
+  box.hidden = offers.length === 0;
+  for (const offer of offers) {
+    const button = h("button", { type: "button", text: "Add to incident" });
+    const item = h(
+      "li",
+      { dataset: { reportId: String(offer.id) } },
+      h("span", {
+        text: `${fmtNumber(offer.latitude, 5)}, ${fmtNumber(offer.longitude, 5)} ± ${fmtMetres(offer.accuracy)}, ` +
+          `${fmtTime(offer.device_time || offer.received_at)} (${offer.method})`,
+      }),
+      " ",
+      button,
+    );
+    button.addEventListener("click", async () => {
+      if (!current) return;
+      button.disabled = true;
+      try {
+        const fix = await post(`/api/incidents/${encodeURIComponent(current.id)}/aml/${offer.id}/attach`, {});
+        showFix(fix);
+        item.remove();
+        if (!list.children.length) box.hidden = true;
+      } catch (err) {
+        button.disabled = false;
+        button.textContent = `Could not add: ${err.message || err}`;
+      }
+    });
+    list.append(item);
+  }
 }
 
 function addFlag(kind, text) {

@@ -155,6 +155,7 @@ function popupContent(entry) {
       h("dd", { class: "mono", text: fix ? `${fmtNumber(fix.latitude, 5)}, ${fmtNumber(fix.longitude, 5)}` : "—" }),
       h("dt", { text: "Accuracy" }), h("dd", { text: fix ? fmtMetres(fix.accuracy) : "—" }),
       h("dt", { text: "Time" }), h("dd", { text: fix ? `${fmtTime(fixTime(fix))} (${fmtAge(fixTime(fix))})` : "—" }),
+      h("dt", { text: "Source" }), h("dd", { text: fix ? sourceText(fix) : "—" }),
       h("dt", { text: "State" }), h("dd", { text: entry.ended ? "ended" : entry.inc.state || "—" }),
     ),
     isStale(entry) ? h("p", { class: "error stale-note", text: `No new position for ${fmtAge(fixTime(fix)).replace(" ago", "")}: the caller may have moved.` }) : null,
@@ -278,11 +279,17 @@ function renderMarker(entry) {
   }
 }
 
+// Where a position came from: the caller's page, or the handset's own AML message.
+function sourceText(fix) {
+  return fix.source === "aml" ? "AML (handset)" : "Caller's page";
+}
+
 function renderListItem(entry) {
   const fix = entry.fix;
   const place = placeOf(fix);
   const stale = isStale(entry);
   const details = [];
+  if (fix && fix.source === "aml") details.push("AML");
   if (place && place.gridref) details.push(place.gridref);
   if (fix) details.push(`± ${fmtMetres(fix.accuracy)}`);
   const li = h(

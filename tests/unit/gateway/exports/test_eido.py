@@ -58,7 +58,7 @@ def test_the_incident_carries_the_reference_and_the_live_view():
     (incident,) = export()["incidentComponent"]
     assert incident["incidentTrackingIdentifier"] == "WYP-2026-0042"
     assert incident["incidentStatusCommonRegistryText"] == ["Open"]
-    assert incident["incidentCollaborationUrl"] == "https://gw.example.police.uk/console#WYP-2026-0042"
+    assert incident["incidentCollaborationUrl"] == "https://gw.example.police.uk/console#inc_abc123"
 
 
 def test_the_callers_number_is_a_tel_uri():
