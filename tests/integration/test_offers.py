@@ -93,3 +93,44 @@ async def test_a_hundred_parallel_offers_leave_one_peer_connection_and_no_socket
         await until(lambda: open_gateway_peers() == 1)
     finally:
         await pc.close()
+
+
+async def test_the_maximum_length_ends_the_session_through_a_task_the_sessions_own(
+    aiohttp_client, settings, monkeypatch
+):
+    from dataclasses import replace
+
+    import gateway.app
+    from gateway.app import build_app
+    from gateway.auth import hash_password
+    from gateway.web.keys import ACCOUNTS
+
+    from .conftest import PASSWORD
+
+    # The periodic sweep, which also ends links past their maximum, runs once at start and not
+    # again: only the session's own timer can end this session.
+    monkeypatch.setattr(gateway.app, "EXPIRY_SWEEP_SECONDS", 3600)
+    app = build_app(replace(settings, session_max_seconds=3))
+    client = await aiohttp_client(app)
+    await app[ACCOUNTS].add_operator("handler1", "handler", hash_password(PASSWORD), "test")
+    csrf = await login(client, "handler1")
+    incident = await (await create_incident(client, csrf)).json()
+    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
+    client.session.cookie_jar.clear()
+    await client.get(path)
+    await client.post(path + "/consent", json={})
+    live = app[LIVE]
+    pc = caller_pc()
+    status, answer, _ = await offer(client, path, await gathered_offer(pc))
+    assert status == 200
+    await pc.setRemoteDescription(RTCSessionDescription(**answer))
+    try:
+        await until(lambda: incident["id"] in live.by_incident)
+        await until(lambda: incident["id"] not in live.by_incident, timeout=30)
+        await until(lambda: len(live._tasks) == 0, timeout=10)
+    finally:
+        await pc.close()
+    client.session.cookie_jar.clear()
+    await login(client, "handler1")
+    record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
+    assert record["sessions"][0]["end_reason"] == "maximum session length reached"
