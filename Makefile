@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint bench bench-gis bench-geocode bench-media bench-record bench-signal bench-failover venv web chromium screenshots clean
+.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-record bench-signal bench-failover venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink basemap build --default --if-missing
@@ -13,7 +13,7 @@ run: venv web                       ## start the gateway with its embedded defau
 
 # The whole suite must run: a test whose browser, namespace, database or server is missing fails
 # instead of skipping (tests/strict.py), as in CI (CI=true).
-test: venv web chromium lint        ## install what the tests need, lint, and run the whole suite
+test: venv web chromium postgres lint ## install what the tests need, lint, and run the whole suite
 	SCENELINK_REQUIRE_ALL=1 tests/netns-run $(BIN)/python -m pytest -q
 
 test-fast: venv lint                ## lint and unit tests only, no browser, no network namespace
@@ -35,7 +35,7 @@ bench-gis: venv
 bench-geocode: venv                 ## the whole `scenelink geocode --csv` job against geopandas, as processes
 	$(BIN)/python -m benchmarks.bench_geocode
 
-bench-record: venv                  ## the record under 20 callers' load, and a 1-million-entry chain verified, on SQLite and PostgreSQL
+bench-record: venv postgres          ## the record under 20 callers' load, and a 1-million-entry chain verified, on SQLite and PostgreSQL
 	$(BIN)/python -m benchmarks.bench_record
 
 bench-media: venv                   ## media capacity: runs a gateway and synthetic callers in a private namespace
@@ -65,8 +65,9 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 # Debian packages the tests use: Chromium drives the browser tests (Playwright's own browser
 # download is not used); redis-server and nginx are started by the tests that need them, on sockets
 # and ports of their own (nginx with the documented configuration, docs/deploy/nginx/); ethtool and
-# iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network.
-DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2
+# iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network;
+# postgresql serves the record's tests on their second dialect (target postgres below).
+DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -74,6 +75,14 @@ chromium:
 	  echo "installing Debian packages: $$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The record's tests and bench-record use the machine's PostgreSQL through its Unix socket, as the
+# postgres user (trust authentication on the socket, as this project's machines are set up): a
+# database of their own per test module, dropped after. Started here when it is not running.
+postgres: chromium
+	@pg_isready -q -h /var/run/postgresql || { \
+	  echo "starting PostgreSQL"; \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start; }
 
 clean:
 	rm -rf $(VENV) web_client/node_modules samples/build
