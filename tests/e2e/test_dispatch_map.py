@@ -46,6 +46,8 @@ async def test_many_incidents_cluster_and_the_newest_comes_first(browser, gatewa
     w = Walkthrough(browser, gateway.base_url, gateway.passwords)
     try:
         page = await w.login("dispatcher1", "/dispatch")
+        # The map's event WebSocket connects under connect-src 'self' (same-origin ws/wss).
+        await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
         # At the opening zoom the thirty pins within a kilometre gather into clusters with counts.
         clusters = page.locator(".marker-cluster")
         await expect(clusters.first).to_be_visible()

@@ -30,6 +30,10 @@ async def test_walking_skeleton(browser, gateway, make_video):
         # 1-2. The handler signs in, creates the incident and texts the link.
         await w.handler_sends_link()
         assert w.incident_id.startswith("inc_"), w.incident_id
+        # The console's event WebSocket connects under connect-src 'self' (same-origin ws/wss).
+        from playwright.async_api import expect
+
+        await expect(w.handler.locator("#ws-status")).to_have_attribute("data-state", "open")
         assert w.link_url.startswith(gateway.base_url + "/c/"), w.link_url
         sms_body = await w.handler.locator("#sms-body").text_content()
         assert w.link_url in sms_body
