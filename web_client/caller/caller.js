@@ -16,6 +16,7 @@
   var PING_SILENCE_MS = 2500;          // the gateway pings every second: this long without one, it is gone
   var QUICK_RETRY_MS = 700;            // a gateway that was just there: try again this often...
   var QUICK_RETRY_FOR_MS = 60000;      // ...for this long before stepping down the ladder
+  var FLAP_MS = 8000;                  // a connection that drops sooner than this counts as flapping
   var RESEND_AFTER_MS = 5000;
   var MAX_PENDING = 500;
   var HTTPS_BATCH = 50;
@@ -152,6 +153,7 @@
     connectTimer: null,
     graceTimer: null,
     drops: [],             // when a working connection dropped, lately
+    upAt: 0,               // when the current (or last) connection came up
     climbAt: 0,
     climbDelay: CLIMB_FIRST_MS,
     level: 0,              // 0 video, 1 lower video, 2 stills over HTTPS, 3 location over HTTPS
@@ -402,6 +404,7 @@
   function rtcUp() {
     clearTimeout(s.connectTimer);
     s.rtcUp = true;
+    s.upAt = now();
     s.lostAt = 0;
     s.pingAt = now();
     s.climbDelay = CLIMB_FIRST_MS;
@@ -435,10 +438,12 @@
     }
     if (wasUp) {
       // It was working: a new connection straight away usually is all it takes, unless it keeps
-      // dropping (three times in two minutes).
+      // flapping (three short-lived connections in two minutes). A connection that had held for a
+      // while and then dropped says nothing about this network: the gateway node serving it may
+      // have gone, and another one is a reconnection away.
       var t0 = now();
       s.drops = s.drops.filter(function (d) { return t0 - d < 120000; });
-      s.drops.push(t0);
+      if (t0 - (s.upAt || 0) < FLAP_MS) s.drops.push(t0);
       if (!s.rtcBroken && s.drops.length < 3) {
         s.lostAt = t0;
         setText("connection-status", t("conn_lost"), true);
