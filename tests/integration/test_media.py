@@ -65,8 +65,8 @@ async def start_caller(client, path, track=None):
     return pc, channel, replies
 
 
-@pytest.fixture
-async def streaming(client):
+async def call(client, track=None) -> dict:
+    """A handler's incident and link, and a caller streaming through it (a device of its own)."""
     csrf = await login(client, "handler1")
     incident = await (await create_incident(client, csrf)).json()
     path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
@@ -74,7 +74,7 @@ async def streaming(client):
     handler_cookies = {c.key: c.value for c in client.session.cookie_jar}
     client.session.cookie_jar.clear()
     await client.get(path)
-    pc, channel, replies = await start_caller(client, path)
+    pc, channel, replies = await start_caller(client, path, track)
     client.session.cookie_jar.update_cookies(handler_cookies)
     live = client.app[LIVE]
     for _ in range(100):
@@ -82,6 +82,15 @@ async def streaming(client):
         if session and session.peer.latest.count:
             break
         await asyncio.sleep(0.1)
+    return {"incident": incident, "csrf": csrf, "path": path, "pc": pc, "channel": channel, "replies": replies,
+            "session": live.by_incident.get(incident["id"])}
+
+
+@pytest.fixture
+async def streaming(client):
+    call_ = await call(client)
+    incident, csrf, path, pc = call_["incident"], call_["csrf"], call_["path"], call_["pc"]
+    channel, replies = call_["channel"], call_["replies"]
     yield {"incident": incident, "csrf": csrf, "path": path, "pc": pc, "channel": channel, "replies": replies}
     await pc.close()
 
