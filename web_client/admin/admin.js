@@ -42,9 +42,19 @@ function notice(text) {
 }
 
 function actionsCell(buttons) {
-  const td = cell("", "actions");
-  td.replaceChildren(...buttons);
-  return td;
+  const row = document.createElement("div");
+  row.className = "row-actions";
+  row.append(...buttons);
+  return cell(row);
+}
+
+function rowsOrNone(rows, columns, what) {
+  if (rows.length) return rows;
+  const tr = document.createElement("tr");
+  const td = cell(`No ${what}.`, "muted");
+  td.colSpan = columns;
+  tr.append(td);
+  return [tr];
 }
 
 async function operatorAction(name, action, confirmText) {
@@ -76,7 +86,7 @@ function renderOperators(operators, me) {
 }
 
 function renderTokens(tokens) {
-  $("tokens").replaceChildren(...tokens.map((t) => {
+  $("tokens").replaceChildren(...rowsOrNone(tokens.map((t) => {
     const tr = document.createElement("tr");
     tr.dataset.name = t.name;
     const state = t.active ? pill("active") : pill(t.revoked_at ? "revoked" : "expired", "off");
@@ -87,11 +97,11 @@ function renderTokens(tokens) {
     })] : [];
     tr.append(cell(t.name), cell(t.role), cell(when(t.created_at)), cell(t.expires_at ? when(t.expires_at) : "never"), cell(state), actionsCell(buttons));
     return tr;
-  }));
+  }), 6, "API tokens"));
 }
 
 function renderEmbeds(embeds) {
-  $("embeds").replaceChildren(...embeds.map((e) => {
+  $("embeds").replaceChildren(...rowsOrNone(embeds.map((e) => {
     const tr = document.createElement("tr");
     tr.dataset.id = e.id;
     const state = e.active ? pill("active") : pill(e.revoked_at ? "withdrawn" : "expired", "off");
@@ -101,7 +111,7 @@ function renderEmbeds(embeds) {
     })] : [];
     tr.append(cell(e.id, "mono"), cell(e.incident_id, "mono"), cell(e.created_by), cell(when(e.expires_at)), cell(state), actionsCell(buttons));
     return tr;
-  }));
+  }), 6, "embedded live views"));
 }
 
 let me = null;
