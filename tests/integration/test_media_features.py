@@ -213,14 +213,22 @@ async def test_a_recording_is_written_in_segments_whose_hashes_verify(client):
         f"/api/incidents/{incident['id']}/media-policy", json={"recording": True}, headers={"X-CSRF-Token": csrf}
     )
     assert resp.status == 200
-    await asyncio.sleep(2.5)
+
+    async def stored(at_least: int) -> list[dict]:
+        """Poll the record until it lists ``at_least`` segments (10 s at most)."""
+        for _ in range(200):
+            segments = (await (await client.get(f"/api/incidents/{incident['id']}")).json())["recordings"]
+            if len(segments) >= at_least:
+                return segments
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"fewer than {at_least} segments stored")
+
+    await stored(1)  # the first one-second segment is finished: stopping now leaves a second
     await client.put(
         f"/api/incidents/{incident['id']}/media-policy", json={"recording": False}, headers={"X-CSRF-Token": csrf}
     )
     await wait_for(lambda: not client.app[LIVE].by_incident[incident["id"]].media.recording)
-    await asyncio.sleep(0.5)
-    record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
-    segments = record["recordings"]
+    segments = await stored(2)
     assert len(segments) >= 2 and [s["segment"] for s in segments] == list(range(1, len(segments) + 1))
     for segment in segments:
         data = await (await client.get(segment["url"])).read()
