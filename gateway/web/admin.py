@@ -11,7 +11,7 @@ from aiohttp import web
 from ..auth import Permission, new_secret
 from ..record.accounts import UnknownName
 from .auth import require
-from .keys import ACCOUNTS, LOGIN_LOCKOUT, PASSWORDS
+from .keys import ACCOUNTS, LIMITS, PASSWORDS
 from .pages import WEB_CLIENT
 from .security import json_error
 
@@ -46,7 +46,7 @@ async def change_operator(request: web.Request) -> web.Response:
         if action in ("disable", "enable"):
             answer["sessions_ended"] = await accounts.set_disabled(name, action == "disable", who["name"])
             if action == "enable":
-                request.app[LOGIN_LOCKOUT].unlock(f"account:{name.casefold()}")
+                await request.app[LIMITS].unlock(f"account:{name.casefold()}")  # on every node
         elif action == "logout":
             answer["sessions_ended"] = await accounts.end_sessions(name, who["name"])
         else:
