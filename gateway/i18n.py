@@ -33,6 +33,9 @@ MAX_TEXT = 280
 # so without this mark it lays the whole message out left to right and the sentence, the colon and
 # the link come out in a confusing order.
 RLM = "\u200f"
+# A string with this suffix replaces the string without it on a location-only link's page and
+# text ("consent_title_location_only" for "consent_title"): the wording never promises the camera.
+LOCATION_SUFFIX = "_location_only"
 
 _SMS_PLACEHOLDER = re.compile(r"\{(sender|url)\}")
 
@@ -91,8 +94,11 @@ def languages() -> list[dict[str, str]]:
     return [{"code": c, "name": strings(c)["name"], "dir": direction(c)} for c in LANGUAGES]
 
 
-def sms_text(language: str | None, sender_name: str, url: str) -> str:
+def sms_text(language: str | None, sender_name: str, url: str, mode: str = "video") -> str:
     """The link's text message in ``language`` (English when None or unknown).
+
+    A location-only link (``mode`` "location") has its own wording, which asks for the location
+    alone: the caller is not to be told the camera will be used.
 
     A right-to-left language's message starts with :data:`RLM`: the mark belongs to the language's
     direction, not to its strings file.
@@ -103,7 +109,8 @@ def sms_text(language: str | None, sender_name: str, url: str) -> str:
         code = DEFAULT
     values = {"sender": sender_name, "url": url}
     # One pass, so a sender name that happens to contain "{url}" stays as it is.
-    text = _SMS_PLACEHOLDER.sub(lambda m: values[m.group(1)], strings(code)["sms"])
+    template = strings(code)["sms" + LOCATION_SUFFIX if mode == "location" else "sms"]
+    text = _SMS_PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
     return RLM + text if direction(code) == "rtl" else text
 
 
@@ -132,16 +139,22 @@ _TEXT = re.compile(
 _ATTRS = {"data-i18n-aria": "aria-label", "data-i18n-ph": "placeholder"}
 
 
-def render_page(template: str, language: str, *, chosen: bool, in_app: str | None = None) -> str:
+def render_page(
+    template: str, language: str, *, chosen: bool, in_app: str | None = None, location_only: bool = False
+) -> str:
     """The caller page's HTML in ``language``: text, labels, ``lang``/``dir``, and its strings.
 
     Elements marked ``data-i18n="key"`` get the string as their text; ``data-i18n-aria`` and
     ``data-i18n-ph`` fill ``aria-label`` and ``placeholder``. The language's strings go into the page
     as a JSON data block (not a script: the CSP allows none inline), so the page needs no second
     request for them. ``chosen`` says the handler picked the language (the page keeps it) rather
-    than the phone's settings (the page may check them again).
+    than the phone's settings (the page may check them again). ``location_only`` renders the
+    page of a location-only link: its location wordings replace the ones that mention the camera,
+    and ``data-mode="location"`` tells the page's script never to ask for the camera.
     """
     table = strings(language)
+    if location_only:
+        table = location_only_strings(table)
 
     def text(m: re.Match) -> str:
         value = table.get(m.group("key"))
@@ -163,12 +176,21 @@ def render_page(template: str, language: str, *, chosen: bool, in_app: str | Non
     page = _TAG.sub(attrs, page)
     root = (
         f'<html lang="{language}" dir="{direction(language)}" data-chosen="{int(chosen)}"'
-        f' data-inapp="{html.escape(in_app or "")}">'
+        f' data-inapp="{html.escape(in_app or "")}" data-mode="{"location" if location_only else "video"}">'
     )
     page = re.sub(r"<html\b[^>]*>", lambda _: root, page, count=1)
     page = page.replace(f'<option value="{language}">', f'<option value="{language}" selected>', 1)
     data = json.dumps(table, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     return page.replace("</head>", f'<script type="application/json" id="strings">{data}</script>\n</head>', 1)
+
+
+def location_only_strings(table: Mapping[str, Any]) -> dict[str, Any]:
+    """``table`` with each string that has a location-only wording replaced by that wording."""
+    out = dict(table)
+    for key, value in table.items():
+        if key.endswith(LOCATION_SUFFIX) and key[: -len(LOCATION_SUFFIX)] in table:
+            out[key[: -len(LOCATION_SUFFIX)]] = value
+    return out
 
 
 def _constant(text: str, _match: re.Match[str]) -> str:

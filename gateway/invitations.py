@@ -7,7 +7,7 @@ from typing import Any
 
 from .events import EventBus
 from .i18n import sms_text
-from .links import LinkState, expiry, link_url, mask_tokens, new_token, token_hash
+from .links import VIDEO, LinkState, expiry, link_url, mask_tokens, new_token, token_hash
 from .record import Incidents
 from .record.database import utcnow
 from .sms import SmsError, SmsSender
@@ -25,18 +25,21 @@ async def send_link(
     sender_name: str,
     actor: str,
     language: str | None = None,
+    mode: str = VIDEO,
 ) -> dict[str, Any]:
     """Create a new link (superseding any earlier one) and text it to the caller.
 
     ``language`` is the caller page's language, and the text's, as the handler chose it; None
-    leaves the page to the phone's own language and sends the text in English.
+    leaves the page to the phone's own language and sends the text in English. ``mode`` is what
+    the caller is asked to share (:data:`~gateway.links.MODES`); a location-only link's text does
+    not mention the camera.
 
     A provider failure does not lose the link: it is recorded as ``failed`` with the reason, and
     the handler still gets the URL to read out or resend.
     """
     token = new_token()
     link = await incidents.create_link(
-        incident["id"], token_hash(token), expiry(utcnow(), ttl_seconds), actor, language
+        incident["id"], token_hash(token), expiry(utcnow(), ttl_seconds), actor, language, mode
     )
     superseded = link.pop("superseded", [])
     for old_id in superseded:
@@ -51,7 +54,7 @@ async def send_link(
             },
         )
     url = link_url(public_url, token)
-    body = sms_text(language, sender_name, url)
+    body = sms_text(language, sender_name, url, mode)
     # The record, the events and the console keep the text with its token masked: only the
     # provider gets it whole, and the handler who sent it gets the URL in this call's answer.
     message = await incidents.add_sms(

@@ -31,6 +31,12 @@ class LinkState(StrEnum):
 
 FINAL = frozenset({LinkState.ENDED, LinkState.EXPIRED, LinkState.REVOKED})
 
+# What a link asks the caller to share: camera and location, or location alone (for callers who
+# cannot or should not show video). The page never asks for the camera on a "location" link.
+VIDEO = "video"
+LOCATION_ONLY = "location"
+MODES = (VIDEO, LOCATION_ONLY)
+
 # Which states a link may move to from each state. Reopening the page (OPENED again) is allowed
 # while the link is live so that a caller who reloads can carry on.
 _NEXT: dict[LinkState, frozenset[LinkState]] = {

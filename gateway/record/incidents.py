@@ -159,7 +159,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             {
                 "id": link["id"], "state": link["state"], "created_at": iso(link["created_at"]),
                 "expires_at": iso(link["expires_at"]), "opened_at": iso(link["opened_at"]),
-                "language": link["language"],
+                "language": link["language"], "mode": link["mode"],
                 "states": [link_state_row(s) for s in state_rows if s["link_id"] == link["id"]],
             }
             for link in link_rows

@@ -21,9 +21,12 @@ class LinkRecords:
 
     async def create_link(
         self, incident_id: str, token_hash: str, expires_at: datetime, actor: str,
-        language: str | None = None,
+        language: str | None = None, mode: str = "video",
     ) -> dict[str, Any]:
-        """A new link for the incident; any earlier live link is revoked, since the new one supersedes it."""
+        """A new link for the incident; any earlier live link is revoked, since the new one supersedes it.
+
+        ``mode`` is what the caller is asked to share: "video" (camera and location) or "location".
+        """
         link_id = new_id("lnk")
         now = utcnow()
         async with self.db.chain(), self.db.begin() as conn:
@@ -45,18 +48,18 @@ class LinkRecords:
                 links.insert().values(
                     id=link_id, incident_id=incident_id, token_hash=token_hash,
                     state=LinkState.CREATED.value, created_at=now, expires_at=expires_at,
-                    language=language,
+                    language=language, mode=mode,
                 )
             )
             created = await self._note(conn, link_id, LinkState.CREATED, now, None)
             await self.db.audit(
                 conn, actor, "link.created", incident_id,
-                {"link_id": link_id, "expires_at": iso(expires_at), "language": language,
+                {"link_id": link_id, "expires_at": iso(expires_at), "language": language, "mode": mode,
                  "state_sha256": item_digest("link_state", created)},
             )
         return {"id": link_id, "incident_id": incident_id, "state": "created",
                 "created_at": iso(now), "expires_at": iso(expires_at), "language": language,
-                "superseded": superseded}
+                "mode": mode, "superseded": superseded}
 
     async def link_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
         return await self._link_where(links.c.token_hash == token_hash)

@@ -112,6 +112,8 @@ links = Table(
     _ts("expires_at"),
     _ts("opened_at", True),
     Column("language", String(8)),  # the caller page's language, as the handler chose it (None: the phone's)
+    # What the caller is asked to share: "video" (camera and location) or "location" (no camera).
+    Column("mode", String(16), nullable=False, server_default="video"),
 )
 
 link_states = Table(

@@ -22,7 +22,7 @@ from ..conversation import BadMessage
 from ..fallback import MAX_STILL_BYTES, BadUpload
 from ..i18n import LANGUAGES, direction, negotiate, render_page, strings
 from ..limits import retry_after_header
-from ..links import LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
+from ..links import LOCATION_ONLY, LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
 from ..live import TooManyOffers
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
@@ -175,7 +175,8 @@ async def open_link(request: web.Request) -> web.StreamResponse:
     )
     language = link.get("language") or negotiate(request.headers.get("Accept-Language"))
     page = render_page(
-        _template(PAGE.stat().st_mtime_ns), language, chosen=bool(link.get("language")), in_app=in_app
+        _template(PAGE.stat().st_mtime_ns), language, chosen=bool(link.get("language")), in_app=in_app,
+        location_only=link.get("mode") == LOCATION_ONLY,
     )
     response = web.Response(text=page, content_type="text/html", charset="utf-8")
     response.enable_compression()

@@ -11,6 +11,7 @@ from .. import jsonlimits
 from ..auth import Permission
 from ..i18n import UnknownLanguage, check_language
 from ..invitations import send_link
+from ..links import MODES, VIDEO
 from ..live import NoStream, StaleVideo
 from ..phones import PhoneError, normalise_mobile
 from ..record.incidents import DuplicateReference
@@ -107,14 +108,19 @@ async def create_link(request: web.Request) -> web.Response:
     incident = await _incident(request)
     if incident["ended_at"]:
         return json_error(409, "ended", "this incident has ended; create a new one")
+    body = await json_body(request)
     try:
-        language = check_language((await json_body(request)).get("language"))
+        language = check_language(body.get("language"))
     except UnknownLanguage as exc:
         return json_error(400, "invalid_language", str(exc))
+    mode = body.get("mode", VIDEO)
+    if mode not in MODES:
+        return json_error(400, "invalid_mode", f"'mode' must be one of {', '.join(MODES)}")
     settings = request.app[SETTINGS]
     link = await send_link(
         request.app[INCIDENTS], request.app[EVENTS], request.app[SMS], incident,
         settings.public_url, settings.link_ttl_seconds, settings.sms_sender_name, who["name"], language,
+        mode,
     )
     return web.json_response(link, status=201)
 

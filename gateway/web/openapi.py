@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..links import MODES, VIDEO
+
 routes = web.RouteTableDef()
 
 VERSION = "1.0.0"
@@ -46,6 +48,11 @@ NUM = {"type": "number"}
 NNUM = {"type": ["number", "null"]}
 BOOL = {"type": "boolean"}
 ANY_OBJ = {"type": "object"}
+LINK_MODE = {
+    "type": "string", "enum": list(MODES), "default": VIDEO,
+    "description": "What the caller is asked to share: camera and location (video), or location alone"
+                   " (location: the page never asks for the camera, and the text does not mention it).",
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj(("error", "message"), error=STR, message=STR),
@@ -171,8 +178,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/incidents/{id}"): _op("The whole record of an incident", "incidents", {200: _j(_ref("Incident"))},
                                         OPERATOR),
     ("post", "/api/incidents/{id}/links"): _op("Text the caller a link", "incidents", {201: _j(_obj(
-        ("id", "url", "state"), id=STR, url=STR, state=STR))}, OPERATOR,
-        body=_json_body(_obj(language=STR))),
+        ("id", "url", "state", "mode"), id=STR, url=STR, state=STR, mode=LINK_MODE))}, OPERATOR,
+        body=_json_body(_obj(language=STR, mode=LINK_MODE))),
     ("post", "/api/incidents/{id}/links/{link_id}/revoke"): _op("Revoke a link", "incidents", {200: _j()}, OPERATOR),
     ("post", "/api/incidents/{id}/snapshots"): _op("Take a snapshot", "incidents", {201: _j(_ref("Snapshot"))},
                                                    OPERATOR, body=_json_body(_obj(allow_stale=BOOL))),

@@ -45,8 +45,17 @@
   var T = {};
   try { T = JSON.parse($("strings").textContent); } catch (e) { T = {}; }
 
+  // A location-only link (the handler chose it): the page never asks for the camera, and its
+  // location wordings ("<key>_location_only") stand in for the ones that mention the camera.
+  var LOCATION_ONLY = root.dataset.mode === "location";
+
+  function str(key) {
+    if (LOCATION_ONLY && typeof T[key + "_location_only"] === "string") return T[key + "_location_only"];
+    return T[key];
+  }
+
   function t(key, vars) {
-    var text = typeof T[key] === "string" ? T[key] : key;
+    var text = typeof str(key) === "string" ? str(key) : key;
     if (vars) Object.keys(vars).forEach(function (k) { text = text.split("{" + k + "}").join(vars[k]); });
     return text;
   }
@@ -56,7 +65,7 @@
     root.dir = T.dir === "rtl" ? "rtl" : "ltr";
     var i, els = document.querySelectorAll("[data-i18n]");
     for (i = 0; i < els.length; i++) {
-      if (typeof T[els[i].dataset.i18n] === "string") els[i].textContent = T[els[i].dataset.i18n];
+      if (typeof str(els[i].dataset.i18n) === "string") els[i].textContent = str(els[i].dataset.i18n);
     }
     els = document.querySelectorAll("[data-i18n-aria]");
     for (i = 0; i < els.length; i++) els[i].setAttribute("aria-label", t(els[i].dataset.i18nAria));
@@ -704,6 +713,8 @@
   // --- the camera --------------------------------------------------------------------------------
 
   function getCamera(facing) {
+    // Never on a location-only link, whatever asks (a handler's "switch camera" included).
+    if (LOCATION_ONLY) return Promise.reject(new Error("location-only link"));
     var video = {};
     Object.keys(s.level === 1 ? VIDEO_LOW : VIDEO).forEach(function (k) { video[k] = (s.level === 1 ? VIDEO_LOW : VIDEO)[k]; });
     video.facingMode = { ideal: facing };
@@ -1162,7 +1173,7 @@
       s.iceServers = Array.isArray(consent.ice_servers) ? consent.ice_servers : [];
       store.set("sharing", true);
       store.set("touched", now());
-      if (!s.active) return null;
+      if (!s.active || LOCATION_ONLY) return null;
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         s.perm.camera = "unsupported";
         return null;

@@ -57,6 +57,8 @@ async function onCreate(event) {
   const reference = $("reference").value.trim();
   const phone = $("phone").value.trim();
   const language = $("language").value;
+  // Location only: for callers who cannot or should not show video; the page never asks for the camera.
+  const mode = $("location-only").checked ? "location" : "video";
   if (!reference) {
     showError(errorEl, "Enter the incident reference.");
     $("reference").focus();
@@ -71,7 +73,7 @@ async function onCreate(event) {
   button.textContent = "Sending…";
   try {
     const incident = await post("/api/incidents", { reference, caller_phone: phone });
-    const link = await post(`/api/incidents/${encodeURIComponent(incident.id)}/links`, language ? { language } : {});
+    const link = await post(`/api/incidents/${encodeURIComponent(incident.id)}/links`, language ? { language, mode } : { mode });
     $("new-incident").reset();
     await selectIncident(incident.id, incident);
     applyLink(link);

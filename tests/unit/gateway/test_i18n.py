@@ -99,12 +99,31 @@ TEMPLATE = """<!doctype html>
 
 def test_the_page_is_rendered_in_the_language_with_its_strings():
     page = i18n.render_page(TEMPLATE, "ar", chosen=True, in_app='Face"book')
-    assert '<html lang="ar" dir="rtl" data-chosen="1" data-inapp="Face&quot;book">' in page
+    assert '<html lang="ar" dir="rtl" data-chosen="1" data-inapp="Face&quot;book" data-mode="video">' in page
     assert f'<h1 id="t" data-i18n="consent_title">{i18n.strings("ar")["consent_title"]}</h1>' in page
     assert f'aria-label="{i18n.strings("ar")["preview"]}"' in page
     assert '<option value="ar" selected>' in page
     data = re.search(r'<script type="application/json" id="strings">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data) == i18n.strings("ar")
+
+
+def test_a_location_only_page_says_so_and_words_its_consent_for_location_alone():
+    page = i18n.render_page(TEMPLATE, "en", chosen=False, location_only=True)
+    assert 'data-mode="location"' in page
+    assert '<h1 id="t" data-i18n="consent_title">Show the control room where you are</h1>' in page
+    data = json.loads(re.search(r'id="strings">(.*?)</script>', page, re.S).group(1))
+    assert data["consent_title"] == "Show the control room where you are"
+    assert data["allow_note"] == "Your phone will ask to use your location. Please tap Allow."
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_every_location_only_wording_replaces_a_string_and_exists_in_every_language(language):
+    english = {k for k in i18n.strings("en") if k.endswith(i18n.LOCATION_SUFFIX)}
+    assert english >= {"sms_location_only", "consent_title_location_only", "allow_note_location_only"}
+    table = i18n.strings(language)
+    for key in english:
+        base = key.removesuffix(i18n.LOCATION_SUFFIX)
+        assert isinstance(table.get(key), str) and table[key] != table[base], (language, key)
 
 
 def test_strings_cannot_break_out_of_the_page(monkeypatch):

@@ -16,17 +16,29 @@ PUBLIC_URL = "https://scenelink.wyp.police.uk:8443/vid"  # 40 characters
 SENDER = "Heddlu Gogledd Cymru"  # 20: the longest name config.py accepts
 
 
-def longest_message(language: str) -> str:
+def longest_message(language: str, mode: str = "video") -> str:
     url = link_url(PUBLIC_URL, new_token())
     assert len(PUBLIC_URL) == 40 and len(SENDER) == SMS_SENDER_MAX == 20
     assert len(url) == 40 + len("/c/") + 32  # the token is 24 random bytes in URL-safe base64
-    return i18n.sms_text(language, SENDER, url)
+    return i18n.sms_text(language, SENDER, url, mode)
+
+
+@pytest.mark.parametrize("mode", ["video", "location"])
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_every_language_fits_in_two_parts(language, mode):
+    parts = count_parts(longest_message(language, mode))
+    assert parts.parts <= 2, (language, mode, parts)
+
+
+# The word for "camera" in each language's video text: a location-only text must not have it.
+CAMERA = {"en": "camera", "cy": "camera", "pl": "kamer", "ro": "video", "pa": "ਕੈਮਰ", "ur": "کیمرا", "ar": "الكاميرا"}
 
 
 @pytest.mark.parametrize("language", i18n.LANGUAGES)
-def test_every_language_fits_in_two_parts(language):
-    parts = count_parts(longest_message(language))
-    assert parts.parts <= 2, (language, parts)
+def test_a_location_only_text_does_not_promise_the_camera(language):
+    assert CAMERA[language] in longest_message(language, "video")
+    location_only = longest_message(language, "location")
+    assert CAMERA[language] not in location_only
 
 
 @pytest.mark.parametrize("language, encoding", [
@@ -36,6 +48,7 @@ def test_every_language_fits_in_two_parts(language):
 ])
 def test_accents_are_kept_not_dropped(language, encoding):
     assert count_parts(longest_message(language)).encoding == encoding
+    assert count_parts(longest_message(language, "location")).encoding == encoding
 
 
 def test_a_long_message_would_be_caught():
