@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -249,3 +251,52 @@ async def test_the_page_climbs_back_to_live_video_when_webrtc_gets_through(gatew
     status = await eventually(lambda: _status_where(handler, incident["id"], lambda s: s["mode"] == "video"))
     assert status["transport"] == "webrtc"
     assert not phones.problems.found, phones.problems.found
+
+
+# Counts the page's calls to getUserMedia, whatever they ask for (installed before any page script).
+COUNT_CAMERA_REQUESTS = """
+(() => {
+  window.__getUserMediaCalls = 0;
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) return;
+  const real = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints) => { window.__getUserMediaCalls += 1; return real(constraints); };
+})();
+"""
+
+
+async def test_a_location_only_link_never_asks_for_the_camera_and_shares_location(gateway, handler, phones):
+    from .test_bad_signal import open_console
+
+    # The handler chooses "Location only" in the console; the camera is granted to the phone all
+    # the same, so only the link's mode keeps the page from using it.
+    context, console = await open_console(phones.browser, gateway)
+    await console.fill("#reference", f"E2E-LOC-{time.time_ns() % 10**12}")
+    await console.fill("#phone", "07911 123456")
+    await console.check("#location-only")
+    await console.click("#send-link")
+    await expect(console.locator("#link-url")).to_have_text(re.compile(r"^https://"))
+    url = (await console.locator("#link-url").text_content() or "").strip()
+    incident_id = await console.locator("#incident").get_attribute("data-incident-id") or ""
+    sms = await console.locator("#sms-body").text_content() or ""
+    assert "share your location" in sms and "camera" not in sms, sms
+
+    page = await phones.open(url, init_script=COUNT_CAMERA_REQUESTS)
+    await expect(page.locator("html")).to_have_attribute("data-mode", "location")
+    await expect(page.locator("#consent-title")).to_have_text(strings("en")["consent_title_location_only"])
+    await page.tap("#start")
+    await expect(page.locator("#screen-sharing")).to_be_visible()
+    await expect(page.locator("#mode")).to_have_attribute("data-mode", "location")
+    await expect(page.locator("#mode")).to_have_text(strings("en")["mode_location_location_only"])
+    await expect(page.locator("#notice")).to_be_hidden()  # nothing was refused: nothing to put right
+    await expect(page.locator(".preview-wrap")).to_be_hidden()
+
+    record = await handler.until(incident_id, lambda r: r["fixes"] and r["state"] == "streaming")
+    assert record["links"][-1]["mode"] == "location"
+    assert record["fixes"][0]["latitude"] == pytest.approx(CALLER_POSITION["latitude"])
+    await expect(console.locator("#link-state")).to_have_text("Sharing location")
+    status = (await handler.get(f"/api/incidents/{incident_id}/caller"))["status"]
+    assert status["mode"] == "location" and status["permissions"]["camera"] != "denied", status
+    assert await page.evaluate("window.__getUserMediaCalls") == 0
+    assert not phones.problems.found, phones.problems.found
+    await context.close()
