@@ -23,11 +23,13 @@ lint: venv                          ## ruff (style, imports, bugbear, pyupgrade)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: venv                         ## run the benchmarks; figures go to docs/performance.md
+bench: venv chromium postgres       ## run every benchmark; figures go to docs/performance.md
 	$(BIN)/python -m benchmarks.bench_gis
 	$(BIN)/python -m benchmarks.bench_geocode
 	$(BIN)/python -m benchmarks.bench_record
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media
+	tests/netns-run $(BIN)/python -m benchmarks.bench_signal
+	tests/netns-run $(BIN)/python -m benchmarks.bench_failover
 
 bench-gis: venv
 	$(BIN)/python -m benchmarks.bench_gis
