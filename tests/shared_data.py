@@ -18,6 +18,17 @@ from .strict import require
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shared_folder(relative: str) -> Path:
+    """A folder of ``../shared`` (e.g. ``tools/impair``), wherever this checkout finds it: beside the
+    clone (as CI has it), one level further up, or beside the repository this clone came from."""
+    bases = [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
+    origin = _origin()
+    if origin is not None:
+        bases.append(origin.parent / "shared")
+    candidates = [base / relative for base in bases]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
 def shared_data(name: str) -> Path:
     """The folder ``name`` of the shared data (it may not exist)."""
     candidates = []

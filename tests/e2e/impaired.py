@@ -23,17 +23,16 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..shared_data import shared_folder
+
 ROOT = Path(__file__).resolve().parents[2]
 
 def _find_harness() -> Path:
-    """``../shared/tools/impair`` beside the clone (as CI has it), or one level further up for a
-    clone kept in a folder of clones; ``SCENELINK_IMPAIR_DIR`` overrides both."""
+    """``../shared/tools/impair`` as :func:`tests.shared_data.shared_folder` finds it;
+    ``SCENELINK_IMPAIR_DIR`` overrides it."""
     if os.environ.get("SCENELINK_IMPAIR_DIR"):
         return Path(os.environ["SCENELINK_IMPAIR_DIR"])
-    for up in (ROOT.parent, ROOT.parent.parent):
-        if (up / "shared" / "tools" / "impair" / "nsb.py").exists():
-            return up / "shared" / "tools" / "impair"
-    return ROOT.parent / "shared" / "tools" / "impair"
+    return shared_folder("tools/impair")
 
 
 IMPAIR_DIR = _find_harness()
