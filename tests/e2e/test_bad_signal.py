@@ -165,7 +165,8 @@ async def test_a_camera_that_stops_is_reported_to_the_handler_and_the_caller(gat
     )
     # The caller is told, and the page no longer claims to send video.
     await expect(page.locator("#notice")).to_be_visible()
-    await expect(page.locator("#mode")).to_have_attribute("data-mode", "location")
+    # (It may be between connections when the camera goes: then it says so once it has settled.)
+    await expect(page.locator("#mode")).to_have_attribute("data-mode", "location", timeout=20_000)
 
     async def told() -> dict | None:
         status = (await handler.get(f"/api/incidents/{incident_id}/caller"))["status"]

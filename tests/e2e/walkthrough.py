@@ -216,6 +216,9 @@ class Walkthrough:
     async def dispatcher_sees_pin(self) -> None:
         self.dispatcher = page = await self.login("dispatcher1", "/dispatch")
         pin = page.locator(f'.incident-pin[data-reference="{self.reference}"]')
+        # Among many incidents the pin may sit inside a cluster: the dispatcher picks the incident
+        # in the list, and the map opens the cluster around it.
+        await page.locator(f'#incidents li[data-reference="{self.reference}"] button').first.click()
         await expect(pin).to_be_visible()
         # The base map comes from the gateway's own PMTiles files, drawn on canvas tiles.
         await expect(page.locator("body")).to_have_attribute("data-basemap", re.compile(r"\bbasemap\b"))
