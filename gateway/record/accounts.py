@@ -37,7 +37,7 @@ class Accounts:
         self, username: str, role: str, password_hash: str, actor: str, must_change: bool = False
     ) -> int:
         try:
-            async with self.db.chain(), self.db.begin() as conn:
+            async with self.db.begin() as conn:
                 result = await conn.execute(
                     operators.insert().values(
                         username=username, role=role, password_hash=password_hash, created_at=utcnow(),
@@ -60,7 +60,7 @@ class Accounts:
         self, name: str, role: str, token_hash: str, actor: str, expires_at: datetime | None = None
     ) -> None:
         try:
-            async with self.db.chain(), self.db.begin() as conn:
+            async with self.db.begin() as conn:
                 await conn.execute(
                     api_tokens.insert().values(
                         name=name, role=role, token_hash=token_hash, created_at=utcnow(), expires_at=expires_at
@@ -108,7 +108,7 @@ class Accounts:
         ]
 
     async def revoke_token(self, name: str, actor: str) -> None:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             done = await conn.execute(
                 update(api_tokens)
                 .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
@@ -155,7 +155,7 @@ class Accounts:
 
     async def set_disabled(self, username: str, disabled: bool, actor: str) -> int:
         """Disable (ending every session) or enable an operator; returns the sessions ended."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             operator_id = await self._operator_id(conn, username)
             await conn.execute(
                 update(operators).where(operators.c.id == operator_id)
@@ -172,7 +172,7 @@ class Accounts:
 
     async def reset_password(self, username: str, password_hash: str, actor: str) -> int:
         """Set a one-time password (to be changed at the next sign-in); every session ends."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             operator_id = await self._operator_id(conn, username)
             await conn.execute(
                 update(operators).where(operators.c.id == operator_id)
@@ -188,7 +188,7 @@ class Accounts:
 
     async def end_sessions(self, username: str, actor: str) -> int:
         """Sign the operator out everywhere; returns how many sessions ended."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             operator_id = await self._operator_id(conn, username)
             ended = (
                 await conn.execute(delete(web_sessions).where(web_sessions.c.operator_id == operator_id))
@@ -226,7 +226,7 @@ class Accounts:
 
     async def change_password(self, username: str, password_hash: str, keep_session: str | None = None) -> int:
         """Set the operator's own new password; their other sessions end. Returns how many ended."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             operator_id = (
                 await conn.execute(select(operators.c.id).where(operators.c.username == username))
             ).scalar_one()
@@ -254,7 +254,7 @@ class Accounts:
         return json.loads(raw) if raw else {}
 
     async def set_preferences(self, username: str, preferences: dict[str, Any]) -> None:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 update(operators).where(operators.c.username == username).values(preferences=json.dumps(preferences))
             )
@@ -263,7 +263,7 @@ class Accounts:
     async def add_embed_token(
         self, token_hash: str, incident_id: str, actor: str, expires_at: datetime
     ) -> dict[str, Any]:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 embed_tokens.insert().values(
                     token_hash=token_hash, incident_id=incident_id, created_by=actor,
@@ -302,7 +302,7 @@ class Accounts:
             query = query.where(embed_tokens.c.token_hash.startswith(embed_id))
         else:
             query = query.where(embed_tokens.c.incident_id == incident_id)
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             revoked = (await conn.execute(query.values(revoked_at=utcnow()))).rowcount or 0
             if embed_id is not None and not revoked:
                 raise UnknownName(f"no active embed {embed_id!r}")

@@ -36,7 +36,7 @@ class AmlRecords:
             "method": values["method"], "confidence": values.get("confidence"),
             "detail": canonical(values.get("detail") or {}), "sender": sender[:64],
         }
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(aml_reports.insert().values(**row))
             row["id"] = inserted_id(result)
             await self.db.audit(
@@ -85,7 +85,7 @@ class AmlRecords:
         self, report_id: int, incident_id: str, placement: Mapping[str, Any], actor: str
     ) -> dict[str, Any] | None:
         """Make a kept message a fix of ``incident_id``; None if it is already attached or has no position."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             report = (
                 await conn.execute(select(aml_reports).where(aml_reports.c.id == report_id))
             ).mappings().first()

@@ -42,7 +42,7 @@ class Conversations:
         A reply that carries the page's ``client_ref`` is stored once, however often the page
         resends it (its acknowledgement may have been lost).
         """
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             if client_ref is not None:
                 row = (
                     await conn.execute(
@@ -94,7 +94,7 @@ class Conversations:
 
     async def _mark(self, message_id: str, column: str, actor: str) -> dict[str, Any] | None:
         now = utcnow()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(
                 update(caller_messages)
                 .where(caller_messages.c.id == message_id, caller_messages.c[column].is_(None))

@@ -99,13 +99,18 @@ class Database:
     :meth:`begin`, so the item and its audit entry land together or not at all. Every such
     transaction holds the database's writer lock from its first statement (SQLite: ``BEGIN
     IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), so two processes or two nodes
-    never read the same head and fork the chain. The in-process :meth:`chain` lock only saves
-    this process's writers from queueing inside the database.
+    never read the same head and fork the chain.
+
+    Within one process the writers queue on an asyncio lock *before* they take a pooled
+    connection: only one of this process's connections ever waits on the database's lock, so
+    writers queueing there can neither fill the pool (starving the writer that holds the lock of
+    the connections its reads need) nor run out SQLite's busy timeout behind each other.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._chain_lock = asyncio.Lock()
+        self._writer = asyncio.Lock()
+        self._writer_task: asyncio.Task[Any] | None = None
         self.dialect = engine.dialect.name
 
     @classmethod
@@ -127,13 +132,27 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, holding the writer lock from its start to its commit."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(scenelink_writer=True)
-            async with conn.begin():
-                if self.dialect == "postgresql":
-                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
-                yield conn
+        """A write transaction, holding the writer lock from its start to its commit.
+
+        Not re-entrant: a task that opens a write transaction inside its own would wait for
+        itself, so that is refused at once.
+        """
+        task = asyncio.current_task()
+        if task is not None and self._writer_task is task:
+            raise RuntimeError("a write transaction was opened inside another in the same task")
+        async with self._writer:
+            self._writer_task = task
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execution_options(scenelink_writer=True)
+                    async with conn.begin():
+                        if self.dialect == "postgresql":
+                            await conn.execute(
+                                text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK}
+                            )
+                        yield conn
+            finally:
+                self._writer_task = None
 
     def connect(self):
         return self.engine.connect()
@@ -164,14 +183,11 @@ class Database:
         )
         return digest
 
-    def chain(self) -> asyncio.Lock:
-        return self._chain_lock
-
     async def record_action(
         self, actor: str, action: str, incident_id: str | None = None, **detail: Any
     ) -> str:
         """Audit an action that writes nothing else."""
-        async with self._chain_lock, self.begin() as conn:
+        async with self.begin() as conn:
             return await self.audit(conn, actor, action, incident_id, detail)
 
     async def audit_entries(self, incident_id: str | None = None) -> list[dict[str, Any]]:

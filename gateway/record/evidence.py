@@ -54,7 +54,7 @@ async def export_incident(
     lock (so no item can land between them), and sign the chain up to that entry."""
     checker = await check_stored_chain(db)
     export_id = new_id("exp")
-    async with db.chain(), db.begin() as conn:
+    async with db.begin() as conn:
         await check_stored_chain(db, checker)  # whatever was written since, up to the lock
         record = await incidents.record(incident_id)
         if record is None:

@@ -41,7 +41,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             "created_by": actor, "created_at": utcnow(), **policy_columns(policy or {}),
         }
         try:
-            async with self.db.chain(), self.db.begin() as conn:
+            async with self.db.begin() as conn:
                 await conn.execute(incidents.insert().values(**values))
                 await self.db.audit(
                     conn, actor, "incident.created", values["id"],
@@ -173,7 +173,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
         return summary
 
     async def set_media_policy(self, incident_id: str, policy: Mapping[str, Any], actor: str) -> None:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 update(incidents).where(incidents.c.id == incident_id).values(**policy_columns(policy))
             )
@@ -195,7 +195,7 @@ class Incidents(LinkRecords, SessionRecords, MediaRecords, SmsRecords, MapRecord
             at = await self.move_link(link_id, LinkState.ENDED, actor, "incident ended")
             if at:
                 ended.append((link_id, at))
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 update(incidents)
                 .where(incidents.c.id == incident_id, incidents.c.ended_at.is_(None))

@@ -29,7 +29,7 @@ class LinkRecords:
         """
         link_id = new_id("lnk")
         now = utcnow()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             old = (
                 await conn.execute(
                     select(links.c.id, links.c.state).where(links.c.incident_id == incident_id)
@@ -114,7 +114,7 @@ class LinkRecords:
         ``refused``: see :data:`gateway.links.NOTES`) is noted in its history without moving it.
         """
         now = utcnow()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = (
                 await conn.execute(select(links.c.state, links.c.incident_id).where(links.c.id == link_id))
             ).first()

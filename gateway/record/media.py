@@ -39,7 +39,7 @@ class MediaRecords:
             "taken_at": taken_at, "taken_by": taken_by, "reason": reason,
             "fix_id": fix["id"] if fix else None,
         }
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(snapshots.insert().values(**values))
             await self.db.audit(
                 conn, taken_by, "snapshot.taken", incident_id,
@@ -65,7 +65,7 @@ class MediaRecords:
             "bytes": size, "frames": frames, "width": width, "height": height, "codec": codec,
             "started_at": started_at, "ended_at": ended_at,
         }
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             result = await conn.execute(recordings.insert().values(**values))
             values["id"] = inserted_id(result)
             await self.db.audit(

@@ -149,7 +149,7 @@ class Outbox:
 
     async def retry(self, delivery_id: str, actor: str) -> dict[str, Any] | None:
         """Put a dead delivery back in the queue, now, with a fresh count; audited."""
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = (
                 await conn.execute(select(webhook_outbox).where(webhook_outbox.c.delivery_id == delivery_id))
             ).mappings().first()

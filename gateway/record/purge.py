@@ -62,7 +62,7 @@ class Retention:
 
     async def hold(self, incident_id: str, actor: str, reason: str) -> dict[str, Any]:
         now = utcnow()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = await self._incident(conn, incident_id)
             if row["held_at"] is not None:
                 raise HoldConflict("the incident is already under legal hold")
@@ -74,7 +74,7 @@ class Retention:
         return {"held_at": iso(now), "held_by": actor, "reason": reason}
 
     async def lift(self, incident_id: str, actor: str, reason: str) -> None:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = await self._incident(conn, incident_id)
             if row["held_at"] is None:
                 raise HoldConflict("the incident is not under legal hold")
@@ -162,7 +162,7 @@ class Retention:
         self, incident_id: str, kind: str, why: str, now: datetime, actor: str = "retention"
     ) -> PurgeResult | None:
         files = _Files()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = await self._incident(conn, incident_id)
             incident = {**row, "ended_at": aware(row["ended_at"]), "held_at": aware(row["held_at"])}
             if kind not in {d.kind for d in due_kinds(incident, self.settings, now)}:

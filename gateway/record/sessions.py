@@ -21,7 +21,7 @@ class SessionRecords:
     async def start_session(self, incident_id: str, link_id: str, user_agent: str) -> dict[str, Any]:
         session_id = new_id("ses")
         now = utcnow()
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 sessions.insert().values(
                     id=session_id, incident_id=incident_id, link_id=link_id,
@@ -35,7 +35,7 @@ class SessionRecords:
         return {"id": session_id, "started_at": iso(now)}
 
     async def end_session(self, session_id: str, actor: str, reason: str) -> bool:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             row = (
                 await conn.execute(
                     select(sessions.c.incident_id).where(
@@ -97,7 +97,7 @@ class SessionRecords:
         row = select(*[literal(v, fixes.c[k].type).label(k) for k, v in values.items()]).where(~earlier.exists())
         insert = fixes.insert().from_select(list(values), row).returning(fixes.c.id)
         try:
-            async with self.db.chain(), self.db.begin() as conn:
+            async with self.db.begin() as conn:
                 fix_id = (await conn.execute(insert)).scalar()
                 if fix_id is None:
                     return None

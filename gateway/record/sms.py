@@ -23,7 +23,7 @@ class SmsRecords:
             "body": body, "provider": provider, "status": "queued", "created_at": utcnow(),
             "salt": new_salt(),
         }
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(sms_messages.insert().values(**values))
             # The number and the text are not in the chain itself (the retention purge removes
             # them); their salted digest is.
@@ -37,7 +37,7 @@ class SmsRecords:
     async def update_sms(
         self, sms_id: str, status: str, provider_ref: str | None = None, error: str | None = None
     ) -> None:
-        async with self.db.chain(), self.db.begin() as conn:
+        async with self.db.begin() as conn:
             await conn.execute(
                 update(sms_messages)
                 .where(sms_messages.c.id == sms_id)
