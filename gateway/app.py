@@ -12,9 +12,9 @@ from aiohttp import web
 from gis import Placer
 
 from .addresses import parse_networks
-from .aml_intake import AmlIntake
 from .auth import Role, hash_password, new_secret
-from .callers import Callers
+from .caller.aml_intake import AmlIntake
+from .caller.callers import Callers
 from .config import Settings, with_database
 from .events import make_event_bus
 from .live import LiveSessions

@@ -21,6 +21,7 @@ from typing import Any
 from gis import Fix, Placer
 
 from . import jsonlimits
+from .caller.positions import FixRecorder
 from .config import IceServer, MediaSettings
 from .events import EventBus
 from .limits import TokenBuckets
@@ -31,7 +32,6 @@ from .media.recorder import Segment
 from .media.session import MediaPolicy, SessionMedia
 from .media.viewers import Viewer, open_viewer
 from .media.workers import image_work
-from .positions import FixRecorder
 from .record import BlobStore, Incidents
 from .tasks import TaskSet
 
@@ -105,7 +105,7 @@ class LiveSessions:
         self._tasks = TaskSet("live sessions")
         self.fixes = FixRecorder(incidents, events, placer)
         # Handlers for the caller page's other data-channel messages ("status", "reply", "seen"...),
-        # registered by the modules that own them (gateway.callers).
+        # registered by the modules that own them (gateway.caller.callers).
         self.handlers: dict[str, Callable[[LiveSession, dict[str, Any]], Awaitable[None]]] = {}
 
     def send(self, incident_id: str, message: dict[str, Any]) -> bool:
@@ -213,7 +213,7 @@ class LiveSessions:
         await self.record_fix(live, message.get("seq"), message)
 
     async def record_fix(self, live: LiveSession, seq: int, message: dict[str, Any]) -> dict[str, Any] | None:
-        """Record a fix from the data channel and answer it (see :class:`gateway.positions.FixRecorder`)."""
+        """Record a fix from the data channel and answer it (see :class:`gateway.caller.positions.FixRecorder`)."""
         outcome = await self.fixes.record(live.incident_id, live.session_id, message)
         live.peer.send(json.dumps(outcome.reply()))
         if outcome.stored is not None:

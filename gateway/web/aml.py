@@ -15,8 +15,8 @@ from aiohttp import web
 
 from gis.aml import AmlError, AmlReport, parse_https, parse_sms
 
-from ..aml_intake import AmlRefused
 from ..auth import Permission
+from ..caller.aml_intake import AmlRefused
 from .auth import require
 from .incidents import _incident
 from .keys import AML, OPERATOR

@@ -16,17 +16,17 @@ from aiohttp import web
 
 from .. import jsonlimits
 from ..auth import digest, new_secret, same
-from ..caller_status import BadStatus
-from ..consent import consent_detail
-from ..conversation import BadMessage
-from ..fallback import MAX_STILL_BYTES, BadUpload
+from ..caller.caller_status import BadStatus
+from ..caller.consent import consent_detail
+from ..caller.conversation import BadMessage
+from ..caller.fallback import MAX_STILL_BYTES, BadUpload
+from ..caller.useragents import in_app_browser
 from ..i18n import LANGUAGES, direction, negotiate, render_page, strings
 from ..limits import retry_after_header
 from ..links import LOCATION_ONLY, LinkState, LinkUnusable, check_usable, looks_like_token, token_hash
 from ..live import TooManyOffers
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
-from ..useragents import in_app_browser
 from .incidents import json_body
 from .keys import CALLERS, INCIDENTS, LIMITS, LIVE, SETTINGS, THROTTLE
 from .pages import WEB_CLIENT

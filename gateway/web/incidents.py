@@ -9,11 +9,11 @@ from aiohttp import web
 
 from .. import jsonlimits
 from ..auth import Permission
+from ..caller.invitations import send_link
+from ..caller.phones import PhoneError, normalise_mobile
 from ..i18n import UnknownLanguage, check_language
-from ..invitations import send_link
 from ..links import MODES, VIDEO
 from ..live import NoStream, StaleVideo
-from ..phones import PhoneError, normalise_mobile
 from ..record.incidents import DuplicateReference
 from .auth import require
 from .keys import AML, BLOBS, EVENTS, INCIDENTS, LIVE, SETTINGS, SMS

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from gis import Placer
 
-from ..aml_intake import AmlIntake
-from ..callers import Callers
+from ..caller.aml_intake import AmlIntake
+from ..caller.callers import Callers
 from ..config import Settings
 from ..events import EventBus
 from ..live import LiveSessions

@@ -7,8 +7,8 @@ from aiohttp import web
 
 from .. import i18n
 from ..auth import Permission
-from ..callers import LinkFinal, LinkNotFound
-from ..conversation import BadMessage, NoCaller
+from ..caller.callers import LinkFinal, LinkNotFound
+from ..caller.conversation import BadMessage, NoCaller
 from .auth import require
 from .incidents import json_body
 from .keys import CALLERS, INCIDENTS

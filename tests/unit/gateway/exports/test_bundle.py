@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.consent import consent_detail
+from gateway.caller.consent import consent_detail
 from gateway.exports.bundle import build_bundle, verify_bundle
 from gateway.links import LinkState
 from gateway.record import BlobStore, Conversations, Database, Incidents

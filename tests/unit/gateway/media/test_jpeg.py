@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-import gateway.fallback as fallback
-from gateway.fallback import BadUpload, check_still_header, inspect_still
+import gateway.caller.fallback as fallback
+from gateway.caller.fallback import BadUpload, check_still_header, inspect_still
 from gateway.media.jpeg import JpegHeaderError, jpeg_size
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -93,7 +93,7 @@ def test_a_genuine_still_passes_with_its_thumbnail():
 def test_opencv_itself_refuses_images_over_the_still_limit_once_the_gateway_is_imported():
     # A fresh interpreter: OpenCV reads the limit when first imported, which the gateway precedes.
     script = (
-        "import sys, numpy as np; import gateway.fallback; import cv2; data = sys.stdin.buffer.read()\n"
+        "import sys, numpy as np; import gateway.caller.fallback; import cv2; data = sys.stdin.buffer.read()\n"
         "try:\n    print(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None)\n"
         "except cv2.error as exc:\n    print('CV_IO_MAX_IMAGE_PIXELS' in str(exc))\n"
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .events import EventBus
-from .i18n import sms_text
-from .links import VIDEO, LinkState, expiry, link_url, mask_tokens, new_token, token_hash
-from .record import Incidents
-from .record.database import utcnow
-from .sms import SmsError, SmsSender
+from ..events import EventBus
+from ..i18n import sms_text
+from ..links import VIDEO, LinkState, expiry, link_url, mask_tokens, new_token, token_hash
+from ..record import Incidents
+from ..record.database import utcnow
+from ..sms import SmsError, SmsSender
 
 log = logging.getLogger(__name__)
 

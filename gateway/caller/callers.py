@@ -19,14 +19,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..events import EventBus
+from ..links import FINAL, LinkState, session_over
+from ..live import LiveSession, LiveSessions
+from ..record import BlobStore, Database, Incidents
+from ..record.database import utcnow
 from .caller_status import BadStatus, CallerStatuses
 from .conversation import BadMessage, Conversation
-from .events import EventBus
 from .fallback import Fallback
-from .links import FINAL, LinkState, session_over
-from .live import LiveSession, LiveSessions
-from .record import BlobStore, Database, Incidents
-from .record.database import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from . import i18n
+from .. import i18n
+from ..events import EventBus
+from ..links import FINAL, LinkState
+from ..live import LiveSessions
+from ..record import Conversations, Database, Incidents
+from ..record.conversation import FROM_CALLER, TO_CALLER
 from .caller_status import FACINGS, CallerStatuses
-from .events import EventBus
-from .links import FINAL, LinkState
-from .live import LiveSessions
-from .record import Conversations, Database, Incidents
-from .record.conversation import FROM_CALLER, TO_CALLER
 
 ANSWERS = ("yes", "no")
 MAX_REF = 40

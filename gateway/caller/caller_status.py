@@ -14,10 +14,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from .events import EventBus
-from .i18n import LANGUAGES
-from .record import Database
-from .record.database import iso, utcnow
+from ..events import EventBus
+from ..i18n import LANGUAGES
+from ..record import Database
+from ..record.database import iso, utcnow
 
 log = logging.getLogger(__name__)
 

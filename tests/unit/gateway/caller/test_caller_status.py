@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.caller_status import BadStatus, clean
+from gateway.caller.caller_status import BadStatus, clean
 
 
 def test_a_full_report_keeps_its_fields():

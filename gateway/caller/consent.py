@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .i18n import DEFAULT, LANGUAGES, strings
-from .record.chain import canonical, sha256_hex
+from ..i18n import DEFAULT, LANGUAGES, strings
+from ..record.chain import canonical, sha256_hex
 
 # The strings on the caller page's consent screen (web_client/caller/index.html, #screen-consent).
 CONSENT_KEYS = (

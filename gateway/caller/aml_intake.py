@@ -15,10 +15,10 @@ from typing import Any
 from gis import Fix, Placer
 from gis.aml import AmlReport
 
-from .events import EventBus
+from ..events import EventBus
+from ..record.aml import AmlRecords, report_detail
+from ..record.database import utcnow
 from .phones import PhoneError, normalise_mobile
-from .record.aml import AmlRecords, report_detail
-from .record.database import utcnow
 
 DEFAULT_WINDOW_SECONDS = 3600
 

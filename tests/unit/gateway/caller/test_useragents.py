@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.useragents import in_app_browser, is_live_view
+from gateway.caller.useragents import in_app_browser, is_live_view
 
 CHROME = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36"
 WEBVIEW = "Mozilla/5.0 (Linux; Android 14; Pixel 7; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/156.0.0.0 Mobile Safari/537.36"

@@ -19,14 +19,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .events import EventBus
-from .live import LiveSessions
-from .media.frames import THUMBNAIL_WIDTH
-from .media.jpeg import JpegHeaderError, jpeg_size
-from .media.workers import image_work
+from ..events import EventBus
+from ..live import LiveSessions
+from ..media.frames import THUMBNAIL_WIDTH
+from ..media.jpeg import JpegHeaderError, jpeg_size
+from ..media.workers import image_work
+from ..record import BlobStore, Incidents
+from ..record.database import utcnow
 from .positions import FixOutcome, FixRecorder
-from .record import BlobStore, Incidents
-from .record.database import utcnow
 
 log = logging.getLogger(__name__)
 

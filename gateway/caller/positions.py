@@ -16,8 +16,8 @@ from typing import Any, TypeGuard
 
 from gis import Fix, FixRejected, Placer
 
-from .events import EventBus
-from .record import Incidents
+from ..events import EventBus
+from ..record import Incidents
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.phones import PhoneError, normalise_mobile
+from gateway.caller.phones import PhoneError, normalise_mobile
 
 
 @pytest.mark.parametrize("raw", ["07400 123456", "+44 7400 123456", "0044 7400 123456", "(07400) 123-456"])
