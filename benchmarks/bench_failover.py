@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from gateway.record import Database  # noqa: E402
 from tests import databases  # noqa: E402
 from tests.e2e.callers import Operator, Phones, page_seq  # noqa: E402
@@ -137,17 +136,11 @@ def summary(latencies: list[float]) -> str:
 
 
 def section(result: dict, single: list[float], kills: int, command: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = cpu
     lat = result["latencies"]
-    return f"""{BEGIN}
-### Failover (issue 13)
+    return f"""### Failover
 
-Reproduce: `{command}` (root; the private test network; PostgreSQL through its socket). Machine: {os.cpu_count()}
-cores, {model}; one run, {time.strftime('%Y-%m-%d')}. A real Chromium caller streams through nginx
+Reproduce: `{command}` (root; the private test network; PostgreSQL through its socket). Machine:
+{machine()}; one run, {time.strftime('%Y-%m-%d')}. A real Chromium caller streams through nginx
 (`docs/deploy/nginx/scenelink.conf`) to two nodes on one PostgreSQL and one Redis; the node holding
 it is killed with SIGKILL {kills} times, alternately, and restarted afterwards.
 
@@ -158,17 +151,7 @@ it is killed with SIGKILL {kills} times, alternately, and restarted afterwards.
 
 Fixes the page numbered: {result['sent']}; lost: {result['lost']}; stored twice: {result['twice']}. Audit chain
 after the run: {result['chain_entries']} entries, {'verified unbroken' if result['chain_ok'] else 'BROKEN'}.
-{END}"""
-
-
-def write_section(text: str) -> None:
-    doc = DOC.read_text()
-    if BEGIN in doc:
-        start, end = doc.index(BEGIN), doc.index(END) + len(END)
-        doc = doc[:start] + text + doc[end:]
-    else:
-        doc = doc.rstrip() + "\n\n" + text + "\n"
-    DOC.write_text(doc)
+"""
 
 
 async def main() -> None:
@@ -204,7 +187,7 @@ async def main() -> None:
     text = section(result, single, args.kills, "make bench-failover")
     log(text)
     if not args.no_write:
-        write_section(text)
+        write_section(BEGIN, END, text)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from tests.shared_data import shared_data  # noqa: E402
 
 SHARED = shared_data("uk-police-geography")
@@ -97,18 +98,6 @@ def compare(folder: Path) -> tuple[int, int]:
         theirs = {row["Postcode"]: row["PFA23CD"] for row in csv.DictReader(handle) if row["lat"]}
     common = ours.keys() & theirs.keys()
     return sum(1 for k in common if ours[k] != theirs[k]), len(common)
-
-
-def machine() -> str:
-    model = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
 
 
 def run(repeats: int, data: Path) -> dict[str, Any]:
@@ -175,9 +164,8 @@ def report(r: dict[str, Any]) -> str:
         "- geopandas: `python benchmarks/geopandas_job.py IN PFA_DEC_2023_EW_BSC.shp OUT` (`read_file`, "
         "`read_csv`, `points_from_xy`, `to_crs` (PROJ's Helmert path), `sjoin(predicate='within')`, "
         "`to_csv` of every input column plus easting, northing, force code and name; no grid reference).",
-        f"- Machine: {machine()}; {r['versions']}. **Shared**: other engineers' tests and builds ran at the "
-        f"same time (load average {load}), so absolute times are inflated and vary; the ratio compares the "
-        "two jobs under the same conditions.",
+        f"- Machine: {machine()}; {r['versions']}. Load average {load}: absolute times vary with the machine "
+        "and its load; the ratio compares the two jobs under the same conditions.",
         f"- Run: {r['when']}, {r['repeats']} rounds after one warm-up run each; bytecode caches enabled as on a "
         "user's machine.",
         "",
@@ -208,19 +196,6 @@ def report(r: dict[str, Any]) -> str:
     ])
 
 
-def write_doc(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = f"{head}{block}{rest.split(END, 1)[1]}"
-    elif "<!-- bench_gis:end -->" in text:
-        text = text.replace("<!-- bench_gis:end -->", f"<!-- bench_gis:end -->\n\n{block}", 1)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default 7)")
@@ -231,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(results)
     print(section)
     if not args.no_write:
-        write_doc(section)
+        write_section(START, END, section, after="<!-- bench_gis:end -->")
         print(f"\nwrote {DOC}")
     return 0 if results["ratio"] <= TARGET_RATIO else 1
 

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from gis import Fix, LayerSpec, Placer, PostcodeIndex, lonlat_to_bng  # noqa: E402
 from tests.shared_data import shared_data  # noqa: E402
 
@@ -192,18 +193,6 @@ def pin_to_one_core() -> str:
         os.sched_setaffinity(0, {cpu})
         return f"pinned to CPU {cpu}"
     return "not pinned (no sched_setaffinity)"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
 
 
 # ----------------------------------------------------------------------------- the benchmark
@@ -421,21 +410,6 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    if DOC.exists():
-        text = DOC.read_text(encoding="utf-8")
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1]
-            DOC.write_text(f"{head}{block}{tail}", encoding="utf-8")
-            return
-        DOC.write_text(text.rstrip() + "\n\n" + block + "\n", encoding="utf-8")
-        return
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(f"# Performance\n\n{block}\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -448,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(results)
     print(section)
     if not args.no_write:
-        write_doc(section)
+        write_section(START, END, section)
         print(f"\nwrote {DOC}")
     return 0
 

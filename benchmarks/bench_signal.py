@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import secrets
 import signal
@@ -48,6 +47,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from tests.e2e.callers import Operator, Phones  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
     HOST,
@@ -385,20 +385,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}; load average "
-            f"{load[0]:.1f} at the end (the machine is shared with other engineers' test runs)")
-
-
 def section(r: dict[str, Any]) -> str:
     on, off = r["lossy"]["recovery"], r["lossy"]["aiortc alone"]
     oon, ooff = r["outage"]["recovery"], r["outage"]["aiortc alone"]
@@ -411,15 +397,14 @@ def section(r: dict[str, Any]) -> str:
         return "—" if x is None else f"{x}{unit}"
 
     lines = [
-        BEGIN,
         "## The stream on a bad signal",
         "",
         "Reproduce with `make bench-signal` (`tests/netns-run .venv/bin/python -m benchmarks.bench_signal`, as root).",
         "A real Chromium caller (the sample video as its camera, 640x480 at 15 fps) in its own network",
         "namespace behind the userspace impairment bridge (`../shared/tools/impair`), the gateway as",
         "`make run` runs it. \"aiortc alone\" is the same gateway with `media.keyframe_recovery = false`,",
-        "measured in the same run. Figures from one run; the machine is shared with other engineers'",
-        "test runs, so absolute times vary from run to run; compare the two columns.",
+        "measured in the same run. Figures from one run; absolute times vary with the machine and its load,",
+        "so compare the two columns.",
         "",
         f"- Machine: {r['machine']}.",
         "",
@@ -448,18 +433,8 @@ def section(r: dict[str, Any]) -> str:
         f"| video again, from the restarted gateway's first answer | <= 2 s | **{v(rs['restart_to_video_s'], ' s')}** | about 6 s |",
         f"| the handler sees the camera ended | <= 2 s | **{v(rs['camera_ended_seen_s'], ' s')}** | never (page said \"video\") |",
         f"| the caller is told | yes | {'yes' if rs['caller_told'] else 'no'} | no |",
-        END,
     ]
     return "\n".join(lines)
-
-
-def write(text: str) -> None:
-    doc = DOC.read_text()
-    if BEGIN in doc and END in doc:
-        doc = doc[: doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(doc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(results)
     print(text)
     if not args.no_write:
-        write(text)
+        write_section(BEGIN, END, text)
     return 0
 
 
