@@ -98,6 +98,8 @@ export function load(record) {
     now.linkId = link.id;
     now.linkState = link.state;
     $("link-language").textContent = link.language ? languageName(link.language) : "the phone's language";
+    // A new link keeps the current one's mode unless the handler changes it.
+    $("new-link-location-only").checked = link.mode === "location";
   }
   updateLinkButtons();
   for (const m of record.conversation || []) showMessage(m);
@@ -172,8 +174,9 @@ async function newLink() {
   const inUse = ["opened", "consented", "streaming"].includes(now.linkState);
   if (inUse && !confirm("The caller is using the current link. A new link replaces it and stops their sharing. Send a new link?")) return;
   const language = $("new-link-language").value;
+  const mode = $("new-link-location-only").checked ? "location" : "video";
   try {
-    const link = await post(`/api/incidents/${encodeURIComponent(now.id)}/links`, language ? { language } : {});
+    const link = await post(`/api/incidents/${encodeURIComponent(now.id)}/links`, language ? { language, mode } : { mode });
     now.linkId = link.id;
     now.linkState = link.state;
     updateLinkButtons();
