@@ -148,9 +148,9 @@ def _base_maps(tiles: Path) -> None:
         shutil.copy(path, tiles / name)
 
 
-def _add_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+def _add_user(env: dict[str, str], name: str, role: str, password: str, config: list[str]) -> None:
     done = subprocess.run(
-        [PYTHON, "-m", "gateway", *_config_args(), "users", "add", name, "--role", role],
+        [PYTHON, "-m", "gateway", *config, "users", "add", name, "--role", role],
         input=password + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, f"`scenelink users add {name}` failed:\n{done.stdout}\n{done.stderr}"
@@ -176,9 +176,12 @@ def _wait_ready(gw: Gateway) -> None:
 
 
 @contextlib.contextmanager
-def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Gateway]:
-    """A gateway process with the embedded defaults (and ``extra_env``), its operators added
-    through the CLI; stopped with SIGINT at the end."""
+def running_gateway(
+    data_dir: Path, extra_env: dict[str, str] | None = None, config: Path | None = None
+) -> Iterator[Gateway]:
+    """A gateway process with the embedded defaults (and ``extra_env``, and the configuration file
+    ``config`` on top), its operators added through the CLI; stopped with SIGINT at the end."""
+    config_args = ["--config", str(config)] if config else _config_args()
     port = _free_port(HOST)
     base_url = f"https://{HOST}:{port}"
     passwords = {
@@ -199,12 +202,12 @@ def running_gateway(data_dir: Path, extra_env: dict[str, str] | None = None) -> 
     })
     gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
     _base_maps(data_dir / "tiles")
-    _add_user(env, "handler1", "handler", passwords["handler1"])
-    _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"])
-    _add_user(env, "super1", "supervisor", passwords["super1"])
+    _add_user(env, "handler1", "handler", passwords["handler1"], config_args)
+    _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"], config_args)
+    _add_user(env, "super1", "supervisor", passwords["super1"], config_args)
     log = open(gw.log_path, "wb")
     gw.proc = subprocess.Popen(
-        [PYTHON, "-m", "gateway", *_config_args(), "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [PYTHON, "-m", "gateway", *config_args, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         _wait_ready(gw)

@@ -7,6 +7,7 @@ import { fmtAge, fmtMetres, fmtNumber, fmtTime, h } from "/static/common/format.
 import { summarise } from "/static/common/placement.js";
 import { waitForIceGatheringComplete } from "/static/common/webrtc.js";
 import * as callerPanel from "./caller_panel.js";
+import * as deliveriesPanel from "./deliveries_panel.js";
 import * as holdPanel from "./hold_panel.js";
 import * as mediaPanel from "./media_panel.js";
 
@@ -635,6 +636,7 @@ async function init() {
   await callerPanel.init();
   await mediaPanel.init();
   holdPanel.init();
+  deliveriesPanel.init(me.role);
   document.addEventListener("scenelink:link", (ev) => applyLink(ev.detail));
   document.body.dataset.ready = "true";
   await refreshList();
