@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, overload
@@ -27,6 +27,7 @@ from .chain import (
 from .chain import (
     canonical as chain_canonical,
 )
+from .group_commit import BatchWriter, GroupCommit
 from .migrate import upgrade
 from .schema import audit
 
@@ -83,6 +84,10 @@ def canonical(obj: Any) -> str:
 # transaction, so that one writer at a time, on any node, reads and extends the chain's head.
 WRITER_LOCK = 0x5CE1E_C4A1
 
+# The most items one group-committed write transaction takes (gateway/record/group_commit.py): a
+# bound on one statement's size, far above what arrives while one transaction is written.
+BATCH_LIMIT = 200
+
 
 def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:
     """SQLAlchemy engine options for the configured pool (a server database's; SQLite keeps its own)."""
@@ -107,28 +112,52 @@ class Database:
     the connections its reads need) nor run out SQLite's busy timeout behind each other.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, batch_limit: int = BATCH_LIMIT) -> None:
         self.engine = engine
         self._writer = asyncio.Lock()
         self._writer_task: asyncio.Task[Any] | None = None
         self.dialect = engine.dialect.name
+        # The most items one group-committed transaction takes (1: each item its own transaction).
+        self.batch_limit = batch_limit
+        self._groups: dict[str, GroupCommit[Any, Any]] = {}
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, **engine_options: Any) -> Database:
+    async def open(
+        cls, url: str, *, migrate: bool = True, batch_limit: int = BATCH_LIMIT, **engine_options: Any
+    ) -> Database:
         """Connect to the record at ``url`` and bring its schema up to date (Alembic migrations).
 
         ``engine_options`` go to SQLAlchemy's engine (for PostgreSQL: ``pool_size``,
         ``max_overflow``...). With ``migrate=False`` the schema is taken as it is.
+        ``batch_limit``: the most items (fixes) one group-committed transaction writes.
         """
         engine = create_async_engine(url, **engine_options)
         if engine.dialect.name == "sqlite":
             _sqlite_writer_lock(engine)
         if migrate:
             await upgrade(engine)
-        return cls(engine)
+        return cls(engine, batch_limit)
 
     async def close(self) -> None:
+        for group in self._groups.values():
+            await group.idle()
         await self.engine.dispose()
+
+    def group(self, name: str, write: BatchWriter[Any, Any]) -> GroupCommit[Any, Any]:
+        """This handle's group commit called ``name`` (made on first use, with ``write``)."""
+        if name not in self._groups:
+            self._groups[name] = GroupCommit(self, write)
+        return self._groups[name]
+
+    def batches(self, name: str) -> int:
+        """How many transactions the group commit called ``name`` has committed."""
+        group = self._groups.get(name)
+        return group.batches if group else 0
+
+    def writing_in_this_task(self) -> bool:
+        """Whether the running task holds this handle's write transaction."""
+        task = asyncio.current_task()
+        return task is not None and self._writer_task is task
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -137,11 +166,10 @@ class Database:
         Not re-entrant: a task that opens a write transaction inside its own would wait for
         itself, so that is refused at once.
         """
-        task = asyncio.current_task()
-        if task is not None and self._writer_task is task:
+        if self.writing_in_this_task():
             raise RuntimeError("a write transaction was opened inside another in the same task")
         async with self._writer:
-            self._writer_task = task
+            self._writer_task = asyncio.current_task()
             try:
                 async with self.engine.connect() as conn:
                     await conn.execution_options(scenelink_writer=True)
@@ -166,22 +194,36 @@ class Database:
         detail: Mapping[str, Any] | None = None,
     ) -> str:
         """Append one entry to the chain within ``conn``'s transaction (from :meth:`begin`); returns its hash."""
-        head = (
-            await conn.execute(select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1))
-        ).first()
-        seq, prev = (int(head[0]) + 1, head[1]) if head else (1, GENESIS)
+        return (await self.audit_many(conn, [(actor, action, incident_id, detail)]))[0]
+
+    async def audit_many(
+        self, conn: AsyncConnection, entries: Sequence[tuple[str, str, str | None, Mapping[str, Any] | None]]
+    ) -> list[str]:
+        """Append ``(actor, action, incident_id, detail)`` entries to the chain, in order, within
+        ``conn``'s transaction: the head read once, the entries inserted in one statement.
+        Returns their hashes."""
+        head = (await conn.execute(_HEAD)).first()
+        seq, prev = (int(head[0]), head[1]) if head else (0, GENESIS)
         at = utcnow()
-        body = json.loads(canonical(dict(detail or {})))  # what is stored is exactly what is hashed
-        nonce = secrets.token_hex(16)
-        detail_sha = detail_digest(body, nonce)
-        digest = entry_hash_v2(seq, prev, iso(at) or "", actor, action, incident_id, detail_sha)
-        await conn.execute(
-            audit.insert().values(
-                seq=seq, version=CURRENT, at=at, actor=actor, action=action, incident_id=incident_id,
-                detail=chain_canonical(body), nonce=nonce, detail_sha256=detail_sha, prev_hash=prev, hash=digest,
-            )
-        )
-        return digest
+        stamp = iso(at) or ""
+        rows: list[dict[str, Any]] = []
+        hashes: list[str] = []
+        for actor, action, incident_id, detail in entries:
+            seq += 1
+            body = json.loads(canonical(dict(detail or {})))  # what is stored is exactly what is hashed
+            nonce = secrets.token_hex(16)
+            detail_sha = detail_digest(body, nonce)
+            digest = entry_hash_v2(seq, prev, stamp, actor, action, incident_id, detail_sha)
+            rows.append({
+                "seq": seq, "version": CURRENT, "at": at, "actor": actor, "action": action,
+                "incident_id": incident_id, "detail": chain_canonical(body), "nonce": nonce,
+                "detail_sha256": detail_sha, "prev_hash": prev, "hash": digest,
+            })
+            hashes.append(digest)
+            prev = digest
+        if rows:
+            await conn.execute(_APPEND, rows)
+        return hashes
 
     async def record_action(
         self, actor: str, action: str, incident_id: str | None = None, **detail: Any
@@ -267,6 +309,11 @@ class Database:
                 )
             ).first()
         return {"seq": int(row[0]), "hash": row[1], "at": iso(row[2])} if row else None
+
+
+# Built once: constructing a statement costs more than sending it.
+_HEAD = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+_APPEND = audit.insert()
 
 
 def entry_json(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from .items import item_digest
 from .rows import recording_row, snapshot_row
 from .schema import recordings, snapshots
 
+_INSERT_SNAPSHOT = snapshots.insert()
+
 
 class MediaRecords:
     db: Database
@@ -39,14 +41,15 @@ class MediaRecords:
             "taken_at": taken_at, "taken_by": taken_by, "reason": reason,
             "fix_id": fix["id"] if fix else None,
         }
+        # Everything but the two statements is done before the writer lock is taken (the file
+        # itself was hashed and written by the caller, before this).
+        detail = {
+            "snapshot_id": values["id"], "sha256": sha256, "thumb_sha256": thumb_sha256, "reason": reason,
+            "item_sha256": item_digest("snapshot", snapshot_row(values, None)),
+        } | ({} if frame_age_seconds is None else {"frame_age_seconds": frame_age_seconds})
         async with self.db.begin() as conn:
-            await conn.execute(snapshots.insert().values(**values))
-            await self.db.audit(
-                conn, taken_by, "snapshot.taken", incident_id,
-                {"snapshot_id": values["id"], "sha256": sha256, "thumb_sha256": thumb_sha256, "reason": reason,
-                 "item_sha256": item_digest("snapshot", snapshot_row(values, None))}
-                | ({} if frame_age_seconds is None else {"frame_age_seconds": frame_age_seconds}),
-            )
+            await conn.execute(_INSERT_SNAPSHOT, values)
+            await self.db.audit(conn, taken_by, "snapshot.taken", incident_id, detail)
         return snapshot_row(values, dict(fix) if fix else None)
 
     async def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database, aware, canonical, iso, new_id, utcnow
 from .items import item_digest, new_salt
@@ -66,49 +68,28 @@ class SessionRecords:
         device_time: datetime | None,
         placement: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        """Store one fix; None when it is already stored.
+        """Store one fix; None when it is already stored. Returns once it is committed.
 
         A fix is the same fix when it has the same ``seq`` and device time and came through the same
         link, whichever session (data channel or HTTPS, before or after a reconnection) carried it:
         the caller page numbers its fixes per link and resends them until they are acknowledged.
+
+        Fixes are group-committed (gateway/record/group_commit.py): those arriving while the
+        writer lock is busy are written together, each with its own audit entry, in one transaction.
         """
-        received = utcnow()
-        placement_json = canonical(placement)
         values: dict[str, Any] = {
             "incident_id": incident_id, "session_id": session_id, "seq": seq,
             # Stored as double precision: hashed as the float the record will give back.
             "latitude": float(fix["latitude"]), "longitude": float(fix["longitude"]),
             **{k: _float(fix.get(k)) for k in ("accuracy", "altitude", "heading", "speed")},
-            "device_time": device_time, "received_at": received, "placement": placement_json,
-            "salt": new_salt(),
+            # One instant, one spelling: SQLite keeps a time's digits and drops its zone.
+            "device_time": device_time.astimezone(UTC) if device_time is not None else None,
+            "placement": canonical(placement), "salt": new_salt(),
         }
-        values["sha256"] = item_digest("fix", fix_row({**values, "id": None}))
-        same_link = select(sessions.c.link_id).where(sessions.c.id == session_id).scalar_subquery()
-        earlier = (
-            select(fixes.c.id)
-            .join(sessions, sessions.c.id == fixes.c.session_id)
-            .where(
-                sessions.c.link_id == same_link, fixes.c.seq == seq,
-                fixes.c.device_time.is_(None) if device_time is None else fixes.c.device_time == device_time,
-            )
-            .limit(1)
-        )
-        # Checked and inserted in one statement: each round trip is made holding the writer lock.
-        row = select(*[literal(v, fixes.c[k].type).label(k) for k, v in values.items()]).where(~earlier.exists())
-        insert = fixes.insert().from_select(list(values), row).returning(fixes.c.id)
         try:
-            async with self.db.begin() as conn:
-                fix_id = (await conn.execute(insert)).scalar()
-                if fix_id is None:
-                    return None
-                await self.db.audit(
-                    conn, "caller", "fix.recorded", incident_id,
-                    {"session_id": session_id, "seq": seq, "sha256": values["sha256"]},
-                )
+            return await self.db.group("fixes", partial(_write_fixes, self.db)).submit(values)
         except IntegrityError:
-            return None
-        values["id"] = int(fix_id)
-        return fix_row(values)
+            return None  # the same session and seq with another device time: stored already
 
     async def nearest_fix(self, incident_id: str, at: datetime) -> dict[str, Any] | None:
         """The fix received nearest in time to ``at`` (before or after)."""
@@ -144,3 +125,65 @@ class SessionRecords:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+# Each of the batch's sessions with its link, and every fix already stored through that link with
+# one of the batch's seqs. Built once: a statement's construction costs more than its execution.
+_mine, _others = sessions.alias("mine"), sessions.alias("others")
+_STORED_THROUGH_SAME_LINK = (
+    select(_mine.c.id, _mine.c.link_id, fixes.c.seq, fixes.c.device_time)
+    .select_from(
+        _mine.outerjoin(_others, _others.c.link_id == _mine.c.link_id).outerjoin(
+            fixes, and_(fixes.c.session_id == _others.c.id, fixes.c.seq.in_(bindparam("seqs", expanding=True)))
+        )
+    )
+    .where(_mine.c.id.in_(bindparam("sessions", expanding=True)))
+)
+# Returned rows are matched to the batch by (session, seq), unique per fix: asking the database to
+# return them in order would make SQLAlchemy send one INSERT per row on SQLite.
+_INSERT_FIXES = fixes.insert().returning(fixes.c.id, fixes.c.session_id, fixes.c.seq)
+
+
+async def _write_fixes(
+    db: Database, conn: AsyncConnection, batch: Sequence[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """Write a batch of fixes and their audit entries within ``conn``'s write transaction, in
+    order; each one's stored row, or None for a fix stored already. Four statements however many."""
+    rows = (
+        await conn.execute(
+            _STORED_THROUGH_SAME_LINK,
+            {"sessions": sorted({v["session_id"] for v in batch}), "seqs": sorted({v["seq"] for v in batch})},
+        )
+    ).all()
+    link_of: dict[str, str | None] = {}
+    stored: set[tuple[Any, ...]] = set()
+    for session_id, link_id, seq, device_time in rows:
+        link_of[session_id] = link_id
+        if seq is not None:
+            stored.add((link_id, seq, aware(device_time)))
+    received = utcnow()
+    new: list[dict[str, Any]] = []
+    results: list[dict[str, Any] | None] = []
+    in_batch: set[tuple[Any, ...]] = set()
+    for v in batch:
+        link = link_of.get(v["session_id"])
+        same = (link, v["seq"], v["device_time"])
+        if (link is not None and same in stored) or (v["session_id"], v["seq"]) in in_batch:
+            results.append(None)
+            continue
+        stored.add(same)
+        in_batch.add((v["session_id"], v["seq"]))
+        row = {**v, "received_at": received}
+        row["sha256"] = item_digest("fix", fix_row({**row, "id": None}))
+        new.append(row)
+        results.append(row)
+    if new:
+        ids = {(session_id, seq): fix_id for fix_id, session_id, seq in await conn.execute(_INSERT_FIXES, new)}
+        for row in new:
+            row["id"] = int(ids[row["session_id"], row["seq"]])
+        await db.audit_many(conn, [
+            ("caller", "fix.recorded", row["incident_id"],
+             {"session_id": row["session_id"], "seq": row["seq"], "sha256": row["sha256"]})
+            for row in new
+        ])
+    return [fix_row(r) if r is not None else None for r in results]
