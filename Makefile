@@ -69,7 +69,7 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 # and ports of their own (nginx with the documented configuration, docs/deploy/nginx/); ethtool and
 # iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network;
 # postgresql serves the record's tests on their second dialect (target postgres below).
-DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql
+DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql janus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

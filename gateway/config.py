@@ -132,6 +132,22 @@ class MediaSettings:
     embed_origins: tuple[str, ...] = ()
     embed_token_seconds: int = 8 * 3600
     mjpeg_max_fps: float = 5.0
+    # The media plane (gateway.media.plane): "embedded" (this process relays to every viewer) or
+    # "janus" (callers publish to Janus's VideoRoom; viewers subscribe there).
+    plane: str = "embedded"
+    janus: JanusSettings | None = None
+
+
+@dataclass(frozen=True)
+class JanusSettings:
+    """How the gateway reaches Janus: its WebSocket API (loopback or a private network) and the
+    two secrets Janus checks, both from the environment and never shown (not even in repr)."""
+
+    url: str = "ws://127.0.0.1:8188/"
+    api_secret: str = field(default="", repr=False)
+    admin_key: str = field(default="", repr=False)
+    # Kilobits a second Janus lets the caller send, as the embedded relay's own ceiling.
+    max_kbps: int = 1500
 
 
 WEBHOOK_EVENTS = ("incident.created", "link.state", "fix", "snapshot", "session.started", "session.ended")
@@ -392,7 +408,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         boundaries=table.get("boundaries", {}),
         boundaries_base=base,
         map=_map_settings(map_table, env, center, base),
-        media=_media(media_table),
+        media=_media(media_table, env),
         record=_record(table.get("record", {}), base),
         retention=_retention(table.get("retention", {})),
         admin_password=env.get("SCENELINK_ADMIN_PASSWORD") or None,
@@ -436,7 +452,29 @@ def _trusted_proxies(from_env: str | None, from_file: Any) -> tuple[str, ...]:
         raise ConfigError(f"server.trusted_proxies: {exc}") from None
 
 
-def _media(table: Mapping[str, Any]) -> MediaSettings:
+MEDIA_PLANES = ("embedded", "janus")
+
+
+def _janus(table: Mapping[str, Any], env: Mapping[str, str]) -> JanusSettings:
+    url = env.get("SCENELINK_JANUS_URL") or table.get("janus_url") or JanusSettings.url
+    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+        raise ConfigError("media.janus_url must be the WebSocket API of Janus, ws:// or wss://")
+    api_secret = env.get("SCENELINK_JANUS_API_SECRET") or ""
+    admin_key = env.get("SCENELINK_JANUS_ADMIN_KEY") or ""
+    for name, value in (("SCENELINK_JANUS_API_SECRET", api_secret), ("SCENELINK_JANUS_ADMIN_KEY", admin_key)):
+        if len(value) < 16:
+            raise ConfigError(f"media.plane = \"janus\" needs {name} in the environment (16 characters or more)")
+    return JanusSettings(
+        url=url, api_secret=api_secret, admin_key=admin_key,
+        max_kbps=_int(table.get("janus_max_kbps", JanusSettings.max_kbps), "media.janus_max_kbps"),
+    )
+
+
+def _media(table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> MediaSettings:
+    env = env or {}
+    plane = env.get("SCENELINK_MEDIA_PLANE") or table.get("plane", "embedded")
+    if plane not in MEDIA_PLANES:
+        raise ConfigError(f"media.plane must be one of {', '.join(MEDIA_PLANES)} (got {plane!r})")
     interval = table.get("snapshot_interval_seconds")
     if interval is not None and (not isinstance(interval, int) or interval < 5):
         raise ConfigError("media.snapshot_interval_seconds must be a whole number of seconds, at least 5")
@@ -459,6 +497,8 @@ def _media(table: Mapping[str, Any]) -> MediaSettings:
         embed_origins=tuple(origins),
         embed_token_seconds=_int(table.get("embed_token_seconds", 8 * 3600), "media.embed_token_seconds"),
         mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),
+        plane=plane,
+        janus=_janus(table, env) if plane == "janus" else None,
     )
 
 

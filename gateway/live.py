@@ -28,9 +28,9 @@ from .limits import TokenBuckets
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
 from .media.ingest import CallerPeer
+from .media.plane import CallerMedia, MediaPlane, NoVideo, ViewerReply, make_plane
 from .media.recorder import Segment
 from .media.session import MediaPolicy, SessionMedia
-from .media.viewers import Viewer, open_viewer
 from .media.workers import image_work
 from .record import BlobStore, Incidents
 from .tasks import TaskSet
@@ -50,7 +50,7 @@ class TooManyOffers(Exception):
         self.retry_after = retry_after
 
 
-class NoStream(Exception):
+class NoStream(NoVideo):
     """There is no live video for this incident (not started, or no frame received yet)."""
 
 
@@ -68,8 +68,8 @@ class LiveSession:
     session_id: str
     link_id: str
     peer: CallerPeer
+    plane: CallerMedia
     policy: MediaPolicy = field(default_factory=MediaPolicy)
-    viewers: list[Viewer] = field(default_factory=list)
     media: SessionMedia | None = None
     last_fix: Fix | None = None
     timer: asyncio.TimerHandle | None = None
@@ -87,6 +87,7 @@ class LiveSessions:
         session_max_seconds: int = 7200,
         media: MediaSettings = MediaSettings(),
         work_dir: Path | None = None,
+        plane: MediaPlane | None = None,
     ) -> None:
         self.incidents = incidents
         self.events = events
@@ -95,6 +96,8 @@ class LiveSessions:
         self.ice_servers = tuple(ice_servers)
         self.session_max_seconds = session_max_seconds
         self.media_settings = media
+        # Where callers' video goes and viewers are fed from (gateway.media.plane).
+        self.plane = plane or make_plane(media, self.ice_servers)
         self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
         # Offers per link: a burst for reloads and changes of network, then one every 2 s.
@@ -152,18 +155,20 @@ class LiveSessions:
                 await self._on_peer_event(live, kind)
 
         peer = CallerPeer(self.ice_servers, on_message, on_event, self.media_settings.keyframe_recovery)
+        media = self.plane.caller(incident_id, peer)
         registered = False
         try:
-            answer = await peer.answer(offer_sdp)
+            answer = await media.answer(offer_sdp)
             record = await self.incidents.start_session(incident_id, link["id"], user_agent)
             incident = await self.incidents.get(incident_id)
             policy = MediaPolicy.from_mapping(incident["media_policy"] if incident else {})
-            live = LiveSession(incident_id, record["id"], link["id"], peer, policy)
+            live = LiveSession(incident_id, record["id"], link["id"], peer, media, policy)
             session_ref["s"] = live
             self.by_incident[incident_id] = live
             registered = True
         finally:
             if not registered:  # refused, failed or cancelled: the peer connection goes with it
+                await media.close()
                 await peer.close()
         live.timer = asyncio.get_running_loop().call_later(
             self.session_max_seconds,
@@ -220,22 +225,23 @@ class LiveSessions:
             live.last_fix = self.fixes.latest(live.incident_id)
         return outcome.stored
 
-    async def add_viewer(self, incident_id: str, offer_sdp: str, operator: str) -> str:
+    async def add_viewer(self, incident_id: str, offer_sdp: str, operator: str) -> ViewerReply:
+        """An operator's view: the plane's answer to ``offer_sdp``, or its own offer to answer
+        through :meth:`complete_viewer` (:class:`NoStream` when there is no video to view)."""
         live = self.by_incident.get(incident_id)
-        if live is None or live.peer.video is None:
+        if live is None or live.ending or live.peer.video is None:
             raise NoStream("the caller is not streaming video")
-        viewer, answer = await open_viewer(
-            live.peer.relay, live.peer.video, offer_sdp, self.ice_servers, operator
-        )
-        live.viewers.append(viewer)
+        try:
+            return await live.plane.add_viewer(offer_sdp, operator)
+        except NoVideo as exc:
+            raise NoStream(str(exc)) from exc
 
-        @viewer.pc.on("connectionstatechange")
-        async def _state() -> None:
-            if viewer.pc.connectionState in ("failed", "closed") and viewer in live.viewers:
-                live.viewers.remove(viewer)
-                await viewer.close()
-
-        return answer
+    async def complete_viewer(self, incident_id: str, viewer_id: str, answer_sdp: str, operator: str) -> None:
+        """A viewer's answer to the plane's offer (KeyError when there is no such view waiting)."""
+        live = self.by_incident.get(incident_id)
+        if live is None or live.ending:
+            raise KeyError("the caller's session has ended")
+        await live.plane.complete_viewer(viewer_id, answer_sdp, operator)
 
     async def snapshot(
         self, incident_id: str, actor: str, reason: str = "on_demand", allow_stale: bool = False
@@ -303,9 +309,8 @@ class LiveSessions:
             live.timer.cancel()
         # "final": false tells the page this connection ended but the link did not: reconnect.
         await live.peer.say_goodbye(json.dumps({"type": "end", "reason": reason, "final": final}))
-        for viewer in live.viewers:
-            await viewer.close()
-        live.viewers.clear()
+        # The plane first: Janus's room (and every token for it) goes before the session is recorded as ended.
+        await live.plane.close()
         if live.media is not None:
             await live.media.close()
         await live.peer.close()
@@ -323,6 +328,7 @@ class LiveSessions:
         for incident_id in list(self.by_incident):
             await self.end(incident_id, "gateway", reason, final=False)
         await self._tasks.cancel()
+        await self.plane.close()
 
     def _session_media(self, live: LiveSession) -> SessionMedia:
         async def snapshot(reason: str) -> Any:
@@ -363,7 +369,7 @@ class LiveSessions:
         media = live.media
         return {
             "session_id": live.session_id,
-            "viewers": len(live.viewers),
+            "viewers": live.plane.viewer_count(),
             "stream": media.health if media else None,
             "recording": bool(media and media.recording),
             # "starting", "live", "frozen" (no frame for a moment) or "location" (no video track)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
@@ -76,7 +76,7 @@ class CallerPeer:
         self.keyframes: keyframes.Installed | None = None
         self.pli_stats: keyframes.RecoveryStats | None = None
 
-        self.pc.on("track", self._on_track)
+        self.pc.on("track", self.take_track)
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -87,16 +87,21 @@ class CallerPeer:
             # Everything aiortc finds wrong with the caller's text is the caller's mistake: a 400.
             raise ValueError(f"the offer cannot be applied ({type(exc).__name__}: {exc})") from exc
         self.expects_video = "video" in media_kinds(offer_sdp)
-        for transceiver in self.pc.getTransceivers():
+        self.watch_receivers(self.pc)
+        prefer_vp8(self.pc)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return add_bitrate_hints(self.pc.localDescription.sdp, START_KBPS, MIN_KBPS, MAX_KBPS)
+
+    def watch_receivers(self, pc: RTCPeerConnection) -> None:
+        """Count keyframe requests on (and, with recovery, recover) the first video receiver of
+        ``pc``: this peer's own, or the one through which another media plane delivers the video."""
+        for transceiver in pc.getTransceivers():
             if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:
                 if self._recovery:
                     self.keyframes = keyframes.install(transceiver.receiver)
                 else:
                     self.pli_stats = keyframes.count_plis(transceiver.receiver)
-        prefer_vp8(self.pc)
-        answer = await self.pc.createAnswer()
-        await self.pc.setLocalDescription(answer)
-        return add_bitrate_hints(self.pc.localDescription.sdp, START_KBPS, MIN_KBPS, MAX_KBPS)
 
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
@@ -112,7 +117,8 @@ class CallerPeer:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.05)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    def take_track(self, track: MediaStreamTrack) -> None:
+        """Consume a track of the caller's: this peer's own, or one another media plane delivers."""
         if track.kind == "video" and self.video is None:
             self.video = track
             # The keeper reads through the relay like any viewer, unbuffered, so it always holds

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..auth import digest
 from ..live import NoStream
-from ..media.sdp import SdpError, parse_offer
+from ..media.sdp import SdpError, parse_answer, parse_offer
 from .incidents import json_body
 from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
 from .media import stream_mjpeg
@@ -60,7 +60,25 @@ async def embed_viewer(request: web.Request) -> web.Response:
     except ValueError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     await request.app[DATABASE].record_action("embed", "video.viewed", incident_id, via="embed")
-    return web.json_response({"sdp": answer, "type": "answer"})
+    return web.json_response(answer)
+
+
+@routes.post("/embed/{token}/viewer/{viewer}/answer")
+async def embed_viewer_answer(request: web.Request) -> web.Response:
+    """The embedded view's answer to the media plane's counter-offer."""
+    incident_id = await _incident_for(request)
+    if incident_id is None:
+        return json_error(404, "expired", "this live view has expired or was withdrawn")
+    try:
+        answer = parse_answer(await json_body(request))
+        await request.app[LIVE].complete_viewer(incident_id, request.match_info["viewer"], answer, "embed")
+    except SdpError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    except KeyError:
+        return json_error(404, "not_found", "no such view waiting for an answer")
+    except ValueError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    return web.json_response({"ok": True})
 
 
 @routes.get("/embed/{token}/mjpeg")

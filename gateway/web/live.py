@@ -10,10 +10,10 @@ from aiohttp import WSMsgType, web
 
 from ..auth import Permission
 from ..live import NoStream
-from ..media.sdp import SdpError, parse_offer
+from ..media.sdp import SdpError, parse_answer, parse_offer
 from .auth import require, still_signed_in
 from .incidents import json_body
-from .keys import DATABASE, EVENTS, INCIDENTS
+from .keys import DATABASE, EVENTS, INCIDENTS, LIVE
 from .nodes import viewer_answer
 from .revocation import until_revoked
 from .security import json_error
@@ -88,4 +88,22 @@ async def open_viewer(request: web.Request) -> web.Response:
     except ValueError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     await request.app[DATABASE].record_action(who["name"], "video.viewed", incident_id)
-    return web.json_response({"sdp": answer, "type": "answer"})
+    return web.json_response(answer)
+
+
+@routes.post("/api/incidents/{id}/viewer/{viewer}/answer")
+async def answer_viewer(request: web.Request) -> web.Response:
+    """The viewer's answer to the media plane's counter-offer (``{"type": "offer", "viewer": ...}``)."""
+    who = require(request, Permission.READ)
+    try:
+        answer = parse_answer(await json_body(request))
+        await request.app[LIVE].complete_viewer(
+            request.match_info["id"], request.match_info["viewer"], answer, who["name"]
+        )
+    except SdpError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    except KeyError:
+        return json_error(404, "not_found", "no such view waiting for an answer")
+    except ValueError as exc:
+        return json_error(400, "invalid_sdp", str(exc))
+    return web.json_response({"ok": True})

@@ -30,10 +30,13 @@ routes = web.RouteTableDef()
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 
-async def viewer_answer(app: web.Application, incident_id: str, offer_sdp: str, operator: str) -> str:
-    """An answer to a viewer's offer from whichever node holds the caller; :class:`NoStream` if none."""
+async def viewer_answer(app: web.Application, incident_id: str, offer_sdp: str, operator: str) -> dict[str, str]:
+    """The media plane's reply to a viewer's offer, from whichever node holds the caller: an
+    answer, or an offer of the plane's own (see :class:`gateway.media.plane.ViewerReply`);
+    :class:`NoStream` if no node holds the caller's video."""
     try:
-        return await app[LIVE].add_viewer(incident_id, offer_sdp, operator)
+        reply = await app[LIVE].add_viewer(incident_id, offer_sdp, operator)
+        return reply.to_json()
     except NoStream:
         holder = await app[DIRECTORY].holder(incident_id)
         secret = app[SETTINGS].node_secret
@@ -54,7 +57,7 @@ async def viewer_answer(app: web.Application, incident_id: str, offer_sdp: str, 
                 raise ValueError(str(body.get("message", "invalid offer")))
             if resp.status != 200:
                 raise NoStream(f"the node holding the caller could not answer ({resp.status})")
-            return str(body["sdp"])
+            return {"sdp": str(body["sdp"]), "type": "answer"}
 
 
 @routes.post("/internal/viewer")
@@ -68,11 +71,13 @@ async def internal_viewer(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
         offer = parse_offer({"sdp": body.get("sdp"), "type": "offer"})
-        answer = await request.app[LIVE].add_viewer(str(body.get("incident_id")), offer, str(body.get("operator")))
+        reply = await request.app[LIVE].add_viewer(str(body.get("incident_id")), offer, str(body.get("operator")))
     except SdpError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     except NoStream as exc:
         return json_error(409, "no_stream", str(exc))
     except ValueError as exc:
         return json_error(400, "invalid_sdp", str(exc))
-    return web.json_response({"sdp": answer, "type": "answer"})
+    if reply.type != "answer":  # a counter-offer needs the viewer's answer, which nodes do not forward
+        return json_error(409, "no_stream", "the caller's video is viewed through another node's media plane")
+    return web.json_response(reply.to_json())

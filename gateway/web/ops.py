@@ -77,7 +77,8 @@ def live_gauges(live: LiveSessions) -> Iterator[tuple[str, str, float | None]]:
     """The media figures of this node, read when Prometheus scrapes."""
     sessions = list(live.by_incident.values())
     yield "scenelink_live_sessions", "Callers with a live peer connection on this node", float(len(sessions))
-    yield "scenelink_viewers", "Operators' live views fed by this node", float(sum(len(s.viewers) for s in sessions))
+    viewers = sum(s.plane.viewer_count() for s in sessions)
+    yield "scenelink_viewers", "Operators' live views fed by this node", float(viewers)
     depth = 0
     for session in sessions:
         for receiver in session.peer.pc.getReceivers():

@@ -146,7 +146,7 @@ async def test_a_viewer_on_one_node_watches_a_caller_streaming_to_the_other(node
         track = await asyncio.wait_for(tracks.get(), 10)
         frame = await asyncio.wait_for(track.recv(), 15)
         assert (frame.width, frame.height) == (640, 480)
-        assert len(a.client.app[LIVE].by_incident[incident["id"]].viewers) == 1  # served by node a
+        assert a.client.app[LIVE].by_incident[incident["id"]].plane.viewer_count() == 1  # served by node a
     finally:
         await viewer.close()
         await pc.close()

@@ -396,9 +396,21 @@ async function startViewer() {
     await pc.setLocalDescription(offer);
     await waitForIceGatheringComplete(pc, 3000);
     if (mine.viewer !== viewer) return;
-    const answer = await requestAnswer(mine, viewer);
-    if (!answer || mine.viewer !== viewer) return;
-    await pc.setRemoteDescription(answer);
+    const reply = await requestAnswer(mine, viewer);
+    if (!reply || mine.viewer !== viewer) return;
+    if (reply.type === "offer") {
+      // The media plane offers instead (an SFU offers to its subscribers): answer that offer.
+      await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await waitForIceGatheringComplete(pc, 3000);
+      if (mine.viewer !== viewer) return;
+      await post(
+        `/api/incidents/${encodeURIComponent(mine.id)}/viewer/${encodeURIComponent(reply.viewer)}/answer`,
+        { sdp: pc.localDescription.sdp, type: "answer" },
+      );
+    } else {
+      await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    }
     viewer.negotiating = false;
     $("snapshot").disabled = false;
   } catch (err) {

@@ -48,7 +48,21 @@ async function connect() {
     say(resp.status === 404 ? "This live view has expired." : "The live view is not available.");
     return;
   }
-  await pc.setRemoteDescription(await resp.json());
+  const reply = await resp.json();
+  if (reply.type === "offer") {
+    // The media plane offers instead (an SFU offers to its subscribers): answer that offer.
+    await pc.setRemoteDescription({ type: "offer", sdp: reply.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await waitForIceGatheringComplete(pc, 3000);
+    const done = await fetch(`${base}/viewer/${encodeURIComponent(reply.viewer)}/answer`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "answer" }),
+    });
+    if (!done.ok) { pc.close(); setTimeout(connect, RETRY_MS); return; }
+  } else {
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  }
   // If the connection has not come up in a while, the network may block WebRTC: use stills.
   setTimeout(() => { if (pc.connectionState !== "connected") { pc.close(); fallBackToMjpeg(); } }, 10000);
 }

@@ -192,3 +192,18 @@ def test_an_os_national_grid_layer_brings_its_tile_matrix(tmp_path):
     assert s.map.tile_resolutions[0] == 896.0 and s.map.tile_origin == (-238375.0, 1376256.0)
     with pytest.raises(ConfigError, match="tile_crs must be"):
         load_settings(write(tmp_path, '[map]\ntile_crs = "EPSG:4326"\n'), {})
+
+
+def test_the_media_plane_is_embedded_unless_janus_is_configured(tmp_path):
+    assert load_settings(write(tmp_path, ""), {}).media.plane == "embedded"
+    secrets = {"SCENELINK_JANUS_API_SECRET": "a" * 24, "SCENELINK_JANUS_ADMIN_KEY": "b" * 24}
+    media = load_settings(write(tmp_path, '[media]\nplane = "janus"\njanus_url = "ws://127.0.0.1:9188/"\n'),
+                          secrets).media
+    assert media.plane == "janus" and media.janus is not None and media.janus.url == "ws://127.0.0.1:9188/"
+    assert media.janus.api_secret == "a" * 24
+    # The secrets come from the environment only, and no repr shows them.
+    assert "a" * 24 not in repr(media) and "b" * 24 not in repr(media)
+    with pytest.raises(ConfigError, match="SCENELINK_JANUS_API_SECRET"):
+        load_settings(write(tmp_path, '[media]\nplane = "janus"\n'), {})
+    with pytest.raises(ConfigError, match="media.plane must be one of"):
+        load_settings(write(tmp_path, '[media]\nplane = "mcu"\n'), {})

@@ -2,7 +2,15 @@
 
 import pytest
 
-from gateway.media.sdp import MAX_SDP_BYTES, SdpError, add_bitrate_hints, parse_offer
+from gateway.media.sdp import (
+    MAX_SDP_BYTES,
+    SdpError,
+    add_bitrate_hints,
+    merge_answers,
+    parse_answer,
+    parse_offer,
+    split_offer,
+)
 
 OFFER = "\r\n".join([
     "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
@@ -64,3 +72,54 @@ def test_setup_roles_and_connection_lines_are_checked(line, message):
         parse_offer({"type": "offer", "sdp": sdp})
     good = sdp.replace(line, "a=setup:actpass\r\nc=IN IP4 0.0.0.0")
     assert parse_offer({"type": "offer", "sdp": good}) == good
+
+
+# A browser's offer as the caller's page makes it: video and the data channel, bundled.
+CALLER_OFFER = "\r\n".join([
+    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0 1", "a=msid-semantic: WMS s",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 0.0.0.0", "a=mid:0", "a=ice-ufrag:cu", "a=ice-pwd:cp",
+    "a=fingerprint:sha-256 AA:BB", "a=setup:actpass", "a=rtpmap:96 VP8/90000", "a=sendonly",
+    "a=candidate:1 1 udp 1 10.99.0.1 5000 typ host",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=mid:1", "a=ice-ufrag:cu",
+    "a=ice-pwd:cp", "a=fingerprint:sha-256 AA:BB", "a=setup:actpass", "a=sctp-port:5000",
+    "a=candidate:2 1 udp 1 10.99.0.1 5001 typ host", "",
+])
+
+
+def test_an_offer_splits_into_its_media_and_its_data_channel():
+    media, data = split_offer(CALLER_OFFER, frozenset({"video", "audio"}))
+    assert media is not None and data is not None
+    assert "m=video" in media and "m=application" not in media and "a=group:BUNDLE 0\r\n" in media
+    assert "m=application" in data and "m=video" not in data and "a=group:BUNDLE 1\r\n" in data
+    assert "5000 typ host" in media and "5001 typ host" in data
+    assert split_offer(CALLER_OFFER, frozenset({"audio"}))[0] is None
+
+
+def test_answers_merge_in_the_offers_order_each_on_its_own_transport():
+    # One answer has its transport at session level (as some servers write it), one per section.
+    sfu = "\r\n".join([
+        "v=0", "o=- 9 9 IN IP4 10.99.0.1", "s=SFU", "t=0 0", "a=group:BUNDLE 0", "a=ice-ufrag:ju",
+        "a=ice-pwd:jp", "a=fingerprint:sha-256 CC:DD", "m=video 9 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 10.99.0.1",
+        "a=mid:0", "a=recvonly", "a=setup:active", "",
+    ])
+    gateway = "\r\n".join([
+        "v=0", "o=- 5 5 IN IP4 0.0.0.0", "s=-", "t=0 0", "a=group:BUNDLE 1",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=mid:1", "a=ice-ufrag:gu",
+        "a=ice-pwd:gp", "a=fingerprint:sha-256 EE:FF", "a=setup:active", "",
+    ])
+    merged = merge_answers(CALLER_OFFER, [gateway, sfu])
+    assert "a=group:" not in merged
+    video, data = merged.split("m=")[1:]
+    assert video.startswith("video") and data.startswith("application")
+    assert "a=ice-ufrag:ju" in video and "a=fingerprint:sha-256 CC:DD" in video and "a=setup:active" in video
+    assert "a=ice-ufrag:gu" in data and "CC:DD" not in data
+    assert merged.split("m=")[0].count("a=ice-ufrag") == 0
+    with pytest.raises(SdpError, match="no answer"):
+        merge_answers(CALLER_OFFER, [sfu])
+
+
+def test_an_answer_is_checked_like_an_offer():
+    answer = OFFER.replace("a=sendonly", "a=recvonly")
+    assert parse_answer({"type": "answer", "sdp": answer}) == answer
+    with pytest.raises(SdpError, match="'type' must be 'answer'"):
+        parse_answer({"type": "offer", "sdp": answer})
