@@ -52,6 +52,9 @@ class CallerPeer:
         recovery: bool = True,
     ) -> None:
         self.pc = new_peer_connection(ice_servers)
+        # The connection the video arrives on: this one, or the one another media plane (Janus)
+        # delivers it through. Stream health reads its statistics.
+        self.video_pc: RTCPeerConnection = self.pc
         self.relay = MediaRelay()
         self.latest = LatestFrame()
         self.video: MediaStreamTrack | None = None

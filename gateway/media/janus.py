@@ -295,6 +295,7 @@ class JanusCaller:
             self._handles.append(handle)
             jsep = await self._subscribe(handle, self._gateway_token)
             pc = self._own = new_peer_connection(self.ice_servers)
+            self.peer.video_pc = pc
             pc.on("track", self.peer.take_track)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=str(jsep["sdp"]), type="offer"))
             self.peer.watch_receivers(pc)

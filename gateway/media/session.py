@@ -143,7 +143,7 @@ class SessionMedia:
             if now - last_health >= HEALTH_SECONDS:
                 last_health = now
                 self._sampler.rtt_ms = self.peer.rtt_ms
-                self.health = await self._sampler.sample(self.peer.pc, latest)
+                self.health = await self._sampler.sample(self.peer.video_pc, latest)
                 self.health["recording"] = self.recording
                 self.health.update(self._state_report())
                 self.health["keyframes"] = self.peer.keyframe_stats()

@@ -114,6 +114,28 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
 
         await poll(two_views, "two views counted by the gateway")
 
+        # Stream health and recording come from the gateway's own frames on either plane.
+        stream_url = f"{gateway.base_url}/api/incidents/{w.incident_id}/stream"
+
+        async def healthy() -> dict[str, Any] | None:
+            health = (await (await page.request.get(stream_url)).json()).get("stream") or {}
+            return health if health.get("codec") == "VP8" and health.get("fps") else None
+
+        health = await poll(healthy, "stream health with the codec and a frame rate")
+        assert (health["width"], health["height"]) == (640, 480), health
+        csrf = await page.evaluate("async () => (await (await fetch('/api/me')).json()).csrf_token")
+        policy = await page.request.put(
+            f"{gateway.base_url}/api/incidents/{w.incident_id}/media-policy",
+            data={"recording": True}, headers={"X-CSRF-Token": csrf},
+        )
+        assert policy.status == 200, await policy.text()
+
+        async def recording() -> bool:
+            body = await (await page.request.get(stream_url)).json()
+            return bool(body["recording"]) and body["frames"] > health["frames"] + 15
+
+        await poll(recording, "recording under way")
+
         # The gateway's own frames (with Janus: its one subscription) make the snapshot.
         snap, jpeg, _ = await w.handler_takes_snapshot()
         assert sha256(jpeg) == snap["sha256"], snap
@@ -123,6 +145,10 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
         record = await w.record()
         assert any(s["id"] == snap["id"] for s in record["snapshots"]), record["snapshots"]
         assert record["sessions"][-1]["ended_by"] == "handler1", record["sessions"]
+        (segment,) = record["recordings"]
+        video_file = await page.request.get(f"{gateway.base_url}/api/recordings/{segment['id']}")
+        assert sha256(await video_file.body()) == segment["sha256"], segment
+        assert segment["frames"] > 0, segment
 
         async def views_gone() -> bool:
             resp = await page.request.get(f"{gateway.base_url}/api/incidents/{w.incident_id}/stream")
