@@ -28,7 +28,7 @@ from .limits import TokenBuckets
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
 from .media.ingest import CallerPeer
-from .media.plane import CallerMedia, MediaPlane, NoVideo, ViewerReply, make_plane
+from .media.plane import CallerMedia, EmbeddedPlane, MediaPlane, NoVideo, PlaneUnavailable, ViewerReply, make_plane
 from .media.recorder import Segment
 from .media.session import MediaPolicy, SessionMedia
 from .media.workers import image_work
@@ -98,6 +98,8 @@ class LiveSessions:
         self.media_settings = media
         # Where callers' video goes and viewers are fed from (gateway.media.plane).
         self.plane = plane or make_plane(media, self.ice_servers)
+        # A caller whom the configured plane cannot take (Janus down) is relayed here instead.
+        self.fallback_plane = EmbeddedPlane(self.ice_servers)
         self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
         # Offers per link: a burst for reloads and changes of network, then one every 2 s.
@@ -158,7 +160,16 @@ class LiveSessions:
         media = self.plane.caller(incident_id, peer)
         registered = False
         try:
-            answer = await media.answer(offer_sdp)
+            try:
+                answer = await media.answer(offer_sdp)
+            except PlaneUnavailable as exc:
+                # A caller's video matters more than where it is relayed: this one goes through
+                # the gateway itself, like every caller of the embedded plane.
+                log.warning("incident %s: the %s media plane cannot take the caller (%s); relaying it here",
+                            incident_id, self.plane.name, exc)
+                await media.close()
+                media = self.fallback_plane.caller(incident_id, peer)
+                answer = await media.answer(offer_sdp)
             record = await self.incidents.start_session(incident_id, link["id"], user_agent)
             incident = await self.incidents.get(incident_id)
             policy = MediaPolicy.from_mapping(incident["media_policy"] if incident else {})

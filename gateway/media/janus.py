@@ -29,19 +29,20 @@ from ..config import IceServer, JanusSettings
 from ..tasks import TaskSet
 from .ingest import MAX_KBPS, MIN_KBPS, START_KBPS, CallerPeer
 from .peers import new_peer_connection
-from .plane import CallerMedia, NoVideo, ViewerReply, new_viewer_id
+from .plane import CallerMedia, NoVideo, PlaneUnavailable, ViewerReply, new_viewer_id
 from .sdp import add_bitrate_hints, media_kinds, merge_answers, split_offer
 
 log = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
 REQUEST_TIMEOUT = 15.0
+CONNECT_TIMEOUT = 5.0
 KEEPALIVE_SECONDS = 20.0
 SUBSCRIBE_WAIT_SECONDS = 15.0
 MAX_VIEWERS_PER_CALLER = 16
 
 
-class JanusError(Exception):
+class JanusError(PlaneUnavailable):
     """Janus refused a request or could not be reached; the message says which and why."""
 
 
@@ -77,10 +78,10 @@ class JanusClient:
             if self._http is None:
                 self._http = aiohttp.ClientSession()
             try:
-                self._ws = await self._http.ws_connect(
+                self._ws = await asyncio.wait_for(self._http.ws_connect(
                     self._settings.url, protocols=("janus-protocol",), heartbeat=30, max_msg_size=1 << 20
-                )
-            except (aiohttp.ClientError, OSError) as exc:
+                ), CONNECT_TIMEOUT)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise JanusError(f"Janus cannot be reached at {self._settings.url} ({type(exc).__name__})") from None
             self._tasks.spawn(self._read(self._ws))
             reply = await self._send({"janus": "create"})

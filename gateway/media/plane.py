@@ -27,6 +27,10 @@ class NoVideo(Exception):
     """The caller's video cannot be viewed (not started, or no longer there)."""
 
 
+class PlaneUnavailable(Exception):
+    """The media plane cannot take a caller now (e.g. Janus is down); nothing was sent to the caller."""
+
+
 @dataclass(frozen=True)
 class ViewerReply:
     """The plane's reply to a viewer's offer: an answer, or (``type == "offer"``) an offer of its
