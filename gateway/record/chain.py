@@ -127,6 +127,14 @@ class ChainChecker:
         self.watch = set(watch)
         self.watched: dict[int, str] = {}
 
+    @classmethod
+    def resume(cls, seq: int, head_hash: str, watch: Iterable[int] = ()) -> ChainChecker:
+        """A checker that takes entries ``1..seq`` as checked, the last one with ``head_hash`` (a
+        signed checkpoint's), and checks from entry ``seq + 1`` on."""
+        checker = cls(watch)
+        checker.seq, checker.prev = seq, head_hash
+        return checker
+
     def feed(self, entry: Mapping[str, Any]) -> ChainBreak | None:
         if self.broken is not None:
             return self.broken

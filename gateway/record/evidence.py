@@ -1,5 +1,6 @@
-"""Evidence exports as the record makes them: the stored chain checked end to end and against its
-signed checkpoints, then one consistent view of an incident, its chain and a signed head.
+"""Evidence exports as the record makes them: the stored chain checked (onwards from its newest
+trusted checkpoint) and against its signed checkpoints, then one consistent view of an incident,
+its chain and a signed head.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .chain import ChainChecker
 from .checkpoints import Checkpoints
 from .database import Database, iso, new_id
 from .incidents import Incidents
-from .schema import audit, checkpoints
-from .signing import chain_against_checkpoints, sign_checkpoint
+from .schema import audit
+from .signing import sign_checkpoint
+from .verification import ChainBroken, check_stored_chain
 
-
-class ChainBroken(Exception):
-    """The stored chain does not verify: nothing is exported from it."""
+__all__ = ["ChainBroken", "Export", "check_stored_chain", "export_incident"]
 
 
 @dataclass
@@ -27,35 +26,26 @@ class Export:
     chain: list[dict[str, Any]]
     checkpoints: list[dict[str, Any]]
     export: dict[str, Any]
-
-
-async def check_stored_chain(db: Database, checker: ChainChecker | None = None) -> ChainChecker:
-    """Verify the stored chain (onwards from ``checker``) and compare it with every signed
-    checkpoint; raises :class:`ChainBroken` saying what is wrong."""
-    async with db.connect() as conn:
-        signed = (await conn.execute(select(checkpoints.c.seq, checkpoints.c.hash, checkpoints.c.at))).all()
-    if checker is None:
-        checker = ChainChecker(watch=[row[0] for row in signed])
-    await db.verify(checker)
-    if checker.broken is not None:
-        raise ChainBroken(str(checker.broken))
-    problems = chain_against_checkpoints(
-        checker.watched, checker.seq, [{"seq": s, "hash": h, "at": at} for s, h, at in signed]
-    )
-    if problems:
-        raise ChainBroken(problems[0])
-    return checker
+    # The chain was checked from the entry after this one (a trusted checkpoint's; 0: from the first).
+    verified_after: int = 0
 
 
 async def export_incident(
     db: Database, incidents: Incidents, signer: Checkpoints, incident_id: str, actor: str
 ) -> Export:
     """Check the chain, then read the record and append the export's own entry under the writer
-    lock (so no item can land between them), and sign the chain up to that entry."""
-    checker = await check_stored_chain(db)
+    lock (so no item can land between them), and sign the chain up to that entry.
+
+    The chain is checked onwards from the newest checkpoint the gateway's key vouches for, or
+    from its first entry when there is none (gateway/record/verification.py); raises
+    :class:`ChainBroken` when it does not verify.
+    """
+    public_key = signer.key.public_key()
+    verified = await check_stored_chain(db, public_key, resume=True)
     export_id = new_id("exp")
     async with db.begin() as conn:
-        await check_stored_chain(db, checker)  # whatever was written since, up to the lock
+        # Whatever was written since, up to the lock.
+        await check_stored_chain(db, public_key, verification=verified)
         record = await incidents.record(incident_id)
         if record is None:
             raise KeyError(incident_id)
@@ -69,5 +59,5 @@ async def export_incident(
     signed = await signer.between(max(1, min(own, default=seq) - 1), seq)
     if head not in signed:
         signed.append(head)
-    return Export(record, chain, signed,
-                  {"id": export_id, "by": actor, "at": head["at"], "seq": seq})
+    return Export(record, chain, signed, {"id": export_id, "by": actor, "at": head["at"], "seq": seq},
+                  verified.started_after)
