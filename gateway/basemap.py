@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-WORLD_ATLAS = ROOT / "web_client" / "node_modules" / "world-atlas" / "land-10m.json"
-SAMPLE_BOUNDARIES = ROOT / "samples" / "boundaries"
+from .share import SAMPLES, WEB_CLIENT
+
+WORLD_ATLAS = WEB_CLIENT / "node_modules" / "world-atlas" / "land-10m.json"
+SAMPLE_BOUNDARIES = SAMPLES / "boundaries"
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 DEFAULT_ATTRIBUTION = "Coastline: Natural Earth (public domain); places: GeoNames (CC BY 4.0); sample boundaries"

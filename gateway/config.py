@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec the sender name is checked with)
 
 from .addresses import parse_networks
+from .share import SAMPLES
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES_DIR = SAMPLES
 DEFAULT_CONFIG = SAMPLES_DIR / "scenelink.toml"
 
 

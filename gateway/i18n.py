@@ -14,10 +14,11 @@ import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-STRINGS_DIR = Path(__file__).resolve().parent.parent / "web_client" / "caller" / "i18n"
+from .share import WEB_CLIENT
+
+STRINGS_DIR = WEB_CLIENT / "caller" / "i18n"
 
 # English, Welsh, then the languages most spoken in the UK after them, in that order.
 LANGUAGES = ("en", "cy", "pl", "ur", "pa", "ar", "ro")

@@ -30,7 +30,8 @@ from gis import (
 )
 from gis.columns import ColumnError
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+from ..share import SAMPLES
+
 DEFAULT_BLOCK = 4 << 20  # bytes of the CSV read at a time: memory stays flat
 
 

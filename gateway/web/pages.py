@@ -7,12 +7,12 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth import Permission
+from ..share import WEB_CLIENT
 from . import tiles
 from .auth import require
 from .keys import OPERATOR, PLACER, SETTINGS
 from .security import json_error
 
-WEB_CLIENT = Path(__file__).resolve().parent.parent.parent / "web_client"
 LEAFLET = WEB_CLIENT / "node_modules" / "leaflet" / "dist"
 # Browser libraries from npm, each served from its package's dist folder only.
 VENDOR = {
