@@ -31,6 +31,7 @@ from .record.purge import Retention
 from .record.signing import load_or_create_key
 from .shared_limits import make_limits
 from .sms import close_sender, make_sender
+from .sms.outbox import mask_folder
 from .tasks import TaskSet
 from .web import (
     admin,
@@ -158,6 +159,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         **engine_options(settings.database_url, settings.database_pool_size, settings.database_max_overflow),
     )
     app[DATABASE] = db
+    # Outbox files from releases that kept links whole (the database's copies are masked by its migration).
+    await asyncio.to_thread(mask_folder, settings.outbox_dir)
     await app[EVENTS].start()
     app[METRICS] = Metrics(app[EVENTS], lambda: ops.app_gauges(app))
     app[METRICS].start()

@@ -30,13 +30,17 @@ def add_parser(subparsers: Any) -> None:
     actions.add_parser("current", help="show the database's schema revision").set_defaults(func=_current)
 
 
-def _url(args: argparse.Namespace) -> str:
+def _settings(args: argparse.Namespace) -> Any:
     from ..config import load_settings, with_database
 
     settings = with_database(load_settings(args.config))
     if settings.database_url.startswith("sqlite"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    return settings.database_url
+    return settings
+
+
+def _url(args: argparse.Namespace) -> str:
+    return str(_settings(args).database_url)
 
 
 def _shown(url: str) -> str:
@@ -74,8 +78,10 @@ def _upgrade(args: argparse.Namespace) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from ..record.migrate import head, upgrade
+    from ..sms.outbox import mask_folder
 
-    url = _url(args)
+    settings = _settings(args)
+    url = str(settings.database_url)
     before = _describe(*_state(url))
 
     async def run() -> None:
@@ -88,6 +94,9 @@ def _upgrade(args: argparse.Namespace) -> int:
     asyncio.run(run())
     after, _ = _state(url)
     print(f"{_shown(url)}: {before} -> {after}" if before != after else f"{_shown(url)}: already at {after}")
+    masked = mask_folder(settings.outbox_dir)  # files of releases that kept links whole
+    if masked:
+        print(f"{settings.outbox_dir}: link tokens masked in {masked} outbox files")
     return 0 if after == head() else 1
 
 

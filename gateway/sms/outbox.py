@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,32 @@ from ..links import mask_tokens
 from .base import SmsResult
 
 log = logging.getLogger(__name__)
+
+
+# Left in the folder once its files have been through mask_folder: later files are written masked.
+MASKED_MARK = ".tokens-masked"
+
+
+def mask_folder(folder: Path) -> int:
+    """Mask the link tokens in outbox files that earlier releases wrote with the whole link; returns
+    how many files changed. Done once per folder (then :data:`MASKED_MARK` says so); each file is
+    replaced whole, so a crash leaves it either as it was or masked."""
+    mark = folder / MASKED_MARK
+    if not folder.is_dir() or mark.exists():
+        return 0
+    changed = 0
+    for path in sorted(folder.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        masked = mask_tokens(text)
+        if masked != text:
+            part = path.with_name(path.name + ".part")
+            part.write_text(masked, encoding="utf-8")
+            os.replace(part, path)
+            changed += 1
+    mark.touch()
+    if changed:
+        log.info("masked the link tokens in %d outbox files written by an earlier release", changed)
+    return changed
 
 
 class OutboxSender:
