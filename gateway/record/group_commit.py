@@ -6,8 +6,9 @@ whether it holds one item or fifty, and every writer waits for the lock anyway: 
 second, one transaction per fix keeps the lock busy and builds a queue behind it. Here each
 :class:`GroupCommit` has one task that, once it holds a write transaction, takes every item
 queued so far (up to ``Database.batch_limit``), writes them with one call of its ``write``
-function, commits, and only then answers each caller: nothing acknowledged is ever lost with
-its batch. The items keep their order (each still gets its own audit entry, in turn).
+function (synchronous: on SQLite the whole transaction runs in one call to the database's
+writer thread, see ``Database.write_sync``), commits, and only then answers each caller: nothing
+acknowledged is ever lost with its batch. The items keep their order (each still gets its own audit entry, in turn).
 
 A batch that fails (an item breaking a constraint) is written again one item per transaction,
 so only the item at fault gets the error.
@@ -16,10 +17,11 @@ so only the item at fault gets the error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 if TYPE_CHECKING:
     from .database import Database
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-BatchWriter = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
+# Writes a batch within a write transaction of Database.write_sync; one result per item, in order.
+BatchWriter = Callable[[Connection, Sequence[T]], Sequence[R]]
 
 
 class GroupCommit(Generic[T, R]):
@@ -56,15 +59,26 @@ class GroupCommit(Generic[T, R]):
         while self._task is not None and not self._task.done():
             await asyncio.wait([self._task])
 
+    def write_one(self, item: T, conn: Connection) -> Sequence[R]:
+        return self.write(conn, [item])
+
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        # Only this group's writing removes from the queue, and only from its head; submit()
+        # appends at its tail: the two never step on each other, in whichever thread this runs.
+        batch = self._queue[: self.db.batch_limit]
+        del self._queue[: len(batch)]
+        return batch
+
+    def _write_queued(self, batch: list[tuple[T, asyncio.Future[R]]], conn: Connection) -> Sequence[R]:
+        # Taken once the lock is held: whatever queued while waiting for it comes too.
+        batch.extend(self._take())
+        return self.write(conn, [item for item, _ in batch])
+
     async def _drain(self) -> None:
         while self._queue:
             batch: list[tuple[T, asyncio.Future[R]]] = []
             try:
-                async with self.db.begin() as conn:
-                    # Taken once the lock is held: whatever queued while waiting for it comes too.
-                    batch = self._queue[: self.db.batch_limit]
-                    del self._queue[: len(batch)]
-                    results = await self.write(conn, [item for item, _ in batch])
+                results = await self.db.write_sync(partial(self._write_queued, batch))
                 self.batches += 1
             except asyncio.CancelledError:
                 _fail(batch + self._queue, RuntimeError("the database was closed before the item was written"))
@@ -73,8 +87,8 @@ class GroupCommit(Generic[T, R]):
             except Exception as exc:  # noqa: BLE001 - answered to the callers, item by item
                 if not batch:
                     # No transaction at all (the database unreachable): everyone waiting is told.
-                    batch, self._queue = self._queue, []
-                    _fail(batch, exc)
+                    waiting, self._queue = self._queue, []
+                    _fail(waiting, exc)
                 elif len(batch) == 1:
                     _fail(batch, exc)
                 else:
@@ -87,8 +101,7 @@ class GroupCommit(Generic[T, R]):
     async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         for item, future in batch:
             try:
-                async with self.db.begin() as conn:
-                    (result,) = await self.write(conn, [item])
+                (result,) = await self.db.write_sync(partial(self.write_one, item))
                 self.batches += 1
             except Exception as exc:  # noqa: BLE001
                 _fail([(item, future)], exc)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .database import Database, aware, canonical, iso, new_id, utcnow
+from .database import Database, audit_many_sync, aware, canonical, iso, new_id, utcnow
 from .items import item_digest, new_salt
 from .rows import fix_row
 from .schema import fixes, sessions
@@ -87,7 +85,7 @@ class SessionRecords:
             "placement": canonical(placement), "salt": new_salt(),
         }
         try:
-            return await self.db.group("fixes", partial(_write_fixes, self.db)).submit(values)
+            return await self.db.group("fixes", _write_fixes).submit(values)
         except IntegrityError:
             return None  # the same session and seq with another device time: stored already
 
@@ -144,16 +142,12 @@ _STORED_THROUGH_SAME_LINK = (
 _INSERT_FIXES = fixes.insert().returning(fixes.c.id, fixes.c.session_id, fixes.c.seq)
 
 
-async def _write_fixes(
-    db: Database, conn: AsyncConnection, batch: Sequence[dict[str, Any]]
-) -> list[dict[str, Any] | None]:
+def _write_fixes(conn: Connection, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
     """Write a batch of fixes and their audit entries within ``conn``'s write transaction, in
     order; each one's stored row, or None for a fix stored already. Four statements however many."""
-    rows = (
-        await conn.execute(
-            _STORED_THROUGH_SAME_LINK,
-            {"sessions": sorted({v["session_id"] for v in batch}), "seqs": sorted({v["seq"] for v in batch})},
-        )
+    rows = conn.execute(
+        _STORED_THROUGH_SAME_LINK,
+        {"sessions": sorted({v["session_id"] for v in batch}), "seqs": sorted({v["seq"] for v in batch})},
     ).all()
     link_of: dict[str, str | None] = {}
     stored: set[tuple[Any, ...]] = set()
@@ -178,10 +172,10 @@ async def _write_fixes(
         new.append(row)
         results.append(row)
     if new:
-        ids = {(session_id, seq): fix_id for fix_id, session_id, seq in await conn.execute(_INSERT_FIXES, new)}
+        ids = {(session_id, seq): fix_id for fix_id, session_id, seq in conn.execute(_INSERT_FIXES, new)}
         for row in new:
             row["id"] = int(ids[row["session_id"], row["seq"]])
-        await db.audit_many(conn, [
+        audit_many_sync(conn, [
             ("caller", "fix.recorded", row["incident_id"],
              {"session_id": row["session_id"], "seq": row["seq"], "sha256": row["sha256"]})
             for row in new

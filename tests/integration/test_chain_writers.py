@@ -9,6 +9,7 @@ import itertools
 import multiprocessing
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.record import Database
+from gateway.record import Database, Incidents
 from gateway.record.chain import GENESIS
 from gateway.record.database import utcnow
 from gateway.record.schema import audit
@@ -25,9 +26,13 @@ WRITES = 50
 PG_SOCKET = "/var/run/postgresql"
 
 
-def _writer(url: str, name: str, barrier: Any, done: Any, other: Any) -> None:
+def _writer(url: str, name: str, barrier: Any, done: Any, other: Any, call: tuple[str, str] | None) -> None:
+    """Writes ``WRITES`` audited actions, or with ``call`` (incident, session) that many fixes
+    (group-committed: on SQLite through the writer thread's own connection)."""
+
     async def run() -> None:
         db = await Database.open(url, migrate=False)
+        incidents = Incidents(db)
         try:
             barrier.wait(timeout=60)
             for i in range(WRITES):
@@ -38,7 +43,11 @@ def _writer(url: str, name: str, barrier: Any, done: Any, other: Any) -> None:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{name}: the other writer stopped at {other.value}")
                     await asyncio.sleep(0.001)
-                await db.record_action(name, "test.write", None, i=i)
+                if call:
+                    fix = {"latitude": 53.8, "longitude": -1.55 + i * 1e-4}
+                    assert await incidents.add_fix(call[0], call[1], i + 1, fix, None, {})
+                else:
+                    await db.record_action(name, "test.write", None, i=i)
                 done.value = i + 1
         finally:
             await db.close()
@@ -46,14 +55,25 @@ def _writer(url: str, name: str, barrier: Any, done: Any, other: Any) -> None:
     asyncio.run(run())
 
 
-async def _two_processes_write(url: str) -> list[dict[str, Any]]:
+async def _two_processes_write(url: str, fixes: bool = False) -> list[dict[str, Any]]:
     db = await Database.open(url)  # migrates once, before the writers start
-    await db.close()
+    call = None
+    try:
+        if fixes:
+            incidents = Incidents(db)
+            inc = await incidents.create("WYP-1", "+447400123456", "h")
+            link = await incidents.create_link(inc["id"], "a" * 64, utcnow() + timedelta(hours=1), "h")
+            call = (inc["id"], (await incidents.start_session(inc["id"], link["id"], "UA"))["id"])
+        before = len(await db.audit_entries())
+    finally:
+        await db.close()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     counts = [context.Value("i", 0), context.Value("i", 0)]
     workers = [
-        context.Process(target=_writer, args=(url, f"writer{n + 1}", barrier, counts[n], counts[1 - n]))
+        context.Process(
+            target=_writer, args=(url, f"writer{n + 1}", barrier, counts[n], counts[1 - n], call if n == 0 else None)
+        )
         for n in (0, 1)
     ]
     for worker in workers:
@@ -74,8 +94,8 @@ async def _two_processes_write(url: str) -> list[dict[str, Any]]:
     finally:
         await db.close()
     assert broken is None, str(broken)
-    assert checked == len(entries) == 2 * WRITES
-    return entries
+    assert checked == len(entries) == before + 2 * WRITES
+    return entries[before:]
 
 
 def _assert_interleaved(entries: list[dict[str, Any]]) -> None:
@@ -83,11 +103,17 @@ def _assert_interleaved(entries: list[dict[str, Any]]) -> None:
     switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
     # Both ran at once (the test proves nothing if one writer finished before the other began).
     assert switches >= WRITES // 2, actors
-    assert [e["seq"] for e in entries] == list(range(1, 2 * WRITES + 1))
+    first = entries[0]["seq"]
+    assert [e["seq"] for e in entries] == list(range(first, first + 2 * WRITES))
 
 
 async def test_two_processes_on_one_sqlite_file_keep_one_chain(tmp_path):
     entries = await _two_processes_write(f"sqlite+aiosqlite:///{tmp_path / 'record.db'}")
+    _assert_interleaved(entries)
+
+
+async def test_group_committed_fixes_and_another_process_keep_one_chain_on_sqlite(tmp_path):
+    entries = await _two_processes_write(f"sqlite+aiosqlite:///{tmp_path / 'record.db'}", fixes=True)
     _assert_interleaved(entries)
 
 
@@ -109,6 +135,11 @@ async def pg_url():
 
 async def test_two_processes_on_postgresql_keep_one_chain(pg_url):
     entries = await _two_processes_write(pg_url)
+    _assert_interleaved(entries)
+
+
+async def test_group_committed_fixes_and_another_process_keep_one_chain_on_postgresql(pg_url):
+    entries = await _two_processes_write(pg_url, fixes=True)
     _assert_interleaved(entries)
 
 
