@@ -338,11 +338,25 @@ class Database:
         return {"seq": int(row[0]), "hash": row[1], "at": iso(row[2])} if row else None
 
 
+# Built once: constructing a statement costs more than sending it.
+_HEAD = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+# The head as two scalar subqueries, for a statement that reads it along with something else.
+HEAD_SEQ = _HEAD.with_only_columns(audit.c.seq).scalar_subquery()
+HEAD_HASH = _HEAD.with_only_columns(audit.c.hash).scalar_subquery()
+READ_HEAD = object()
+_APPEND = audit.insert()
+
+
 def audit_many_sync(
-    conn: Connection, entries: Sequence[tuple[str, str, str | None, Mapping[str, Any] | None]]
+    conn: Connection,
+    entries: Sequence[tuple[str, str, str | None, Mapping[str, Any] | None]],
+    head: Any = READ_HEAD,
 ) -> list[str]:
-    """:meth:`Database.audit_many` within a transaction of :meth:`Database.write_sync`."""
-    rows = chain_rows(conn.execute(_HEAD).first(), entries)
+    """:meth:`Database.audit_many` within a transaction of :meth:`Database.write_sync`.
+
+    ``head``: the chain's last ``(seq, hash)`` (None: the chain is empty) when the caller has read
+    it in this transaction already, saving a round trip; read here otherwise."""
+    rows = chain_rows(conn.execute(_HEAD).first() if head is READ_HEAD else head, entries)
     if rows:
         conn.execute(_APPEND, rows)
     return [row["hash"] for row in rows]
@@ -369,11 +383,6 @@ def chain_rows(
         })
         prev = digest
     return rows
-
-
-# Built once: constructing a statement costs more than sending it.
-_HEAD = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
-_APPEND = audit.insert()
 
 
 def entry_json(row: Mapping[str, Any]) -> dict[str, Any]:

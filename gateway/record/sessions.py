@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .database import Database, audit_many_sync, aware, canonical, iso, new_id, utcnow
+from .database import HEAD_HASH, HEAD_SEQ, READ_HEAD, Database, audit_many_sync, aware, canonical, iso, new_id, utcnow
 from .items import item_digest, new_salt
 from .rows import fix_row
 from .schema import fixes, sessions
@@ -126,10 +126,11 @@ def _float(value: Any) -> float | None:
 
 
 # Each of the batch's sessions with its link, and every fix already stored through that link with
-# one of the batch's seqs. Built once: a statement's construction costs more than its execution.
+# one of the batch's seqs; and the chain's head, to save a round trip. Built once: a statement's
+# construction costs more than its execution.
 _mine, _others = sessions.alias("mine"), sessions.alias("others")
 _STORED_THROUGH_SAME_LINK = (
-    select(_mine.c.id, _mine.c.link_id, fixes.c.seq, fixes.c.device_time)
+    select(_mine.c.id, _mine.c.link_id, fixes.c.seq, fixes.c.device_time, HEAD_SEQ, HEAD_HASH)
     .select_from(
         _mine.outerjoin(_others, _others.c.link_id == _mine.c.link_id).outerjoin(
             fixes, and_(fixes.c.session_id == _others.c.id, fixes.c.seq.in_(bindparam("seqs", expanding=True)))
@@ -144,14 +145,18 @@ _INSERT_FIXES = fixes.insert().returning(fixes.c.id, fixes.c.session_id, fixes.c
 
 def _write_fixes(conn: Connection, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
     """Write a batch of fixes and their audit entries within ``conn``'s write transaction, in
-    order; each one's stored row, or None for a fix stored already. Four statements however many."""
+    order; each one's stored row, or None for a fix stored already. Three statements however many."""
     rows = conn.execute(
         _STORED_THROUGH_SAME_LINK,
         {"sessions": sorted({v["session_id"] for v in batch}), "seqs": sorted({v["seq"] for v in batch})},
     ).all()
     link_of: dict[str, str | None] = {}
     stored: set[tuple[Any, ...]] = set()
-    for session_id, link_id, seq, device_time in rows:
+    # With no row (no session of the batch exists) the head is read again where it is needed.
+    head: Any = READ_HEAD
+    if rows:
+        head = (rows[0][4], rows[0][5]) if rows[0][4] is not None else None
+    for session_id, link_id, seq, device_time, _, _ in rows:
         link_of[session_id] = link_id
         if seq is not None:
             stored.add((link_id, seq, aware(device_time)))
@@ -175,7 +180,7 @@ def _write_fixes(conn: Connection, batch: Sequence[dict[str, Any]]) -> list[dict
         ids = {(session_id, seq): fix_id for fix_id, session_id, seq in conn.execute(_INSERT_FIXES, new)}
         for row in new:
             row["id"] = int(ids[row["session_id"], row["seq"]])
-        audit_many_sync(conn, [
+        audit_many_sync(conn, head=head, entries=[
             ("caller", "fix.recorded", row["incident_id"],
              {"session_id": row["session_id"], "seq": row["seq"], "sha256": row["sha256"]})
             for row in new
