@@ -17,6 +17,7 @@ from .caller.aml_intake import AmlIntake
 from .caller.callers import Callers
 from .config import Settings, with_database
 from .events import make_event_bus
+from .ice import IceServers
 from .live import LiveSessions
 from .lockout import Lockout
 from .metrics import Metrics
@@ -66,6 +67,7 @@ from .web.keys import (
     DIRECTORY,
     DRAINING,
     EVENTS,
+    ICE,
     INCIDENTS,
     LIMITS,
     LIVE,
@@ -172,9 +174,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[WEBHOOKS] = Webhooks(app[OUTBOX], app[EVENTS], settings.webhooks, settings.node_name)
     app[WEBHOOKS].start()
     app[SMS] = make_sender(settings)
+    app[ICE] = IceServers(settings)
     app[LIVE] = LiveSessions(
         app[INCIDENTS], app[EVENTS], app[PLACER], app[BLOBS],
-        settings.ice_servers, settings.session_max_seconds, settings.media,
+        app[ICE].gateway_servers(), settings.session_max_seconds, settings.media,
         settings.data_dir / "work",
     )
     app[CALLERS] = Callers(db, app[INCIDENTS], app[EVENTS], app[LIVE], app[BLOBS], settings.session_max_seconds)

@@ -52,7 +52,10 @@ class IceServer:
 
     urls: tuple[str, ...]
     username: str | None = None
-    credential: str | None = None
+    credential: str | None = field(default=None, repr=False)
+    # For the gateway's own peers only: offer nothing but this server's relayed address (the
+    # WebRTC "relay" ICE transport policy), never the gateway's own addresses.
+    relay_only: bool = False
 
     def to_browser(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"urls": list(self.urls)}
@@ -61,6 +64,30 @@ class IceServer:
         if self.credential is not None:
             entry["credential"] = self.credential
         return entry
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """``[turn]``: a TURN server (coturn with ``use-auth-secret``) that the gateway mints
+    time-limited credentials for; see gateway.turn and docs/deployment.md, "TURN"."""
+
+    # What callers' pages and operators' consoles are told, e.g. ["turns:turn.force.police.uk:443?transport=tcp"].
+    urls: tuple[str, ...] = ()
+    # What the gateway's own peer connections use, where the gateway cannot be reached directly
+    # from the TURN server's relay (aiortc uses the first turn: URL only); none: the gateway
+    # offers its own addresses alone.
+    gateway_urls: tuple[str, ...] = ()
+    # How long a minted credential lasts at most (never past the link or session it is for).
+    credential_seconds: int = 600
+    # "all": the gateway offers its own addresses and its relay; "relay": its relay alone, so
+    # that callers never learn its addresses and the TURN server need relay to nothing else.
+    gateway_policy: str = "all"
+    # The secret shared with coturn (static-auth-secret): SCENELINK_TURN_SECRET or secret_file.
+    secret: bytes = field(default=b"", repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls or self.gateway_urls)
 
 
 OS_MAPS_URL = "https://api.os.uk/maps/raster/v1/zxy/{layer}/{z}/{x}/{y}.png?key={key}"
@@ -235,6 +262,7 @@ class Settings:
     link_ttl_seconds: int = 30 * 60
     session_max_seconds: int = 2 * 60 * 60
     ice_servers: tuple[IceServer, ...] = ()
+    turn: TurnSettings = TurnSettings()
     sms_provider: str = "outbox"
     sms_sender_name: str = "999 Control Room"
     # The whole [sms] table with the environment's secrets filled in; gateway.sms reads the
@@ -338,6 +366,9 @@ def _anchor_paths(table: Mapping[str, Any], base: Path) -> dict[str, Any]:
     server = out.get("server")
     if isinstance(server, Mapping):
         out["server"] = {k: anchored(v) if k in ("tls_cert", "tls_key") else v for k, v in server.items()}
+    turn = out.get("turn")
+    if isinstance(turn, Mapping) and "secret_file" in turn:
+        out["turn"] = {**turn, "secret_file": anchored(turn["secret_file"])}
     boundaries = out.get("boundaries")
     if isinstance(boundaries, Mapping):
         fixed = dict(boundaries)
@@ -403,6 +434,7 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         link_ttl_seconds=_int(links.get("ttl_seconds", 1800), "links.ttl_seconds"),
         session_max_seconds=_int(links.get("session_max_seconds", 7200), "links.session_max_seconds"),
         ice_servers=ice,
+        turn=_turn(table.get("turn", {}), env, base),
         sms_provider=sms.get("provider", "outbox"),
         sms_sender_name=_sender_name(sms.get("sender_name", "999 Control Room")),
         sms=sms,
@@ -608,7 +640,67 @@ def _ice_server(entry: Mapping[str, Any]) -> IceServer:
         urls = [urls]
     if not urls or not all(isinstance(u, str) and u.startswith(("stun:", "turn:", "turns:")) for u in urls):
         raise ConfigError(f"webrtc.ice_servers: each entry needs urls starting stun:, turn: or turns: ({entry!r})")
+    if any(u.startswith(("turn:", "turns:")) for u in urls):
+        # A fixed TURN password would sit in every caller's page for anyone to reuse: TURN goes in
+        # [turn], whose credentials the gateway mints per link and which expire.
+        raise ConfigError(
+            "webrtc.ice_servers lists STUN servers only: configure TURN in [turn] (urls, and the shared"
+            " secret in SCENELINK_TURN_SECRET or turn.secret_file), never with a fixed password"
+        )
     return IceServer(tuple(urls), entry.get("username"), entry.get("credential"))
+
+
+TURN_SECRET_MIN = 16
+TURN_SCHEMES = ("turn:", "turns:")
+
+
+def _turn(table: Mapping[str, Any], env: Mapping[str, str], base: Path) -> TurnSettings:
+    def url_list(name: str) -> tuple[str, ...]:
+        value = table.get(name, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(u, str) and u.startswith(TURN_SCHEMES) for u in value):
+            raise ConfigError(
+                f"turn.{name} must list turn: or turns: URLs, e.g. [\"turns:turn.example.police.uk:443?transport=tcp\"]"
+            )
+        return tuple(value)
+
+    urls, gateway_urls = url_list("urls"), url_list("gateway_urls")
+    seconds = _int(table.get("credential_seconds", 600), "turn.credential_seconds")
+    if not 60 <= seconds <= 86400:
+        raise ConfigError("turn.credential_seconds must be between 60 and 86400")
+    if "secret" in table:
+        raise ConfigError("turn.secret does not belong in the file: use SCENELINK_TURN_SECRET or turn.secret_file")
+    secret = env.get("SCENELINK_TURN_SECRET", "")
+    secret_file = _path(table.get("secret_file"), base)
+    if not secret and secret_file is not None:
+        secret = _read_secret_file(secret_file, "turn.secret_file")
+    if (urls or gateway_urls) and len(secret) < TURN_SECRET_MIN:
+        raise ConfigError(
+            f"[turn] needs the secret shared with the TURN server ({TURN_SECRET_MIN} characters or more) in"
+            " SCENELINK_TURN_SECRET or in the file named by turn.secret_file"
+        )
+    policy = table.get("gateway_policy", "all")
+    if policy not in ("all", "relay"):
+        raise ConfigError(f"turn.gateway_policy must be 'all' or 'relay', not {policy!r}")
+    if policy == "relay" and not gateway_urls:
+        raise ConfigError("turn.gateway_policy = 'relay' needs turn.gateway_urls")
+    return TurnSettings(
+        urls=urls, gateway_urls=gateway_urls, credential_seconds=seconds, gateway_policy=policy,
+        secret=secret.encode(),
+    )
+
+
+def _read_secret_file(path: Path, name: str) -> str:
+    """A secret kept in a file of its own, which only its owner may read (mode 0600 or 0400)."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"{name}: {path} may be read by others (mode {mode & 0o777:o}); make it 0600")
+    return text.strip()
 
 
 def _sender_name(value: Any) -> str:

@@ -24,6 +24,7 @@ from . import jsonlimits
 from .caller.positions import FixRecorder
 from .config import IceServer, MediaSettings
 from .events import EventBus
+from .ice import FreshEachTime
 from .limits import TokenBuckets
 from .links import LinkState
 from .media.frames import encode_snapshot, sharpest
@@ -93,7 +94,9 @@ class LiveSessions:
         self.events = events
         self.placer = placer
         self.blobs = blobs
-        self.ice_servers = tuple(ice_servers)
+        # Iterated once for each peer connection: gateway.ice's list mints fresh TURN credentials
+        # every time, so it is kept as it is, not copied.
+        self.ice_servers = ice_servers if isinstance(ice_servers, FreshEachTime) else tuple(ice_servers)
         self.session_max_seconds = session_max_seconds
         self.media_settings = media
         # Where callers' video goes and viewers are fed from (gateway.media.plane).

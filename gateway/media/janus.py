@@ -195,7 +195,7 @@ class JanusCaller:
     """One caller session's room: the caller's publication, the gateway's subscription, views."""
 
     def __init__(self, client: JanusClient, settings: JanusSettings, incident_id: str, peer: CallerPeer,
-                 ice_servers: tuple[IceServer, ...]) -> None:
+                 ice_servers: Iterable[IceServer]) -> None:
         self.client = client
         self.settings = settings
         self.incident_id = incident_id
@@ -395,7 +395,8 @@ class JanusPlane:
 
     def __init__(self, settings: JanusSettings, ice_servers: Iterable[IceServer] = ()) -> None:
         self.settings = settings
-        self.ice_servers = tuple(ice_servers)
+        # Not copied: iterated for each peer connection (gateway.ice.FreshEachTime).
+        self.ice_servers = ice_servers
         self.client = JanusClient(settings)
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection, RTCRtpSender
 
 from ..config import IceServer
 
@@ -12,8 +12,11 @@ from ..config import IceServer
 def new_peer_connection(ice_servers: Iterable[IceServer]) -> RTCPeerConnection:
     # An RTCConfiguration with no list makes aiortc fall back to a public STUN server; the
     # gateway contacts no third party unless configured to, so the list is always explicit.
-    servers = [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in ice_servers]
-    return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+    listed = list(ice_servers)
+    servers = [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in listed]
+    # A relay-only TURN server (turn.gateway_policy = "relay") hides the gateway's own addresses.
+    policy = RTCIceTransportPolicy.RELAY if any(s.relay_only for s in listed) else RTCIceTransportPolicy.ALL
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
 
 
 def prefer_vp8(pc: RTCPeerConnection) -> None:

@@ -79,7 +79,7 @@ class MediaPlane(Protocol):
 class EmbeddedCaller:
     """The caller's whole offer answered here; each viewer fed from the caller's relay."""
 
-    def __init__(self, peer: CallerPeer, ice_servers: tuple[IceServer, ...]) -> None:
+    def __init__(self, peer: CallerPeer, ice_servers: Iterable[IceServer]) -> None:
         self.peer = peer
         self.ice_servers = ice_servers
         self.viewers: list[Viewer] = []
@@ -119,7 +119,8 @@ class EmbeddedPlane:
     name = "embedded"
 
     def __init__(self, ice_servers: Iterable[IceServer] = ()) -> None:
-        self.ice_servers = tuple(ice_servers)
+        # Not copied: iterated for each peer connection (gateway.ice.FreshEachTime).
+        self.ice_servers = ice_servers
 
     def caller(self, incident_id: str, peer: CallerPeer) -> CallerMedia:
         return EmbeddedCaller(peer, self.ice_servers)

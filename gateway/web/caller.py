@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +29,7 @@ from ..live import TooManyOffers
 from ..media.sdp import SdpError, parse_offer
 from ..record.database import utcnow
 from .incidents import json_body
-from .keys import CALLERS, INCIDENTS, LIMITS, LIVE, SETTINGS, THROTTLE
+from .keys import CALLERS, ICE, INCIDENTS, LIMITS, LIVE, SETTINGS, THROTTLE
 from .pages import WEB_CLIENT
 from .security import client_address, json_error, too_many
 
@@ -196,11 +197,30 @@ async def consent(request: web.Request) -> web.Response:
     body = await json_body(request)
     language = body.get("language") or link.get("language") or negotiate(request.headers.get("Accept-Language"))
     await request.app[CALLERS].move(link, LinkState.CONSENTED, "caller", consent_detail(language))
-    servers = [s.to_browser() for s in request.app[SETTINGS].ice_servers]
-    response = web.json_response({"ice_servers": servers})
+    response = web.json_response(_ice_servers(request, link))
     if device:
         _set_device_cookie(request, response, device)
     return response
+
+
+@routes.post("/c/{token}/ice")
+async def ice_servers(request: web.Request) -> web.Response:
+    """Fresh ICE servers for the page's next connection: its TURN credential is about to expire."""
+    try:
+        link, _ = await _link(request)
+    except Refused:
+        return _refused_json()
+    if link["state"] not in (LinkState.CONSENTED.value, LinkState.STREAMING.value):
+        return json_error(409, "no_consent", "consent must be given before sharing starts")
+    return web.json_response(_ice_servers(request, link))
+
+
+def _ice_servers(request: web.Request, link: dict[str, Any]) -> dict[str, Any]:
+    """The page's ICE servers, any TURN credential in them ending no later than the link does
+    (its session's maximum length from when it was opened)."""
+    opened = link.get("opened_at") or utcnow()
+    ends = opened + timedelta(seconds=request.app[SETTINGS].session_max_seconds)
+    return request.app[ICE].for_browser("link", str(link["id"]), ends.timestamp())
 
 
 @routes.post("/c/{token}/offer")

@@ -12,6 +12,7 @@ from ..caller.aml_intake import AmlIntake
 from ..caller.callers import Callers
 from ..config import Settings
 from ..events import EventBus
+from ..ice import IceServers
 from ..live import LiveSessions
 from ..lockout import Lockout
 from ..metrics import Metrics
@@ -50,3 +51,4 @@ METRICS = web.AppKey("metrics", Metrics)
 DRAINING = web.AppKey("draining", asyncio.Event)
 DIRECTORY = web.AppKey("directory", SessionDirectory)
 LIMITS = web.AppKey("limits", Limits)
+ICE = web.AppKey("ice", IceServers)

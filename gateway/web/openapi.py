@@ -279,6 +279,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/c/{token}"): _op("The caller's page", "caller", {200: HTML}, PUBLIC),
     ("post", "/c/{token}/consent"): _op("The caller agrees to share", "caller", {200: _j()}, PUBLIC,
                                         body=_json_body(ANY_OBJ)),
+    ("post", "/c/{token}/ice"): _op("Fresh ICE servers (a new TURN credential) for the next connection", "caller",
+                                    {200: _j()}, PUBLIC),
     ("post", "/c/{token}/offer"): _op("The caller's WebRTC offer", "caller", {200: _j(_ref("SessionDescription"))},
                                       PUBLIC, body=_json_body(_ref("SessionDescription"))),
     ("post", "/c/{token}/end"): _op("The caller stops sharing", "caller", {200: _j()}, PUBLIC),

@@ -10,7 +10,7 @@ from ..auth import Permission
 from ..share import WEB_CLIENT
 from . import tiles
 from .auth import require
-from .keys import OPERATOR, PLACER, SETTINGS
+from .keys import ICE, OPERATOR, PLACER, SETTINGS
 from .security import json_error
 
 LEAFLET = WEB_CLIENT / "node_modules" / "leaflet" / "dist"
@@ -59,7 +59,7 @@ async def client_config(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     placer = request.app[PLACER]
     return web.json_response({
-        "ice_servers": [s.to_browser() for s in settings.ice_servers],
+        **request.app[ICE].for_browser("operator", request[OPERATOR]["name"]),
         "basemap": tiles.browser_config(settings),
         "layers": [{"level": level, "url": f"/api/layers/{level}"} for level in placer.levels],
         "map_center": list(settings.map.center),

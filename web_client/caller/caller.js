@@ -12,6 +12,7 @@
 
   var ICE_GATHER_TIMEOUT_MS = 3000;
   var CONNECT_TIMEOUT_MS = 8000;       // no WebRTC connection by then: step down
+  var ICE_RENEW_MARGIN_MS = 60000;    // renew a TURN credential this long before it expires
   var DISCONNECTED_GRACE_MS = 4000;    // "disconnected" this long: make a new connection
   var PING_SILENCE_MS = 2500;          // the gateway pings every second: this long without one, it is gone
   var QUICK_RETRY_MS = 700;            // a gateway that was just there: try again this often...
@@ -151,6 +152,8 @@
     active: false,
     ending: false,
     iceServers: [],
+    iceExpiresAt: 0,       // when the TURN credential in iceServers expires (0: none to renew)
+    iceBusy: false,        // fresh ICE servers are being fetched
     stream: null,          // the camera, when allowed
     facing: "environment",
     torch: false,
@@ -341,7 +344,28 @@
     try { transceiver.setCodecPreferences(vp8.concat(rest)); } catch (e) { /* keep the default order */ }
   }
 
+  // TURN credentials are short-lived: a connection made near or after the expiry asks for fresh
+  // ones first (a connection already up keeps its relay; only new allocations need them).
+  function setIceServers(answer) {
+    s.iceServers = Array.isArray(answer.ice_servers) ? answer.ice_servers : [];
+    var ttl = answer.ice_servers_expire_in;
+    s.iceExpiresAt = typeof ttl === "number" && ttl > 0 ? now() + ttl * 1000 : 0;
+  }
+
   function connect() {
+    if (s.iceBusy) return Promise.resolve();
+    if (s.iceExpiresAt && now() > s.iceExpiresAt - ICE_RENEW_MARGIN_MS) {
+      s.iceBusy = true;
+      return post("/ice", {}).then(setIceServers, httpsFailed).then(function () {
+        s.iceBusy = false;
+        if (s.active && !s.rtcUp && !s.pc) return connectNow();
+        return null;
+      });
+    }
+    return connectNow();
+  }
+
+  function connectNow() {
     closePeer();
     // Every new connection starts at full quality; it steps down again only on evidence.
     if (s.level === 1) { s.level = 0; applyQuality(); }
@@ -1170,7 +1194,7 @@
     show("connecting");
     // The language the consent screen was shown in: the record names the text the caller agreed to.
     post("/consent", { language: T.lang || "en" }).then(function (consent) {
-      s.iceServers = Array.isArray(consent.ice_servers) ? consent.ice_servers : [];
+      setIceServers(consent);
       store.set("sharing", true);
       store.set("touched", now());
       if (!s.active || LOCATION_ONLY) return null;

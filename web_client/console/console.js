@@ -31,6 +31,7 @@ const STATE_TEXT = {
 
 let me = null;
 let iceServers = [];
+let iceExpiresAt = 0; // when the TURN credential in iceServers expires (0: nothing to renew)
 let current = null; // {id, reference, state, feed, viewer, snapshots: Set, fixId, fixAt, linkUrl}
 
 // ---------------------------------------------------------------------------------------------
@@ -364,9 +365,24 @@ function liveStatus(text) {
   el.hidden = !text;
 }
 
+async function loadIceServers() {
+  try {
+    const config = await get("/api/client-config");
+    iceServers = Array.isArray(config.ice_servers) ? config.ice_servers : [];
+    const ttl = config.ice_servers_expire_in;
+    iceExpiresAt = typeof ttl === "number" && ttl > 0 ? Date.now() + ttl * 1000 : 0;
+  } catch (err) {
+    iceServers = [];
+    iceExpiresAt = 0;
+  }
+}
+
 async function startViewer() {
   const mine = current;
   if (!mine || mine.viewer) return; // one viewer at a time; session.ended clears it
+  // A TURN credential lasts minutes: a viewer opened near its expiry gets a fresh one first.
+  if (iceExpiresAt && Date.now() > iceExpiresAt - 60000) await loadIceServers();
+  if (mine.viewer || current !== mine) return;
   const viewer = { pc: new RTCPeerConnection({ iceServers }), negotiating: true };
   mine.viewer = viewer;
   const pc = viewer.pc;
@@ -639,12 +655,7 @@ async function init() {
   }
   $("me").textContent = `${me.username} (${me.role})`;
   document.body.dataset.role = me.role;
-  try {
-    const config = await get("/api/client-config");
-    iceServers = Array.isArray(config.ice_servers) ? config.ice_servers : [];
-  } catch (err) {
-    iceServers = [];
-  }
+  await loadIceServers();
   await callerPanel.init();
   await mediaPanel.init();
   holdPanel.init();

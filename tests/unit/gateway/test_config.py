@@ -30,9 +30,52 @@ def test_environment_overrides_the_file(tmp_path):
 
 
 def test_ice_servers_are_only_what_is_configured(tmp_path):
-    cfg = write(tmp_path, '[[webrtc.ice_servers]]\nurls = "turn:t.example:3478"\nusername = "u"\ncredential = "p"\n')
+    cfg = write(tmp_path, '[[webrtc.ice_servers]]\nurls = "stun:t.example:3478"\n')
     (server,) = load_settings(cfg, {}).ice_servers
-    assert server.to_browser() == {"urls": ["turn:t.example:3478"], "username": "u", "credential": "p"}
+    assert server.to_browser() == {"urls": ["stun:t.example:3478"]}
+
+
+def test_a_turn_server_with_a_fixed_password_is_refused(tmp_path):
+    cfg = write(tmp_path, '[[webrtc.ice_servers]]\nurls = "turn:t.example:3478"\nusername = "u"\ncredential = "p"\n')
+    with pytest.raises(ConfigError, match=r"\[turn\]"):
+        load_settings(cfg, {})
+
+
+TURN = '[turn]\nurls = ["turns:turn.example.police.uk:443?transport=tcp"]\n'
+
+
+def test_turn_takes_its_secret_from_the_environment_and_keeps_it_out_of_repr(tmp_path):
+    secret = "s3cret-shared-with-coturn-0123456789"
+    s = load_settings(write(tmp_path, TURN), {"SCENELINK_TURN_SECRET": secret})
+    assert s.turn.urls == ("turns:turn.example.police.uk:443?transport=tcp",)
+    assert s.turn.secret == secret.encode() and s.turn.credential_seconds == 600
+    assert secret not in repr(s) and secret not in repr(s.turn)
+
+
+def test_turn_reads_its_secret_from_a_file_only_its_owner_can_read(tmp_path):
+    secret_file = tmp_path / "turn.secret"
+    secret_file.write_text("from-a-file-0123456789abcdef\n")
+    secret_file.chmod(0o600)
+    cfg = write(tmp_path, TURN + 'secret_file = "turn.secret"\ncredential_seconds = 300\n')
+    s = load_settings(cfg, {})
+    assert s.turn.secret == b"from-a-file-0123456789abcdef" and s.turn.credential_seconds == 300
+    secret_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="may be read by others"):
+        load_settings(cfg, {})
+
+
+@pytest.mark.parametrize("text,env,message", [
+    (TURN, {}, "SCENELINK_TURN_SECRET"),
+    (TURN, {"SCENELINK_TURN_SECRET": "short"}, "16 characters"),
+    (TURN + 'secret = "in-the-file-0123456789"\n', {}, "does not belong in the file"),
+    ('[turn]\nurls = ["stun:t.example:3478"]\n', {"SCENELINK_TURN_SECRET": "x" * 20}, "turn: or turns:"),
+    (TURN + "credential_seconds = 5\n", {"SCENELINK_TURN_SECRET": "x" * 20}, "credential_seconds"),
+    (TURN + 'gateway_policy = "relay"\n', {"SCENELINK_TURN_SECRET": "x" * 20}, "needs turn.gateway_urls"),
+    (TURN + 'secret_file = "missing.secret"\n', {}, "cannot read"),
+])
+def test_bad_turn_settings_are_named(tmp_path, text, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text), env)
 
 
 @pytest.mark.parametrize("text,message", [
