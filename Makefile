@@ -68,8 +68,10 @@ $(NODE_STAMP): web_client/package.json web_client/package-lock.json
 # download is not used); redis-server and nginx are started by the tests that need them, on sockets
 # and ports of their own (nginx with the documented configuration, docs/deploy/nginx/); ethtool and
 # iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network;
-# postgresql serves the record's tests on their second dialect (target postgres below).
-DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql janus
+# postgresql serves the record's tests on their second dialect (target postgres below); coturn
+# relays the TURN-only caller (the documented configuration, docs/deploy/coturn/) and nftables
+# makes that caller's network one that lets nothing through but TCP.
+DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql janus coturn nftables
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

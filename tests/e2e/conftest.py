@@ -177,12 +177,14 @@ def _wait_ready(gw: Gateway) -> None:
 
 @contextlib.contextmanager
 def running_gateway(
-    data_dir: Path, extra_env: dict[str, str] | None = None, config: Path | None = None
+    data_dir: Path, extra_env: dict[str, str] | None = None, config: Path | None = None,
+    operators: tuple[str, ...] = ("handler1", "dispatcher1", "super1"),
 ) -> Iterator[Gateway]:
-    """A gateway process with the embedded defaults (and ``extra_env``, and the configuration file
-    ``config`` on top), its operators added through the CLI; stopped with SIGINT at the end."""
+    """A gateway process with the embedded defaults (and ``extra_env``, and ``config`` on top),
+    its ``operators`` added through the CLI; stopped with SIGINT at the end."""
     config_args = ["--config", str(config)] if config else _config_args()
-    port = _free_port(HOST)
+    # A port chosen beforehand (a firewall rule names it), or any free one.
+    port = int((extra_env or {}).get("SCENELINK_PORT") or _free_port(HOST))
     base_url = f"https://{HOST}:{port}"
     passwords = {
         "admin": secrets.token_urlsafe(18),
@@ -202,9 +204,9 @@ def running_gateway(
     })
     gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
     _base_maps(data_dir / "tiles")
-    _add_user(env, "handler1", "handler", passwords["handler1"], config_args)
-    _add_user(env, "dispatcher1", "dispatcher", passwords["dispatcher1"], config_args)
-    _add_user(env, "super1", "supervisor", passwords["super1"], config_args)
+    roles = {"handler1": "handler", "dispatcher1": "dispatcher", "super1": "supervisor"}
+    for name in operators:
+        _add_user(env, name, roles[name], passwords[name], config_args)
     log = open(gw.log_path, "wb")
     gw.proc = subprocess.Popen(
         [PYTHON, "-m", "gateway", *config_args, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
