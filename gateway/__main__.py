@@ -145,7 +145,8 @@ def _serve(args: argparse.Namespace) -> int:
         ssl_context = server_context(settings.tls_cert, settings.tls_key)
     app = build_app(settings)
     print(f"scenelink: serving on {settings.public_url} (data in {settings.data_dir})", flush=True)
-    serve(app, settings.host, settings.port, ssl_context, settings.max_connections, MaskedAccessLogger)
+    serve(app, settings.host, settings.port, ssl_context, settings.max_connections, MaskedAccessLogger,
+          settings.event_loop)
     return 0
 
 

@@ -292,6 +292,9 @@ class Settings:
     login: LoginSettings = LoginSettings()
     # HTTP connections held at once (kept well below the process's descriptor limit anyway).
     max_connections: int = 4096
+    # The event loop `scenelink serve` runs on: "uvloop" (reads many datagrams per wake-up, so a
+    # busy gateway's UDP sockets do not overflow) or "asyncio" (the standard library's).
+    event_loop: str = "uvloop"
     webhooks: tuple[WebhookEndpoint, ...] = ()
     record: RecordSettings = RecordSettings()
     retention: RetentionSettings = RetentionSettings()
@@ -455,9 +458,19 @@ def _from_table(table: Mapping[str, Any], base: Path, env: Mapping[str, str]) ->
         login=_login(table.get("login", {})),
         webhooks=_webhooks(table.get("webhooks", []), env),
         max_connections=_int(server.get("max_connections", 4096), "server.max_connections"),
+        event_loop=_event_loop(env.get("SCENELINK_EVENT_LOOP") or server.get("event_loop", "uvloop")),
         trusted_proxies=_trusted_proxies(env.get("SCENELINK_TRUSTED_PROXIES"), server.get("trusted_proxies", [])),
         aml_window_seconds=_int(table.get("aml", {}).get("window_seconds", 3600), "aml.window_seconds"),
     )
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(value: object) -> str:
+    if value not in EVENT_LOOPS:
+        raise ConfigError(f"server.event_loop must be one of {', '.join(EVENT_LOOPS)}, not {value!r}")
+    return str(value)
 
 
 def _login(table: Mapping[str, Any]) -> LoginSettings:

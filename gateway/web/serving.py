@@ -15,6 +15,11 @@ Other limits, all passed to aiohttp's request handler:
   is answered 400 by aiohttp's parser.
 - anonymous requests (the caller's and login paths) must finish within ``ANONYMOUS_REQUEST_SECONDS``
   (a slowly sent body is answered 408 and its connection released).
+
+The event loop is uvloop unless configured otherwise (``[server] event_loop``). asyncio's own
+datagram transport reads one datagram per socket per pass of the loop; with a dozen callers'
+video arriving while the loop is busy, their sockets' receive buffers overflow and the kernel drops
+packets, which aiortc's jitter buffer then waits for. libuv reads what is waiting in one go.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import asyncio
 import logging
 import resource
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -70,8 +76,8 @@ class _Guarded(asyncio.Protocol):
         self.transports = transports
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transports[self.inner] = transport
+        # A stream transport (uvloop's do not subclass asyncio.Transport, so no isinstance check).
+        self.transports[self.inner] = cast(asyncio.Transport, transport)
         self.inner.connection_made(transport)
         for victim in self.table.opened(self.inner, time.monotonic()):
             closing = self.transports.get(victim)
@@ -137,9 +143,26 @@ async def track_requests(request: web.Request, handler: Handler) -> web.StreamRe
         table.idle(conn, time.monotonic())
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the event loop called ``name`` ("uvloop" or "asyncio")."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    raise ValueError(f"unknown event loop {name!r}")
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """The running loop's implementation as the log names it, e.g. ``uvloop.Loop``."""
+    cls = type(loop)
+    return f"{cls.__module__.split('.')[0]}.{cls.__name__}"
+
+
 def serve(app: web.Application, host: str, port: int, ssl_context: Any, max_connections: int,
-          access_log_class: type) -> None:
-    """Run ``app`` until SIGINT or SIGTERM, with the limits above."""
+          access_log_class: type, event_loop: str = "uvloop") -> None:
+    """Run ``app`` on the ``event_loop`` until SIGINT or SIGTERM, with the limits above."""
     table: ConnectionTable = ConnectionTable(connection_limit(max_connections))
     app[CONNECTIONS] = table
     log.info("serving with at most %d connections", table.limit)
@@ -151,6 +174,7 @@ def serve(app: web.Application, host: str, port: int, ssl_context: Any, max_conn
             max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS,
         )
         await runner.setup()
+        log.info("event loop: %s", loop_name(asyncio.get_running_loop()))
         try:
             await GuardedSite(runner, host, port, table, ssl_context=ssl_context, backlog=BACKLOG).start()
             await asyncio.Event().wait()
@@ -158,6 +182,7 @@ def serve(app: web.Application, host: str, port: int, ssl_context: Any, max_conn
             await runner.cleanup()
 
     try:
-        asyncio.run(run())
+        with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+            runner.run(run())
     except (web.GracefulExit, KeyboardInterrupt):
         pass

@@ -84,6 +84,7 @@ def test_bad_turn_settings_are_named(tmp_path, text, env, message):
     ("[server]\ntls = 'files'\n", "tls_cert"),
     ("[[webrtc.ice_servers]]\nurls = 'http://x'\n", "stun:"),
     ("[server\n", "not valid TOML"),
+    ("[server]\nevent_loop = 'trio'\n", "server.event_loop"),
 ])
 def test_bad_settings_are_named_in_the_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -250,3 +251,10 @@ def test_the_media_plane_is_embedded_unless_janus_is_configured(tmp_path):
         load_settings(write(tmp_path, '[media]\nplane = "janus"\n'), {})
     with pytest.raises(ConfigError, match="media.plane must be one of"):
         load_settings(write(tmp_path, '[media]\nplane = "mcu"\n'), {})
+
+
+def test_the_event_loop_is_uvloop_unless_asyncio_is_configured(tmp_path):
+    assert load_settings(environ={"SCENELINK_DATA_DIR": str(tmp_path)}).event_loop == "uvloop"
+    cfg = write(tmp_path, '[server]\nevent_loop = "asyncio"\n')
+    assert load_settings(cfg, {}).event_loop == "asyncio"
+    assert load_settings(environ={"SCENELINK_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
