@@ -4,7 +4,7 @@
 
 Used by ``python -m benchmarks.bench_media --probe`` and ``--profile``. Changes no gateway code:
 
-* the probe (cheap) wraps aiortc's VP8 encoder and decoder to time every call (CPU and wall
+* the probe (cheap) wraps the VP8 encoders (aiortc's and the relay's) and aiortc's decoder to time every call (CPU and wall
   clock) and samples, twice a second, the depth of every queue a frame passes through: each
   receiver's queue of encoded frames waiting for its decoder thread, each received track's queue of
   decoded frames, and the event loop's default executor (where aiortc runs the encoders);
@@ -50,7 +50,13 @@ class Probe:
             self.receivers.add(receiver)
 
         receiver_module.RTCRtpReceiver.__init__ = receiver_init
-        for cls, method, name in ((vpx.Vp8Encoder, "encode", "encode"), (vpx.Vp8Decoder, "decode", "decode")):
+        from gateway.media.encoder import RelayVp8Encoder
+
+        for cls, method, name in (
+            (vpx.Vp8Encoder, "encode", "encode"),
+            (RelayVp8Encoder, "encode", "encode"),  # the gateway's own, for its viewers
+            (vpx.Vp8Decoder, "decode", "decode"),
+        ):
             setattr(cls, method, self._timed(getattr(cls, method), name))
 
         # Loss handling on the caller's side: NACKs and PLIs the gateway sends, and the jitter
@@ -124,8 +130,8 @@ class Probe:
                 with self._lock:
                     calls.append((1000 * (time.perf_counter() - w), 1000 * (time.thread_time() - c)))
                     if getattr(coder, "codec", None) is not codec:
-                        # aiortc's VP8 encoder opens a new codec (and sends a keyframe) when the
-                        # target bitrate moves by over 10%.
+                        # A VP8 encoder opens a new codec (and sends a keyframe) when the target
+                        # bitrate changes (aiortc's: by over 10%; the relay's: a step).
                         self.codec_opened[name] = self.codec_opened.get(name, 0) + 1
 
         return timed

@@ -9,6 +9,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 
 from ..config import IceServer
+from .encoder import use_relay_encoder
 from .peers import new_peer_connection, prefer_vp8
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ async def open_viewer(
 ) -> tuple[Viewer, str]:
     """Answer a viewer's receive-only offer with the caller's video.
 
-    The relayed track is unbuffered so a slow viewer sees the newest frame, not a growing backlog.
+    The relayed track is unbuffered so a slow viewer sees the newest frame, not a growing backlog;
+    a VP8 viewer's frames are encoded by the relay's own encoder (:mod:`.encoder`).
     """
     pc = new_peer_connection(ice_servers)
     try:
@@ -42,6 +44,7 @@ async def open_viewer(
         pc.addTrack(relay.subscribe(source, buffered=False))
         prefer_vp8(pc)
         await pc.setLocalDescription(await pc.createAnswer())
+        use_relay_encoder(pc)
     except BaseException:
         await pc.close()
         raise
