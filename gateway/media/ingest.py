@@ -15,7 +15,7 @@ from av import VideoFrame
 from ..config import IceServer
 from ..limits import LogQuota
 from ..tasks import TaskSet
-from . import keyframes
+from . import decoding, keyframes
 from .frames import LatestFrame
 from .peers import new_peer_connection, prefer_vp8
 from .sdp import add_bitrate_hints, media_kinds
@@ -78,6 +78,7 @@ class CallerPeer:
         self._recovery = recovery
         self.keyframes: keyframes.Installed | None = None
         self.pli_stats: keyframes.RecoveryStats | None = None
+        self.decoder_queue: decoding.DecoderQueue | None = None
 
         self.pc.on("track", self.take_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -98,13 +99,15 @@ class CallerPeer:
 
     def watch_receivers(self, pc: RTCPeerConnection) -> None:
         """Count keyframe requests on (and, with recovery, recover) the first video receiver of
-        ``pc``: this peer's own, or the one through which another media plane delivers the video."""
+        ``pc``: this peer's own, or the one through which another media plane delivers the video.
+        Its frames waiting for the decoder are bounded too (:mod:`.decoding`)."""
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:
                 if self._recovery:
                     self.keyframes = keyframes.install(transceiver.receiver)
                 else:
                     self.pli_stats = keyframes.count_plis(transceiver.receiver)
+                self.decoder_queue = decoding.install(transceiver.receiver)
 
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
@@ -191,6 +194,10 @@ class CallerPeer:
         if self.pli_stats is not None:
             return self.pli_stats.as_dict()
         return None
+
+    def decoder_stats(self) -> dict[str, int] | None:
+        """Frames dropped before decoding because the decoder fell behind (see :mod:`.decoding`)."""
+        return self.decoder_queue.stats.as_dict() if self.decoder_queue is not None else None
 
     def pong(self, sent_ms: object, media_rtt_ms: object = None) -> None:
         """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample.
