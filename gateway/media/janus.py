@@ -40,6 +40,8 @@ CONNECT_TIMEOUT = 5.0
 KEEPALIVE_SECONDS = 20.0
 SUBSCRIBE_WAIT_SECONDS = 15.0
 MAX_VIEWERS_PER_CALLER = 16
+# A view whose answer has not come by then is dropped, its token revoked.
+ANSWER_WAIT_SECONDS = 30.0
 
 
 class JanusError(PlaneUnavailable):
@@ -189,6 +191,7 @@ class JanusViewer:
         self.operator = operator
         self.handle = handle
         self.token = token
+        self.started = False
 
 
 class JanusCaller:
@@ -337,12 +340,20 @@ class JanusCaller:
         except BaseException:
             await self._drop_viewer(viewer_id, handle, token)
             raise
+        self._tasks.spawn(self._expire_unanswered(viewer_id))
         return ViewerReply("offer", str(jsep["sdp"]), viewer_id)
+
+    async def _expire_unanswered(self, viewer_id: str) -> None:
+        await asyncio.sleep(ANSWER_WAIT_SECONDS)
+        viewer = self.viewers.get(viewer_id)
+        if viewer is not None and not viewer.started:
+            await self._drop_viewer(viewer_id)
 
     async def complete_viewer(self, viewer_id: str, answer_sdp: str, operator: str) -> None:
         viewer = self.viewers.get(viewer_id)
-        if viewer is None or viewer.operator != operator:
+        if viewer is None or viewer.operator != operator or viewer.started:
             raise KeyError("no such view waiting for an answer")
+        viewer.started = True
         try:
             await self.client.message(viewer.handle, {"request": "start"}, {"type": "answer", "sdp": answer_sdp})
         except JanusError as exc:
@@ -364,6 +375,13 @@ class JanusCaller:
 
     def viewer_count(self) -> int:
         return len(self.viewers)
+
+    async def allowed(self) -> list[str]:
+        """The tokens Janus lets into the room now (for health checks and tests; never shown)."""
+        data, _ = await self.client.message(self._handles[0], {
+            "request": "allowed", "room": self.room, "secret": self._secret, "action": "enable",
+        })
+        return [str(token) for token in data.get("allowed", [])]
 
     async def close(self) -> None:
         """Revoke every token, destroy the room (Janus ends every view in it), close our own view."""

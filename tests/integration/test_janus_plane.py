@@ -1,0 +1,106 @@
+"""Janus's VideoRoom as the media plane, with aiortc callers and viewers: rooms, views, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from gateway.config import JanusSettings
+from gateway.media.janus import JanusCaller
+from gateway.web.keys import LIVE
+
+from ..conftest import needs_test_network
+from ..services.janus import Janus, janus_server
+from .test_media import gathered_offer
+from .test_media_features import open_caller, wait_for
+
+pytestmark = needs_test_network
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Janus]:
+    with janus_server(tmp_path_factory.mktemp("janus"), "10.99.0.1") as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, janus):
+    plane = JanusSettings(janus.url, janus.api_secret, janus.admin_key)
+    return replace(settings, media=replace(settings.media, plane="janus", janus=plane))
+
+
+async def open_view(client, incident_id: str, csrf: str) -> tuple[RTCPeerConnection, asyncio.Queue]:
+    """A view as the console opens one: its offer is countered by Janus's, which it answers."""
+    url = f"/api/incidents/{incident_id}/viewer"
+    offering = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    offering.addTransceiver("video", direction="recvonly")
+    resp = await client.post(url, json=await gathered_offer(offering), headers={"X-CSRF-Token": csrf})
+    await offering.close()
+    assert resp.status == 200, await resp.text()
+    reply = await resp.json()
+    assert reply["type"] == "offer" and reply["viewer"], reply
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    tracks: asyncio.Queue = asyncio.Queue()
+    pc.on("track", tracks.put_nowait)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="offer"))
+    await pc.setLocalDescription(await pc.createAnswer())
+    done = await client.post(
+        f"{url}/{reply['viewer']}/answer", json={"type": "answer", "sdp": pc.localDescription.sdp},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert done.status == 200, await done.text()
+    again = await client.post(
+        f"{url}/{reply['viewer']}/answer", json={"type": "answer", "sdp": pc.localDescription.sdp},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert again.status == 404, "a view is answered once"
+    return pc, tracks
+
+
+async def test_views_come_from_the_room_and_their_tokens_go_with_them(client):
+    incident, csrf, _, caller = await open_caller(client)
+    session = client.app[LIVE].by_incident[incident["id"]]
+    plane = session.plane
+    assert isinstance(plane, JanusCaller)
+    # The caller's, and the gateway's own: nobody else may join the room.
+    assert len(await plane.allowed()) == 2
+
+    pc, tracks = await open_view(client, incident["id"], csrf)
+    frame = await asyncio.wait_for((await asyncio.wait_for(tracks.get(), 10)).recv(), 10)
+    assert (frame.width, frame.height) == (640, 480)
+    assert plane.viewer_count() == 1 and len(await plane.allowed()) == 3
+
+    # The view closes: Janus reports it gone, and its token is revoked.
+    await pc.close()
+
+    async def revoked() -> bool:
+        return plane.viewer_count() == 0 and len(await plane.allowed()) == 2
+
+    for _ in range(200):
+        if await revoked():
+            break
+        await asyncio.sleep(0.1)
+    assert await revoked()
+
+    room = plane.room
+    assert room in await client.app[LIVE].plane.rooms()
+    await client.app[LIVE].end(incident["id"], "handler1", "test over")
+    await wait_for(lambda: incident["id"] not in client.app[LIVE].by_incident)
+    assert room not in await client.app[LIVE].plane.rooms()
+    await caller.close()
+
+
+async def test_an_offer_without_a_data_channel_is_refused_with_a_reason(client):
+    from .test_media_features import consented_link
+
+    _, _, path, _ = await consented_link(client)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="sendonly")
+    resp = await client.post(path + "/offer", json=await gathered_offer(pc))
+    assert resp.status == 400, await resp.text()
+    assert "data channel" in (await resp.json())["message"]
+    await pc.close()
