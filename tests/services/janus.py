@@ -35,6 +35,7 @@ class Janus:
     api_secret: str = field(repr=False)
     admin_key: str = field(repr=False)
     log_path: Path
+    pid: int = 0
 
     def env(self) -> dict[str, str]:
         """What a gateway needs to use this Janus as its media plane."""
@@ -102,6 +103,7 @@ def janus_server(folder: Path, ice_address: str) -> Iterator[Janus]:
         [binary, "-C", str(config), "-F", str(folder), "-o", "-r", "21000-21999"],
         stdout=log, stderr=subprocess.STDOUT,
     )
+    janus.pid = process.pid
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not _listening(port):

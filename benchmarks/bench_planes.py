@@ -1,0 +1,231 @@
+"""Benchmark: the two media planes side by side, with the same synthetic callers and viewers.
+
+    make bench-planes           # tests/netns-run .venv/bin/python -m benchmarks.bench_planes
+    tests/netns-run .venv/bin/python -m benchmarks.bench_planes [--callers N] [--viewers V] [--no-write]
+
+Runs a real gateway with the embedded plane, then one with Debian's Janus as its plane (started
+with the deployment guide's files, as the tests do), one after the other, and drives each with the
+synthetic callers and viewers of :mod:`benchmarks.media_peers` (pre-encoded, frame-stamped VP8
+640x480 at 15 fps; viewers decode every frame and read its number). For each plane:
+
+- gateway CPU with N callers and no viewer, then with V viewers per caller: CPU per caller and per
+  viewer (``/proc/<pid>/stat``, all threads); with Janus, Janus's own CPU beside it;
+- frames the viewers missed of those the callers sent, and the latency caller -> viewer's decoded
+  frame by the stamped number.
+
+The load generator shares the machine's cores with both servers, so N x V is limited by what it
+can decode; the figures are per caller and per viewer. Writes the "Media planes" section of
+``docs/performance.md`` (between ``<!-- planes:begin -->`` and ``<!-- planes:end -->``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+
+from benchmarks.bench_media import (  # noqa: E402
+    HOST,
+    QUIET_PCT,
+    QUIET_WAIT,
+    delivery,
+    fmt_ms,
+    log,
+    make_gateway,
+    measure,
+    stop_all,
+    wait_for_quiet,
+)
+from benchmarks.media_peers import Caller, GatewayTarget, Viewer, _expect, _vp8_first  # noqa: E402
+from benchmarks.media_sample import ensure_video  # noqa: E402
+from benchmarks.procstat import CpuMeter, process_cpu_seconds  # noqa: E402
+from tests.conftest import on_private_test_network  # noqa: E402
+from tests.services.janus import janus_server  # noqa: E402
+
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- planes:begin -->", "<!-- planes:end -->"
+BUILD = ROOT / "samples" / "build"
+INTRO = """\
+The embedded relay encodes once per viewer in the gateway; with Janus the gateway receives each
+caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
+viewers without decoding. `make bench-planes` runs both planes one after the other with the same
+synthetic callers and viewers (`--callers`, `--viewers`); the load generator decodes every
+viewer's frames on the same cores, which is what limits the sizes it can run on a 2-core machine."""
+
+
+class AnsweringViewer(Viewer):
+    """A viewer that also answers the plane's own offer (Janus offers to its subscribers)."""
+
+    async def take_offer(self, offer: dict[str, str]) -> dict[str, str]:
+        # aiortc cannot roll its own offer back: a fresh connection answers the plane's offer.
+        await self.pc.close()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        transceiver.setCodecPreferences(_vp8_first())
+        self._hook(transceiver.receiver)
+        self.pc.on("track", self._on_track)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return {"sdp": self.pc.localDescription.sdp, "type": "answer"}
+
+
+class PlaneTarget(GatewayTarget):
+    async def add_viewer(self, caller: Caller) -> Viewer:
+        viewer = AnsweringViewer(caller)
+        url = f"/api/incidents/{caller.ref['incident']}/viewer"
+        try:
+            reply = await _expect(await self._post(url, await viewer.offer()))
+            if reply["type"] == "offer":
+                answer = await viewer.take_offer(reply)
+                await _expect(await self._post(f"{url}/{reply['viewer']}/answer", answer))
+            else:
+                await viewer.answer(reply)
+        except BaseException:
+            await viewer.close()
+            raise
+        return viewer
+
+
+async def measure_plane(target: PlaneTarget, video: Path, n: int, v: int, janus_pid: int | None,
+                        warmup: float, window: float) -> dict[str, Any]:
+    meter = CpuMeter(target.pid)
+    await wait_for_quiet(meter, QUIET_PCT, QUIET_WAIT)
+    idle = await measure(meter, 4.0)
+    callers: list[Caller] = []
+    viewers: list[Viewer] = []
+    try:
+        for _ in range(n):
+            callers.append(await asyncio.wait_for(target.start_caller(video), 30))
+        await asyncio.sleep(warmup)
+        with_callers = await measure(meter, window)
+        for caller in callers:
+            for _ in range(v):
+                viewers.append(await asyncio.wait_for(target.add_viewer(caller), 30))
+        for viewer in viewers:
+            await viewer.first_frame(30)
+        await asyncio.sleep(warmup)
+        await wait_for_quiet(meter, QUIET_PCT, QUIET_WAIT)
+        j0 = process_cpu_seconds(janus_pid) if janus_pid else 0.0
+        w0 = time.time()
+        with_viewers = await measure(meter, window)
+        w1 = time.time()
+        janus_pct = 100 * (process_cpu_seconds(janus_pid) - j0) / (w1 - w0) if janus_pid else None
+        await asyncio.sleep(1.5)
+        seen = delivery(callers, viewers, w0, w1)
+    finally:
+        await stop_all(target, callers, viewers)
+    return {
+        "callers": n, "viewers_per_caller": v,
+        "idle_pct": idle.target_pct, "with_callers_pct": with_callers.target_pct,
+        "with_viewers_pct": with_viewers.target_pct, "janus_pct": janus_pct,
+        "per_caller_pct": (with_callers.target_pct - idle.target_pct) / n,
+        "per_caller_all_viewers_pct": (with_viewers.target_pct - idle.target_pct) / n,
+        "per_viewer_pct": (with_viewers.target_pct - with_callers.target_pct) / (n * v),
+        "others_pct": with_viewers.others_pct, "loadgen_pct": with_viewers.loadgen_pct,
+        "drop_pct": seen["drop_pct"], "decoded_ms": seen["decoded_ms"], "sent": seen["sent"],
+    }
+
+
+async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for plane in ("embedded", "janus"):
+        folder = workdir / plane
+        folder.mkdir()
+        gateway, password = make_gateway(folder)
+        janus_context = janus_server(folder / "janus", HOST) if plane == "janus" else None
+        janus = janus_context.__enter__() if janus_context is not None else None
+        try:
+            if janus is not None:
+                gateway.env.update(janus.env())
+            log(f"{plane}: starting the gateway")
+            gateway.start()
+            target = PlaneTarget(gateway.base_url, "bench1", password, gateway.proc.pid)
+            await target.open()
+            try:
+                log(f"{plane}: {args.callers} callers, then {args.viewers} viewers each")
+                r = await measure_plane(target, video, args.callers, args.viewers, janus.pid if janus else None,
+                                        args.warmup, args.window)
+            finally:
+                await target.close()
+            results[plane] = r
+            janus_text = f", Janus {r['janus_pct']:.1f}%" if r["janus_pct"] is not None else ""
+            log(f"  {plane}: gateway {r['per_caller_pct']:.2f}% of a core per caller, "
+                f"{r['per_viewer_pct']:.2f}% per viewer ({r['per_caller_all_viewers_pct']:.2f}% per caller with "
+                f"its {args.viewers} viewers){janus_text}; dropped {r['drop_pct']:.2f}% of {r['sent']} frames, "
+                f"caller -> decoded p50/p95 {fmt_ms(r['decoded_ms'])}; other processes {r['others_pct']:.0f}%, "
+                f"load generator {r['loadgen_pct']:.0f}%")
+        finally:
+            gateway.stop()
+            if janus_context is not None:
+                janus_context.__exit__(None, None, None)
+    return results
+
+
+def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
+    e, j = results["embedded"], results["janus"]
+    machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
+    rows = [
+        "| | embedded relay | Janus VideoRoom |",
+        "|---|---|---|",
+        f"| gateway CPU per caller, no viewer | {e['per_caller_pct']:.2f}% | {j['per_caller_pct']:.2f}% |",
+        f"| gateway CPU per viewer | {e['per_viewer_pct']:.2f}% | {j['per_viewer_pct']:.2f}% |",
+        f"| gateway CPU per caller with {args.viewers} viewers | {e['per_caller_all_viewers_pct']:.2f}% "
+        f"| {j['per_caller_all_viewers_pct']:.2f}% |",
+        f"| Janus CPU ({args.callers} x {args.viewers}) | - | {j['janus_pct']:.1f}% |",
+        f"| frames dropped | {e['drop_pct']:.2f}% | {j['drop_pct']:.2f}% |",
+        f"| caller -> viewer decoded p50 / p95 | {fmt_ms(e['decoded_ms'])} | {fmt_ms(j['decoded_ms'])} |",
+        f"| other processes on the machine (not Janus) | {e['others_pct']:.0f}% "
+        f"| {j['others_pct'] - (j['janus_pct'] or 0):.0f}% |",
+    ]
+    text = "\n".join([
+        BEGIN,
+        f"{args.callers} callers x {args.viewers} viewers each, 640x480 at 15 fps, one run "
+        f"({time.strftime('%Y-%m-%d')}, {machine}; the load generator shares the cores). "
+        "Reproduce: `make bench-planes`.",
+        "",
+        *rows,
+        END,
+    ])
+    doc = DOC.read_text()
+    if BEGIN in doc:
+        head, rest = doc.split(BEGIN, 1)
+        doc = head + text + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + "\n\n## Media planes\n\n" + INTRO + "\n\n" + text + "\n"
+    DOC.write_text(doc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--callers", type=int, default=4)
+    parser.add_argument("--viewers", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if not on_private_test_network():
+        sys.exit("run inside the private test network: tests/netns-run .venv/bin/python -m benchmarks.bench_planes")
+    video = ensure_video()
+    with tempfile.TemporaryDirectory(prefix="bench-planes-") as tmp:
+        results = asyncio.run(run(args, video, Path(tmp)))
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / "bench_planes_runs.jsonl", "a") as fh:
+        fh.write(json.dumps({"at": time.time(), "args": vars(args), "results": results}) + "\n")
+    if not args.no_write:
+        write_doc(results, args)
+
+
+if __name__ == "__main__":
+    main()
