@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
-from .database import Database, inserted_id, new_id
+from .database import Database, audit_many_sync, inserted_id, new_id
 from .items import item_digest
 from .rows import recording_row, snapshot_row
 from .schema import recordings, snapshots
@@ -47,9 +47,14 @@ class MediaRecords:
             "snapshot_id": values["id"], "sha256": sha256, "thumb_sha256": thumb_sha256, "reason": reason,
             "item_sha256": item_digest("snapshot", snapshot_row(values, None)),
         } | ({} if frame_age_seconds is None else {"frame_age_seconds": frame_age_seconds})
-        async with self.db.begin() as conn:
-            await conn.execute(_INSERT_SNAPSHOT, values)
-            await self.db.audit(conn, taken_by, "snapshot.taken", incident_id, detail)
+
+        def write(conn: Connection) -> None:
+            conn.execute(_INSERT_SNAPSHOT, values)
+            audit_many_sync(conn, [(taken_by, "snapshot.taken", incident_id, detail)])
+
+        # A short transaction, and on SQLite one call to the writer thread (Database.write_sync):
+        # fixes waiting for the lock behind a snapshot wait as little as possible.
+        await self.db.write_sync(write)
         return snapshot_row(values, dict(fix) if fix else None)
 
     async def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:
