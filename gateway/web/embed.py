@@ -14,7 +14,7 @@ from ..media.sdp import SdpError, parse_answer, parse_offer
 from .incidents import json_body
 from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
 from .media import stream_mjpeg
-from .nodes import viewer_answer
+from .nodes import viewer_answer, viewer_complete
 from .pages import WEB_CLIENT
 from .security import json_error
 
@@ -71,7 +71,7 @@ async def embed_viewer_answer(request: web.Request) -> web.Response:
         return json_error(404, "expired", "this live view has expired or was withdrawn")
     try:
         answer = parse_answer(await json_body(request))
-        await request.app[LIVE].complete_viewer(incident_id, request.match_info["viewer"], answer, "embed")
+        await viewer_complete(request.app, incident_id, request.match_info["viewer"], answer, "embed")
     except SdpError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     except KeyError:

@@ -13,8 +13,8 @@ from ..live import NoStream
 from ..media.sdp import SdpError, parse_answer, parse_offer
 from .auth import require, still_signed_in
 from .incidents import json_body
-from .keys import DATABASE, EVENTS, INCIDENTS, LIVE
-from .nodes import viewer_answer
+from .keys import DATABASE, EVENTS, INCIDENTS
+from .nodes import viewer_answer, viewer_complete
 from .revocation import until_revoked
 from .security import json_error
 
@@ -97,9 +97,7 @@ async def answer_viewer(request: web.Request) -> web.Response:
     who = require(request, Permission.READ)
     try:
         answer = parse_answer(await json_body(request))
-        await request.app[LIVE].complete_viewer(
-            request.match_info["id"], request.match_info["viewer"], answer, who["name"]
-        )
+        await viewer_complete(request.app, request.match_info["id"], request.match_info["viewer"], answer, who["name"])
     except SdpError as exc:
         return json_error(400, "invalid_sdp", str(exc))
     except KeyError:

@@ -104,3 +104,35 @@ async def test_an_offer_without_a_data_channel_is_refused_with_a_reason(client):
     assert resp.status == 400, await resp.text()
     assert "data channel" in (await resp.json())["message"]
     await pc.close()
+
+
+async def test_a_view_opened_on_the_other_node_is_answered_through_the_node_holding_the_caller(settings, tmp_path):
+    from gateway.auth import hash_password
+    from gateway.web.keys import ACCOUNTS, DIRECTORY
+
+    from ..services.redis import redis_server
+    from .conftest import PASSWORD, login
+    from .test_nodes import Node, caller_on, until
+
+    with redis_server(tmp_path / "redis") as url:
+        a, b = Node("a", settings, url), Node("b", settings, url)
+        client_a, client_b = await a.start(), await b.start()
+        try:
+            await client_a.app[ACCOUNTS].add_operator("handler1", "handler", hash_password(PASSWORD), "test")
+            csrf_a, csrf_b = await login(client_a, "handler1"), await login(client_b, "handler1")
+            incident, _, caller, _, _, _ = await caller_on(client_a, csrf_a)
+
+            async def known_on_b() -> bool:
+                holder = await client_b.app[DIRECTORY].holder(incident["id"])
+                return holder is not None and holder.node == "a"
+
+            await until(known_on_b)
+            pc, tracks = await open_view(client_b, incident["id"], csrf_b)
+            frame = await asyncio.wait_for((await asyncio.wait_for(tracks.get(), 10)).recv(), 10)
+            assert (frame.width, frame.height) == (640, 480)
+            assert client_a.app[LIVE].by_incident[incident["id"]].plane.viewer_count() == 1  # node a's room
+            await pc.close()
+            await caller.close()
+        finally:
+            await b.stop()
+            await a.stop()
