@@ -180,7 +180,7 @@ async def test_a_caller_without_a_camera_is_sharing_location_not_just_consented(
 
 async def test_packets_lost_for_good_bring_keyframe_requests_and_the_video_keeps_coming(client, caller):
     session = caller["session"]
-    (receiver,) = [t.receiver for t in session.peer.pc.getTransceivers() if t.kind == "video"]
+    (receiver,) = [t.receiver for t in session.peer.video_pc.getTransceivers() if t.kind == "video"]
     codecs = receiver._RTCRtpReceiver__codecs
     deliver = receiver._handle_rtp_packet
     dropped = 0
