@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -42,6 +43,11 @@ SUBSCRIBE_WAIT_SECONDS = 15.0
 MAX_VIEWERS_PER_CALLER = 16
 # A view whose answer has not come by then is dropped, its token revoked.
 ANSWER_WAIT_SECONDS = 30.0
+
+
+def anonymous(sdp: str) -> str:
+    """Janus's SDP with its session name (which names the room) replaced: pages need none of it."""
+    return re.sub(r"(?m)^s=.*$", "s=-", sdp, count=1)
 
 
 class JanusError(PlaneUnavailable):
@@ -268,7 +274,7 @@ class JanusCaller:
         self._publisher = str(joined["id"])
         data_answer = await self.peer.answer(data_offer)
         self.peer.expects_video = "video" in media_kinds(offer_sdp)
-        video_answer = add_bitrate_hints(str(jsep["sdp"]), START_KBPS, MIN_KBPS, MAX_KBPS)
+        video_answer = add_bitrate_hints(anonymous(str(jsep["sdp"])), START_KBPS, MIN_KBPS, MAX_KBPS)
         self._tasks.spawn(self._subscribe_own())
         return merge_answers(offer_sdp, [video_answer, data_answer])
 
@@ -341,7 +347,7 @@ class JanusCaller:
             await self._drop_viewer(viewer_id, handle, token)
             raise
         self._tasks.spawn(self._expire_unanswered(viewer_id))
-        return ViewerReply("offer", str(jsep["sdp"]), viewer_id)
+        return ViewerReply("offer", anonymous(str(jsep["sdp"])), viewer_id)
 
     async def _expire_unanswered(self, viewer_id: str) -> None:
         await asyncio.sleep(ANSWER_WAIT_SECONDS)
@@ -376,6 +382,24 @@ class JanusCaller:
     def viewer_count(self) -> int:
         return len(self.viewers)
 
+    async def _destroy_room(self) -> None:
+        """Destroy the room; through a new handle if the connection the room was made on is gone
+        (Janus keeps rooms across sessions, so a reconnected gateway must still remove it)."""
+        request = {"request": "destroy", "room": self.room, "secret": self._secret}
+        try:
+            await self.client.message(self._handles[0], request)
+            return
+        except JanusError:
+            pass
+        try:
+            handle = await self.client.attach()
+            try:
+                await self.client.message(handle, request)
+            finally:
+                await self.client.detach(handle)
+        except JanusError as exc:
+            log.warning("incident %s: Janus's room could not be destroyed (%s)", self.incident_id, exc)
+
     async def allowed(self) -> list[str]:
         """The tokens Janus lets into the room now (for health checks and tests; never shown)."""
         data, _ = await self.client.message(self._handles[0], {
@@ -396,10 +420,7 @@ class JanusCaller:
                     "request": "allowed", "room": self.room, "secret": self._secret,
                     "action": "remove", "allowed": tokens,
                 })
-            with contextlib.suppress(JanusError):
-                await self.client.message(self._handles[0], {
-                    "request": "destroy", "room": self.room, "secret": self._secret,
-                })
+            await self._destroy_room()
         self.viewers.clear()
         if self._own is not None:
             await self._own.close()

@@ -136,3 +136,31 @@ async def test_a_view_opened_on_the_other_node_is_answered_through_the_node_hold
         finally:
             await b.stop()
             await a.stop()
+
+
+async def test_withdrawing_the_link_destroys_the_room_and_its_tokens(client):
+    incident, csrf, _, caller = await open_caller(client)
+    plane = client.app[LIVE].by_incident[incident["id"]].plane
+    assert isinstance(plane, JanusCaller)
+    record = await (await client.get(f"/api/incidents/{incident['id']}")).json()
+    link_id = record["links"][-1]["id"]
+    resp = await client.post(f"/api/incidents/{incident['id']}/links/{link_id}/revoke", json={},
+                             headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200, await resp.text()
+    await wait_for(lambda: incident["id"] not in client.app[LIVE].by_incident)
+    assert plane.room not in await client.app[LIVE].plane.rooms()
+    await caller.close()
+
+
+async def test_pages_get_janus_sdp_without_the_room_name(client):
+    incident, csrf, path, caller = await open_caller(client)
+    answer = caller.remoteDescription.sdp
+    room = client.app[LIVE].by_incident[incident["id"]].plane.room
+    assert room not in answer and "s=-" in answer
+    offering = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    offering.addTransceiver("video", direction="recvonly")
+    resp = await client.post(f"/api/incidents/{incident['id']}/viewer", json=await gathered_offer(offering),
+                             headers={"X-CSRF-Token": csrf})
+    await offering.close()
+    assert room not in (await resp.json())["sdp"]
+    await caller.close()
