@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from ..auth import same
 from ..live import LiveSessions
+from ..media.plane import EmbeddedCaller
 from .keys import DATABASE, DRAINING, EVENTS, LIVE, METRICS, PLACER, SETTINGS
 from .security import client_address, json_error
 
@@ -81,11 +82,16 @@ def live_gauges(live: LiveSessions) -> Iterator[tuple[str, str, float | None]]:
     yield "scenelink_viewers", "Operators' live views fed by this node", float(viewers)
     depth = 0
     for session in sessions:
-        for receiver in session.peer.pc.getReceivers():
+        for receiver in session.peer.video_pc.getReceivers():
             # aiortc keeps encoded frames waiting for its decoder thread in a private queue.
             queue = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
             depth += queue.qsize() if queue is not None else 0
     yield "scenelink_decoder_queue_frames", "Encoded frames waiting for a decoder", float(depth)
+    if live.plane.name != "embedded":
+        relayed = sum(1 for s in sessions if isinstance(s.plane, EmbeddedCaller))
+        yield ("scenelink_media_plane_fallback_sessions",
+               f"Callers relayed by this node because the {live.plane.name} media plane could not take them",
+               float(relayed))
 
 
 def app_gauges(app: web.Application) -> Iterator[tuple[str, str, float | None]]:

@@ -38,5 +38,8 @@ async def test_a_caller_is_relayed_by_the_gateway_when_janus_cannot_be_reached(c
     pc, track = await add_viewer(client, f"/api/incidents/{incident['id']}/viewer", {"X-CSRF-Token": csrf})
     frame = await asyncio.wait_for(track.recv(), 10)
     assert (frame.width, frame.height) == (640, 480)
+    # Prometheus sees it: a force's monitoring alerts on callers the SFU did not take.
+    metrics = await (await client.get("/metrics")).text()
+    assert "scenelink_media_plane_fallback_sessions 1.0" in metrics, metrics
     await pc.close()
     await caller.close()
