@@ -225,6 +225,9 @@ while True:
 """
 
 
+MIN_ASKS = 15
+
+
 @contextlib.asynccontextmanager
 async def watched(gateway: Gateway, caller: Caller):
     """``/healthz`` latency, and the caller's frames, around an attack."""
@@ -232,17 +235,27 @@ async def watched(gateway: Gateway, caller: Caller):
     monitor = await asyncio.create_subprocess_exec(
         "nice", "-n", "-5", sys.executable, "-c", MONITOR, gateway.base + "/healthz", stdout=asyncio.subprocess.PIPE,
     )
+    assert monitor.stdout is not None
+    # The attack starts once the monitor is asking, and the monitor goes on asking through the
+    # attack's aftermath (closing what it left): at least MIN_ASKS asks in all.
+    answers = [await asyncio.wait_for(monitor.stdout.readline(), 30)]
     try:
         yield
     finally:
-        monitor.terminate()
+        with contextlib.suppress(TimeoutError):
+            while len(answers) < MIN_ASKS and answers[-1]:
+                answers.append(await asyncio.wait_for(monitor.stdout.readline(), 10))
+        with contextlib.suppress(ProcessLookupError):
+            monitor.terminate()
         out, _ = await monitor.communicate()
-    latencies = sorted(float(line) for line in out.decode().split())
+    latencies = sorted(float(line) for line in b"".join(answers + [out]).decode().split())
     log = "\n".join(line for line in gateway.log.read_text().splitlines() if "aiohttp.access" not in line)
     shown = f"{len(latencies)} asks, slowest {latencies[-5:]}; the gateway said:\n{log[-3000:]}"
     # Every ask was answered (none refused, none waited the monitor's 5 s), and 95 % of them in
-    # under a second. (On a dedicated machine all of them are; on a shared one the odd ask waits
-    # for a processor, or for a dropped SYN to be sent again, one second later.)
+    # under a second. Not every one: on a 2-core machine shared with other work (load average
+    # 7 to 13), 21 attacks saw 715 asks, all under 0.5 s but one, which took 1.3 s while 500 bad
+    # tokens arrived in a second (the odd ask waits for a processor, or for a dropped SYN to be
+    # sent again one second later).
     assert latencies and latencies[-1] < 5.0, f"/healthz went unanswered: {shown}"
     assert latencies[int(len(latencies) * 0.95)] < 1.0, f"/healthz was slow: {shown}"
     # The caller's video kept arriving: the gateway counts more frames than before the attack.
