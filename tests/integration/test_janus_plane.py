@@ -15,7 +15,7 @@ from gateway.web.keys import LIVE
 
 from ..conftest import needs_test_network
 from ..services.janus import Janus, janus_server
-from .test_media import gathered_offer
+from .test_media import Quadrants, gathered_offer
 from .test_media_features import open_caller, wait_for
 
 pytestmark = needs_test_network
@@ -164,3 +164,47 @@ async def test_pages_get_janus_sdp_without_the_room_name(client):
     await offering.close()
     assert room not in (await resp.json())["sdp"]
     await caller.close()
+
+
+@pytest.fixture
+def janus_to_stop(tmp_path):
+    with janus_server(tmp_path / "janus-own", "10.99.0.1") as server:
+        yield server
+
+
+async def test_a_caller_on_a_janus_that_stops_is_seen_again_through_the_gateway(
+    aiohttp_client, settings, janus_to_stop
+):
+    import os
+    import signal
+
+    from gateway.app import build_app
+    from gateway.auth import hash_password
+    from gateway.media.plane import EmbeddedCaller
+    from gateway.web.keys import ACCOUNTS
+
+    from .conftest import PASSWORD
+
+    plane = JanusSettings(janus_to_stop.url, janus_to_stop.api_secret, janus_to_stop.admin_key)
+    media = replace(settings.media, plane="janus", janus=plane, silence_timeout_seconds=2.0)
+    client = await aiohttp_client(build_app(replace(settings, media=media)))
+    await client.app[ACCOUNTS].add_operator("handler1", "handler", hash_password(PASSWORD), "test")
+    incident, _, path, caller = await open_caller(client)
+    first = client.app[LIVE].by_incident[incident["id"]]
+    assert isinstance(first.plane, JanusCaller)
+
+    os.kill(janus_to_stop.pid, signal.SIGKILL)
+    # No more frames through Janus: the session ends after the silence timeout (the page reconnects).
+    await wait_for(lambda: client.app[LIVE].by_incident.get(incident["id"]) is not first, timeout=15)
+    await caller.close()
+
+    again = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    again.addTrack(Quadrants())
+    again.createDataChannel("fixes")
+    resp = await client.post(path + "/offer", json=await gathered_offer(again))
+    assert resp.status == 200, await resp.text()
+    await again.setRemoteDescription(RTCSessionDescription(**await resp.json()))
+    await wait_for(lambda: (s := client.app[LIVE].by_incident.get(incident["id"])) is not None
+                   and s.peer.latest.count > 0, timeout=15)
+    assert isinstance(client.app[LIVE].by_incident[incident["id"]].plane, EmbeddedCaller)
+    await again.close()
