@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from gateway.app import build_app
 from gateway.auth import digest, hash_password, new_api_token
-from gateway.links import mask_tokens
+from gateway.links import mask_tokens, new_token
 from gateway.web.access_log import MaskedAccessLogger
 from gateway.web.keys import ACCOUNTS
 
@@ -77,3 +77,17 @@ async def test_a_dispatcher_never_sees_the_token_and_it_is_nowhere_at_rest(aioht
     messages = [r.getMessage() for r in caplog.records]
     assert any(mask_tokens(f"/c/{token}/consent") in m for m in messages), "the access log ran, masked"
     assert not [m for m in messages if token in m]
+
+
+async def test_outbox_files_an_earlier_release_wrote_whole_are_masked_when_the_gateway_starts(
+    aiohttp_client, settings
+):
+    token = new_token()
+    body = f"999 Control Room: tap this link to share your camera and location with us: http://gw.test/c/{token}"
+    settings.outbox_dir.mkdir(parents=True)
+    kept = settings.outbox_dir / "outbox-0123456789abcdef.json"
+    kept.write_text(json.dumps({"id": "outbox-0123456789abcdef", "to": "+447400123456", "body": body}, indent=2))
+    client = await aiohttp_client(build_app(settings))
+    assert (await client.get("/healthz")).status == 200
+    assert token not in kept.read_text()
+    assert json.loads(kept.read_text())["body"] == mask_tokens(body)
