@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from gateway.record import Database, Incidents
 from gateway.record.database import utcnow
@@ -110,3 +111,17 @@ async def test_a_fix_at_fault_fails_alone_and_the_rest_of_its_batch_is_stored(db
     record = await incidents.record(inc)
     assert [f["seq"] for f in record["fixes"]] == [1, 2]
     assert (await db.verify())[1] is None
+
+
+async def test_when_no_transaction_can_be_opened_every_waiting_caller_is_told(tmp_path):
+    db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'record.db'}", migrate=False)
+    try:
+        incidents = Incidents(db)
+        results = await asyncio.gather(
+            *(incidents.add_fix("inc_x", "ses_x", seq, fix(seq), None, {}) for seq in (1, 2, 3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, OperationalError) for r in results), results
+        assert db.batches("fixes") == 0
+    finally:
+        await db.close()  # returns: nothing is left queued or being retried
