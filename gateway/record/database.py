@@ -113,6 +113,9 @@ class Database:
     connection: only one of this process's connections ever waits on the database's lock, so
     writers queueing there can neither fill the pool (starving the writer that holds the lock of
     the connections its reads need) nor run out SQLite's busy timeout behind each other.
+
+    The busiest writers (fixes, snapshots) write through :meth:`write_sync` under the same locks,
+    fixes group-committed (:meth:`group`, gateway/record/group_commit.py).
     """
 
     def __init__(self, engine: AsyncEngine, batch_limit: int = BATCH_LIMIT) -> None:

@@ -8,7 +8,8 @@ second, one transaction per fix keeps the lock busy and builds a queue behind it
 queued so far (up to ``Database.batch_limit``), writes them with one call of its ``write``
 function (synchronous: on SQLite the whole transaction runs in one call to the database's
 writer thread, see ``Database.write_sync``), commits, and only then answers each caller: nothing
-acknowledged is ever lost with its batch. The items keep their order (each still gets its own audit entry, in turn).
+acknowledged is ever lost with its batch. The items keep their order (each still gets its own
+audit entry, in turn).
 
 A batch that fails (an item breaking a constraint) is written again one item per transaction,
 so only the item at fault gets the error.
