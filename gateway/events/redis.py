@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..links import mask_tokens
 from ..tasks import TaskSet
 from . import Event, EventBus
 
@@ -34,6 +35,31 @@ OUTGOING_LIMIT = 10_000
 READ_BLOCK_MS = 1000
 READ_BATCH = 500
 RETRY_FIRST, RETRY_MAX = 0.1, 5.0
+SCAN_BATCH = 1000
+
+
+async def forget_whole_links(client: aioredis.Redis, stream: str = STREAM) -> int:
+    """Delete the stream's entries that hold a link's whole token (the ``sms.sent`` events of
+    releases that published the text unmasked); returns how many. Once per stream: a key beside
+    it says it was done, since events published now carry the text masked. The entries were
+    delivered long ago; deleting them only shortens what a reconnecting node could catch up on."""
+    done = f"{stream}:tokens-masked"
+    if await client.exists(done):
+        return 0
+    removed, after = 0, "-"
+    while True:
+        entries: Any = await client.xrange(stream, min=after, max="+", count=SCAN_BATCH)
+        whole = [entry_id for entry_id, fields in entries
+                 if (text := fields.get(b"e", b"").decode(errors="replace")) != mask_tokens(text)]
+        if whole:
+            removed += await client.xdel(stream, *whole)
+        if len(entries) < SCAN_BATCH:
+            break
+        after = "(" + entries[-1][0].decode()
+    await client.set(done, b"1")
+    if removed:
+        log.info("deleted %d events holding a whole link from %s", removed, stream)
+    return removed
 
 
 class RedisEventBus(EventBus):
@@ -59,6 +85,7 @@ class RedisEventBus(EventBus):
         )
         # Read from the stream's current end: whatever this node publishes from now on is after it.
         # redis-py types replies as str or bytes whatever decode_responses says: these are bytes.
+        await forget_whole_links(self._client, self.stream)
         newest: Any = await self._client.xrevrange(self.stream, count=1)
         self._last_id = newest[0][0].decode() if newest else "0-0"
         self._connected = True

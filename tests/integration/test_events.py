@@ -8,13 +8,16 @@ on the node that published it; nothing a slow subscriber or a Redis outage does 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.events import Event, EventBus, Subscription, make_event_bus
-from gateway.events.redis import RedisEventBus
+from gateway.events.redis import SCAN_BATCH, STREAM, RedisEventBus
+from gateway.links import new_token
 from tests.services.redis import redis_server, redis_url  # noqa: F401 (fixture)
 
 
@@ -154,3 +157,38 @@ async def test_a_redis_outage_neither_blocks_publishers_nor_loses_what_they_queu
                 await bus.close()
     finally:
         await bus.close()
+
+
+async def test_events_an_earlier_release_published_with_a_whole_link_are_deleted_at_start(
+    redis_url: str,  # noqa: F811
+) -> None:
+    token = new_token()
+    whole = Event("sms.sent", "inc_1", {"id": "sms_1", "body": f"tap https://gw.example/c/{token}"})
+    client = aioredis.from_url(redis_url)
+    try:
+        # As those releases left the stream: the text whole in one event among many others
+        # (more than one scanning batch of them).
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(2 * SCAN_BATCH + 500):
+                event = whole if n == SCAN_BATCH + 7 else Event("fix", "inc_1", {"seq": n})
+                pipe.xadd(STREAM, {"e": json.dumps(event.to_json()), "n": "old"})
+            await pipe.execute()
+        bus = RedisEventBus(redis_url, node="a")
+        await bus.start()
+        try:
+            left = await client.xrange(STREAM)
+            assert len(left) == 2 * SCAN_BATCH + 499
+            assert not any(token.encode() in fields[b"e"] for _, fields in left)
+            assert [json.loads(fields[b"e"])["data"]["seq"] for _, fields in left] == [
+                n for n in range(2 * SCAN_BATCH + 500) if n != SCAN_BATCH + 7
+            ]
+            # The bus goes on as before; the stream is not scanned again at the next start.
+            with bus.subscribe("inc_1") as sub:
+                bus.publish("sms.sent", "inc_1", {"id": "sms_2", "body": "tap https://gw.example/c/abcd****"})
+                [event] = await received(sub, 1)
+            assert event.data["id"] == "sms_2"
+            assert await client.exists(f"{STREAM}:tokens-masked")
+        finally:
+            await bus.close()
+    finally:
+        await client.aclose()
