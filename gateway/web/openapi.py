@@ -88,6 +88,10 @@ SCHEMAS: dict[str, Any] = {
         delivered_at=NSTR, last_error=NSTR,
     ),
     "SessionDescription": _obj(("sdp", "type"), sdp=STR, type=STR),
+    # The media plane's reply to a viewer's offer: an answer, or (Janus) its own offer, which the
+    # viewer answers at .../viewer/{viewer}/answer.
+    "ViewerReply": _obj(("sdp", "type"), sdp=STR, type={"type": "string", "enum": ["answer", "offer"]},
+                        viewer=STR),
     "Results": _obj(("results",), results={"type": "array", "items": ANY_OBJ}),
 }
 
@@ -199,9 +203,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/incidents/{id}/embeds"): _op("A scoped link to the embeddable viewer", "incidents",
                                                 {201: _j(_obj(("url",), url=STR))}, OPERATOR,
                                                 body=_json_body(_obj(ttl_seconds=INT))),
-    ("post", "/api/incidents/{id}/viewer"): _op("Watch: answer a viewer's WebRTC offer", "incidents",
-                                                {200: _j(_ref("SessionDescription"))}, OPERATOR,
+    ("post", "/api/incidents/{id}/viewer"): _op("Watch: answer a viewer's WebRTC offer (or counter it)", "incidents",
+                                                {200: _j(_ref("ViewerReply"))}, OPERATOR,
                                                 body=_json_body(_ref("SessionDescription"))),
+    ("post", "/api/incidents/{id}/viewer/{viewer}/answer"): _op(
+        "The viewer's answer to the media plane's offer", "incidents", {200: _j()}, OPERATOR,
+        body=_json_body(_ref("SessionDescription"))),
     ("get", "/api/incidents/{id}/events"): _op("The incident's live events (WebSocket)", "incidents",
                                                {101: EMPTY}, OPERATOR),
     ("get", "/api/events"): _op("Every incident's live events (WebSocket)", "incidents", {101: EMPTY}, OPERATOR),
@@ -295,14 +302,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                        body={"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}),
     # -- between nodes (the shared node secret) -------------------------------------------------
     ("post", "/internal/viewer"): _op("Another node forwards a viewer's offer to the node holding the caller",
-                                      "nodes", {200: _j(_ref("SessionDescription"))}, [{"node": []}],
+                                      "nodes", {200: _j(_ref("ViewerReply"))}, [{"node": []}],
                                       body=_json_body(_obj(("incident_id", "sdp"), incident_id=STR, sdp=STR,
                                                            operator=STR))),
+    ("post", "/internal/viewer/answer"): _op(
+        "Another node forwards a viewer's answer to the node holding the caller", "nodes", {200: _j()},
+        [{"node": []}], body=_json_body(_obj(("incident_id", "viewer", "sdp"), incident_id=STR, viewer=STR,
+                                             sdp=STR, operator=STR))),
     # -- the embeddable viewer (the token in the path is the capability) -----------------------
     ("get", "/embed/{token}"): _op("The embeddable viewer", "embed", {200: HTML}, PUBLIC),
     ("post", "/embed/{token}/viewer"): _op("The viewer's WebRTC offer", "embed",
-                                           {200: _j(_ref("SessionDescription"))}, PUBLIC,
+                                           {200: _j(_ref("ViewerReply"))}, PUBLIC,
                                            body=_json_body(_ref("SessionDescription"))),
+    ("post", "/embed/{token}/viewer/{viewer}/answer"): _op(
+        "The viewer's answer to the media plane's offer", "embed", {200: _j()}, PUBLIC,
+        body=_json_body(_ref("SessionDescription"))),
     ("get", "/embed/{token}/mjpeg"): _op("Live video as MJPEG", "embed",
                                          {200: ("multipart/x-mixed-replace", None)}, PUBLIC),
 }
