@@ -28,6 +28,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.web.pages import ASSET_SUFFIXES, NOT_PAGES, VENDOR
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long wheel test password"
 SKIP_COPY = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "build")
@@ -116,6 +118,37 @@ def test_the_installed_package_is_the_wheel_not_the_source_tree(installed: Insta
     site = str(installed.venv.resolve())
     assert all(path.startswith(site) for path in where), where
     assert not any(path.startswith(str(ROOT)) for path in where), where
+
+
+def test_every_file_the_gateway_reads_or_serves_is_in_the_wheel(installed: Installed) -> None:
+    package = Path(_run([installed.python, "-c", "import gateway; print(gateway.__file__)"],
+                        cwd=installed.elsewhere).stdout.strip()).parent
+    share = package / "share"
+    wanted = [  # (in the checkout, where the wheel must have put it)
+        (path, package / path.relative_to(ROOT / "gateway"))
+        for path in (ROOT / "gateway").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+        and path.relative_to(ROOT / "gateway").parts[0] != "share"
+    ]
+    pages = [d for d in (ROOT / "web_client").iterdir() if d.is_dir() and d.name not in NOT_PAGES]
+    wanted += [
+        (path, share / path.relative_to(ROOT))
+        for folder in pages for path in folder.rglob("*") if path.is_file() and path.suffix in ASSET_SUFFIXES
+    ]
+    wanted += [
+        (path, share / "web_client" / path.relative_to(ROOT / "web_client"))
+        for folder in VENDOR.values() for path in Path(folder).rglob("*") if path.is_file()
+    ]
+    samples = ROOT / "samples"
+    wanted += [
+        (path, share / path.relative_to(ROOT))
+        for path in [*samples.glob("*.toml"), *samples.glob("*.csv"), *(samples / "boundaries").iterdir()]
+    ]
+    assert len(wanted) > 100
+    missing = [str(source.relative_to(ROOT)) for source, target in wanted if not target.is_file()]
+    assert missing == []
+    differ = [str(source.relative_to(ROOT)) for source, target in wanted if source.read_bytes() != target.read_bytes()]
+    assert differ == []
 
 
 @pytest.fixture(scope="session")
