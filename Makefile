@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-record bench-signal bench-failover venv web chromium screenshots clean
+.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-record bench-signal bench-failover bench-turn venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink basemap build --default --if-missing
@@ -30,6 +30,7 @@ bench: venv chromium postgres       ## run every benchmark; figures go to docs/p
 	tests/netns-run $(BIN)/python -m benchmarks.bench_media
 	tests/netns-run $(BIN)/python -m benchmarks.bench_signal
 	tests/netns-run $(BIN)/python -m benchmarks.bench_failover
+	tests/netns-run $(BIN)/python -m benchmarks.bench_turn
 
 bench-gis: venv
 	$(BIN)/python -m benchmarks.bench_gis
@@ -48,6 +49,9 @@ bench-planes: venv                  ## the embedded relay against Janus's VideoR
 
 bench-failover: venv chromium      ## issue 13's failover: kill the node holding a Chromium caller, behind nginx
 	tests/netns-run $(BIN)/python -m benchmarks.bench_failover
+
+bench-turn: venv chromium          ## a Chromium caller direct, through TURN over UDP and over TLS on 443 (coturn), same run
+	tests/netns-run $(BIN)/python -m benchmarks.bench_turn
 
 bench-signal: venv chromium         ## issue 9's bad-network scenarios with a real Chromium caller (root, ../shared/tools/impair)
 	tests/netns-run $(BIN)/python -m benchmarks.bench_signal

@@ -1,9 +1,9 @@
-"""A caller's network that lets through nothing but TCP to a few addresses and ports.
+"""A caller's network that lets through nothing but a few (protocol, address, port) flows.
 
 A namespace of its own (``unshare --net``, held by a sleeping process) joined to the test network
 by a veth pair: the caller is 10.99.4.2, the test network's side 10.99.4.1 with any extra
 addresses asked for (where coturn listens). nftables in the caller's namespace drops every packet
-out but TCP to the allowed (address, port) pairs, and every packet in but replies: no UDP at all,
+out but the allowed flows, and every packet in but replies: with TCP flows alone, no UDP at all,
 so WebRTC can only go through a TURN server over TCP or TLS.
 """
 
@@ -43,9 +43,37 @@ class CallerNetwork:
         """Run ``command`` inside the caller's namespace."""
         return subprocess.run(["nsenter", f"--net=/proc/{self.pid}/ns/net", *command], **kwargs)
 
+    def allow(self, flows: list[tuple[str, str, int | None]]) -> None:
+        """Let out only ``flows``: ("tcp" or "udp" or "any", address, port or None), replacing
+        the rules before."""
+        lines = []
+        for proto, host, port in flows:
+            match = f"ip daddr {host}" + ("" if proto == "any" else f" meta l4proto {proto}")
+            if port is not None:
+                match += f" th dport {port}"
+            lines.append(f"    {match} accept")
+        rules = "flush ruleset\n" + RULES.format(allow="\n".join(lines))
+        done = self.run("nft", "-f", "-", input=rules, text=True, capture_output=True)
+        assert done.returncode == 0, f"nft refused the caller's rules: {done.stderr}"
+
 
 def _sh(command: str) -> None:
     subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+
+
+RULES = """table inet caller {{
+  chain out {{
+    type filter hook output priority 0; policy drop;
+    oif "lo" accept
+{allow}
+  }}
+  chain in {{
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+    ct state established,related accept
+  }}
+}}
+"""
 
 
 @contextmanager
@@ -65,22 +93,7 @@ def firewalled_caller(allowed_tcp: list[tuple[str, int]], extra_near: tuple[str,
         inside = f"nsenter --net=/proc/{holder.pid}/ns/net"
         _sh(f"{inside} ip link set lo up && {inside} ip addr add {CALLER}/24 dev vc1 && {inside} ip link set vc1 up"
             f" && {inside} ip route add default via {NEAR} dev vc1")
-        allow = "\n".join(f"    ip daddr {host} tcp dport {port} accept" for host, port in allowed_tcp)
-        rules = f"""table inet caller {{
-  chain out {{
-    type filter hook output priority 0; policy drop;
-    oif "lo" accept
-{allow}
-  }}
-  chain in {{
-    type filter hook input priority 0; policy drop;
-    iif "lo" accept
-    ct state established,related accept
-  }}
-}}
-"""
-        done = net.run("nft", "-f", "-", input=rules, text=True, capture_output=True)
-        assert done.returncode == 0, f"nft refused the caller's rules: {done.stderr}"
+        net.allow([("tcp", host, port) for host, port in allowed_tcp])
         yield net
     finally:
         holder.send_signal(signal.SIGTERM)
