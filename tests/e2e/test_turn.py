@@ -8,6 +8,7 @@ if the media went through the relay, never by a direct path.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import time
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.e2e
 
 TURN_HOST = "10.99.4.3"  # where coturn listens for callers: TLS on 443
 SECRET = "turn-secret-shared-by-gateway-and-coturn"
+# The secret being rotated out: coturn accepts both while the gateway moves to the new one.
+OLD_SECRET = "the-previous-turn-secret-being-rotated-out"
 
 # Every peer connection the page makes, and the configuration it was given.
 WATCH_PEERS = """
@@ -83,6 +86,7 @@ def turn_network(tmp_path_factory):
             f"cert={cert}",
             f"pkey={key}",
             f"static-auth-secret={SECRET}",
+            f"static-auth-secret={OLD_SECRET}",
             f"allowed-peer-ip={HOST}",    # the gateway's media address, a private one
         ]
         with coturn(folder / "coturn", site, wait_for=(TURN_HOST, 443)) as server:
@@ -130,6 +134,36 @@ print(tcp("{TURN_HOST}", 443), tcp("{HOST}", 3478), answered)
 """
     done = net.run("python3", "-c", probe, capture_output=True, text=True, timeout=20)
     assert done.stdout.split() == ["True", "False", "False"], done.stdout + done.stderr
+
+
+async def _allocate(secret: str, expires_at: int) -> bool:
+    """Whether coturn grants a relay (over TLS on 443) to a credential minted with ``secret``."""
+    import ssl
+
+    from aioice import stun, turn
+
+    from gateway.turn import mint
+
+    credential = mint(secret.encode(), "probe", expires_at)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        transport, _ = await turn.create_turn_endpoint(
+            asyncio.DatagramProtocol, server_addr=(TURN_HOST, 443), username=credential.username,
+            password=credential.credential, transport="tcp", ssl=context)
+    except stun.TransactionFailed as exc:
+        assert exc.response.attributes["ERROR-CODE"][0] == 401, exc
+        return False
+    transport.close()
+    return True
+
+
+async def test_coturn_takes_the_gateway_s_credentials_until_they_expire_and_only_from_its_secrets(turn_network):
+    now = int(time.time())
+    assert await _allocate(SECRET, now + 60)
+    assert await _allocate(OLD_SECRET, now + 60), "both secrets while one is rotated out"
+    assert not await _allocate(SECRET, now - 1), "expired"
+    assert not await _allocate("a-secret-coturn-has-never-seen-0123", now + 60), "another secret"
 
 
 async def _stream_through_turn(net: CallerNetwork, server: Coturn, gw, sample_video) -> tuple[dict, dict]:
