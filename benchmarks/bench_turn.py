@@ -14,6 +14,10 @@ Chromium's getStats (STUN consent checks travel the same path as the media), the
 camera sends and the gateway receives, and the CPU time of coturn and of the gateway process
 over the window.
 
+Chromium checks consent only every few seconds, in whole milliseconds: too few and too coarse to
+show what a relay adds on one machine. So the same run also times a thousand datagram round trips
+to a UDP echo on the gateway's address, directly and through coturn over UDP and over TLS.
+
     make bench-turn            # tests/netns-run .venv/bin/python -m benchmarks.bench_turn
     ... -m benchmarks.bench_turn --seconds 10 --no-write      # a short smoke run
 
@@ -51,17 +55,18 @@ async () => {
   const pc = window.__pcs.filter((p) => p.connectionState === "connected").pop();
   if (!pc) return null;
   const stats = await pc.getStats();
-  let rtt = null, fps = null, width = null, bytes = null;
+  let rtt = null, fps = null, width = null, bytes = null, total = null, responses = null;
   stats.forEach((r) => {
     if (r.type === "transport" && r.selectedCandidatePairId) {
       const pair = stats.get(r.selectedCandidatePairId);
       if (pair && typeof pair.currentRoundTripTime === "number") rtt = pair.currentRoundTripTime;
+      if (pair) { total = pair.totalRoundTripTime; responses = pair.responsesReceived; }
     }
     if (r.type === "outbound-rtp" && r.kind === "video") {
       fps = r.framesPerSecond ?? null; width = r.frameWidth ?? null; bytes = r.bytesSent;
     }
   });
-  return { rtt, fps, width, bytes };
+  return { rtt, fps, width, bytes, total, responses };
 }
 """
 
@@ -103,6 +108,67 @@ def camera_like_video(path: Path = CAMERA_Y4M, seconds: int = 10) -> Path:
     return path
 
 
+class _Echo(asyncio.DatagramProtocol):
+    """Sends back whatever it receives: the far end of the round trips below."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[no-untyped-def]
+        self.transport.sendto(data, addr)
+
+
+class _Waiter(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[no-untyped-def]
+        self.replies.put_nowait(data)
+
+
+async def relay_round_trips(count: int = 1000) -> dict[str, list[float]]:
+    """Round trips of 200-byte datagrams to a UDP echo on the gateway's address, one at a time:
+    sent directly, and through a coturn relay reached over UDP 3478 and over TLS on 443. The
+    difference is what the relay itself adds to every packet, with thousands of samples rather
+    than the browser's few consent checks."""
+    import ssl
+
+    from aioice import turn
+
+    from gateway.turn import mint
+
+    loop = asyncio.get_running_loop()
+    echo, _ = await loop.create_datagram_endpoint(_Echo, local_addr=(HOST, 0))
+    target = echo.get_extra_info("sockname")[:2]
+    no_verify = ssl.create_default_context()
+    no_verify.check_hostname, no_verify.verify_mode = False, ssl.CERT_NONE
+    out: dict[str, list[float]] = {}
+    try:
+        for name, how in (("direct", None), ("TURN over UDP", ("udp", 3478, None)),
+                          ("TURN over TLS, 443", ("tcp", 443, no_verify))):
+            if how is None:
+                transport, waiter = await loop.create_datagram_endpoint(_Waiter, local_addr=(HOST, 0))
+            else:
+                cred = mint(SECRET.encode(), "bench-echo", int(time.time()) + 600)
+                kwargs = {"ssl": how[2]} if how[2] else {}
+                transport, waiter = await turn.create_turn_endpoint(
+                    _Waiter, server_addr=(TURN_HOST, how[1]), username=cred.username,
+                    password=cred.credential, transport=how[0], **kwargs)
+            samples = []
+            payload = bytes(200)
+            for i in range(count + 20):
+                t0 = time.perf_counter()
+                transport.sendto(payload, target)
+                await asyncio.wait_for(waiter.replies.get(), 2)
+                if i >= 20:  # the first few set up the channel
+                    samples.append((time.perf_counter() - t0) * 1000)
+            transport.close()
+            out[name] = samples
+    finally:
+        echo.close()
+    return out
+
+
 def log(text: str) -> None:
     print(text, flush=True)
 
@@ -136,12 +202,17 @@ async def stream_one(net, gw, coturn_pid: int, path: str, seconds: float, video:
             frames1 = await gateway_frames()
             await phones.close()
     rtts = [s["rtt"] * 1000 for s in samples if s["rtt"] is not None]
+    # The mean over the window of every consent check's round trip (each is whole milliseconds;
+    # their mean is finer than one sample).
+    checks = samples[-1]["responses"] - samples[0]["responses"] if samples else 0
+    mean_rtt = (samples[-1]["total"] - samples[0]["total"]) * 1000 / checks if checks else None
     sent = [s["fps"] for s in samples if s["fps"] is not None]
     widths = [s["width"] for s in samples if s["width"]]
     kbits = (samples[-1]["bytes"] - bytes0) * 8 / 1000 / span if samples and bytes0 is not None else None
     return {
         "path": path, "local": pair["local"]["type"], "protocol": pair["local"].get("relayProtocol"),
         "remote": pair["remote"]["type"], "rtt_ms": statistics.median(rtts) if rtts else None,
+        "rtt_mean_ms": mean_rtt, "checks": checks,
         "rtt_p95_ms": sorted(rtts)[int(0.95 * (len(rtts) - 1))] if rtts else None,
         "sent_fps": statistics.median(sent) if sent else None,
         "width": statistics.median(widths) if widths else None,
@@ -150,17 +221,27 @@ async def stream_one(net, gw, coturn_pid: int, path: str, seconds: float, video:
     }
 
 
-def report(results: list[dict], seconds: float) -> str:
+def report(results: list[dict], seconds: float, trips: dict[str, list[float]]) -> str:
     rows = []
     for r in results:
         rows.append(
             f"| {r['path']} | {r['local']}{'/' + r['protocol'] if r['protocol'] else ''} -> {r['remote']} "
-            f"| {r['rtt_ms']:.1f} | {r['rtt_p95_ms']:.1f} | {r['sent_fps']:.0f} ({r['width']:.0f} px wide) "
+            f"| {r['rtt_mean_ms']:.2f} ({r['checks']}) | {r['rtt_ms']:.0f} | {r['rtt_p95_ms']:.0f} | {r['sent_fps']:.0f} ({r['width']:.0f} px wide) "
             f"| {r['received_fps']:.1f} | {r['kbit_s']:.0f} | {r['coturn_cpu']:.1f}% | {r['gateway_cpu']:.1f}% |"
         )
-    direct = results[0]
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[int(q * (len(ordered) - 1))]
+
+    base = statistics.median(trips["direct"])
+    trip_rows = "\n".join(
+        f"| {name} | {statistics.median(v):.3f} | {pct(v, 0.95):.3f} | {pct(v, 0.99):.3f} "
+        f"| {statistics.median(v) - base:+.3f} |"
+        for name, v in trips.items()
+    )
     extra = ", ".join(
-        f"{r['path']} +{r['rtt_ms'] - direct['rtt_ms']:.1f} ms round trip and {r['coturn_cpu']:.1f}% of a core in coturn"
+        f"{r['path']} {statistics.median(trips[r['path']]) - base:+.2f} ms a round trip (median) and "
+        f"{r['coturn_cpu']:.1f}% of a core in coturn for {r['kbit_s'] / 1000:.1f} Mbit/s"
         for r in results[1:]
     )
     return f"""## TURN: relaying a caller against going direct
@@ -170,14 +251,23 @@ Reproduce: `make bench-turn` (root; the private test network). Machine: {machine
 One Chromium caller streaming a camera-like picture (640x480, 15 fps, noisy: the media
 benchmark's, looped) from a namespace whose firewall
 chooses the path, {seconds:.0f} s per path after a 5 s warm-up, one path after the other in the same
-run, to one gateway and one coturn (the documented configuration). Round trip: the selected
-candidate pair's `currentRoundTripTime` in Chromium (median and p95 of one sample a second; the
-STUN consent checks travel the media's path, through the relay when relayed). CPU: coturn's and
+run, to one gateway and one coturn (the documented configuration). Round trip: Chromium's
+selected candidate pair, whose STUN consent checks travel the media's path (through the relay
+when relayed): the mean of every check in the window (`totalRoundTripTime` / `responsesReceived`),
+and the median and p95 of `currentRoundTripTime` sampled once a second (whole milliseconds). CPU: coturn's and
 the gateway process's CPU time over the window, as a share of one core.
 
-| path | pair (caller -> gateway) | RTT median, ms | RTT p95, ms | camera sends, fps | gateway receives, fps | sent, kbit/s | coturn CPU | gateway CPU |
-|---|---|---|---|---|---|---|---|---|
+| path | pair (caller -> gateway) | RTT mean, ms (checks) | RTT median, ms | RTT p95, ms | camera sends, fps | gateway receives, fps | sent, kbit/s | coturn CPU | gateway CPU |
+|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+What the relay adds to each packet, measured without a browser in the same run: {len(trips["direct"])}
+round trips of a 200-byte datagram, one at a time, to a UDP echo on the gateway's address, sent
+directly and through a coturn relay (aioice's TURN client):
+
+| path | round trip median, ms | p95, ms | p99, ms | median against direct, ms |
+|---|---|---|---|---|
+{trip_rows}
 
 Against direct, in this run: {extra}. All of it inside one machine, so the round trips measure
 the relay's own processing (user-space forwarding, TLS for 443), not distance: on a real network
@@ -207,6 +297,8 @@ async def main(seconds: float, write: bool) -> None:
                 with running_gateway(folder / "data", {"SCENELINK_PORT": str(port)}, config=config,
                                      operators=("handler1",)) as gw:
                     results = []
+                    log("relay round trips ...")
+                    trips = await relay_round_trips()
                     for path, flows in PATHS.items():
                         net.allow(flows(port))
                         log(f"{path}: streaming {seconds:.0f} s ...")
@@ -215,7 +307,7 @@ async def main(seconds: float, write: bool) -> None:
                         results.append(result)
     assert results[0]["local"] == "host", "direct must take the host pair"
     assert all(r["local"] == "relay" for r in results[1:]), "TURN paths must be relayed"
-    text = report(results, seconds)
+    text = report(results, seconds, trips)
     print(text)
     if write:
         write_section(BEGIN, END, text, after="<!-- planes:end -->")
