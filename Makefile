@@ -85,6 +85,10 @@ chromium:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  case " $$missing " in *" coturn "*) \
+	    echo "coturn: the system service stays off (Debian's default file has no authentication; tests run their own)"; \
+	    $(SUDO) systemctl disable --now coturn >/dev/null 2>&1 || true;; \
+	  esac; \
 	fi
 
 # The record's tests and bench-record use the machine's PostgreSQL through its Unix socket, as the
