@@ -61,7 +61,13 @@ from benchmarks import picture_quality  # noqa: E402
 from benchmarks import report as report_module  # noqa: E402
 from benchmarks.media_peers import Caller, GatewayTarget, RelayTarget, Viewer  # noqa: E402
 from benchmarks.media_sample import FPS, HEIGHT, SECONDS, WIDTH, ensure_video  # noqa: E402
-from benchmarks.procstat import CpuMeter, CpuWindow, udp_counters, udp_drops_by_pid  # noqa: E402
+from benchmarks.procstat import (  # noqa: E402
+    CpuMeter,
+    CpuWindow,
+    drops_between,
+    udp_counters,
+    udp_drops_by_socket,
+)
 from tests.conftest import on_private_test_network  # noqa: E402
 
 HOST = "10.99.0.1"
@@ -87,6 +93,9 @@ TARGET_P95_MS = 150.0
 TARGET_BUSY_P95_MS = 300.0
 TARGET_PSNR_LOSS_DB = 1.0
 TARGET_FIRST_FRAME_S = 0.6
+# Below this the load generator itself was starved (its callers fell behind their 15 fps): the
+# window measured the machine, not the server.
+STEADY_FPS = 14.5
 BUSY_SETTLE = 3.0  # seconds between starting the busy process and the window
 QUALITY_FRAMES = 150
 
@@ -230,6 +239,24 @@ async def stop_all(target, callers: list[Caller], viewers: list[Viewer]) -> None
             log(f"  {target.name}: stopping a caller failed: {exc!r}")
 
 
+async def gateway_counters(target, callers: list[Caller]) -> dict[str, int] | None:
+    """The gateway's own counts over all callers, from stream health: frames dropped before decoding
+    (the bounded decoder queue), frames dropped while a keyframe was awaited after a stall, stalls
+    skipped, keyframe requests (PLI). None for the alternative, which has no such report."""
+    if not hasattr(target, "stream_health"):
+        return None
+    totals = {"decoder_dropped": 0, "decoder_overflows": 0, "jitter_dropped": 0, "stalls": 0, "plis": 0}
+    for caller in callers:
+        stream = await target.stream_health(caller) or {}
+        queue, keys = stream.get("decoder_queue") or {}, stream.get("keyframes") or {}
+        totals["decoder_dropped"] += queue.get("dropped", 0)
+        totals["decoder_overflows"] += queue.get("overflows", 0)
+        totals["jitter_dropped"] += keys.get("dropped_frames", 0)
+        totals["stalls"] += keys.get("stalls", 0)
+        totals["plis"] += keys.get("plis", 0)
+    return totals
+
+
 def delivery(callers: list[Caller], viewers: list[Viewer], w0: float, w1: float) -> dict[str, Any]:
     """Frames sent in [w0, w1) against frames the viewers received, and their latency."""
     sent = received = 0
@@ -246,7 +273,8 @@ def delivery(callers: list[Caller], viewers: list[Viewer], w0: float, w1: float)
         for n in got:
             t_sent = viewer.caller.source.sent[n]
             t_decoded, t_wire, t_departed = viewer.got[n]
-            decoded.append(1000 * (t_decoded - t_sent))
+            if t_decoded is not None:
+                decoded.append(1000 * (t_decoded - t_sent))
             if t_wire is not None:
                 wire.append(1000 * (t_wire - t_sent))
             if t_departed is not None:
@@ -336,7 +364,12 @@ async def phase_load(
     spinner: subprocess.Popen | None = None
     try:
         for i in range(n):
-            caller = await asyncio.wait_for(target.start_caller(video), 30)
+            try:
+                caller = await asyncio.wait_for(target.start_caller(video), 30)
+            except (TimeoutError, RuntimeError) as exc:
+                # On a loaded machine one start can miss its deadline; a second miss ends the run.
+                log(f"  {target.name}: caller {i + 1} did not start ({exc!r}); once more")
+                caller = await asyncio.wait_for(target.start_caller(video), 60)
             callers.append(caller)
             first_frame.append(caller.first_frame_at - caller.offer_at)
             viewers.append(await asyncio.wait_for(target.add_viewer(caller), 30))
@@ -351,20 +384,26 @@ async def phase_load(
             log(f"  {target.name}: a busy process (pid {spinner.pid}) spins on one core; {BUSY_SETTLE:.0f} s to settle")
             await asyncio.sleep(BUSY_SETTLE)
         log(f"  {target.name}: measuring for {window:.0f} s")
+        health0 = await gateway_counters(target, callers)
         w0 = time.time()
         bytes0 = sum(v.rtp_bytes for v in viewers)
-        udp0, sock0 = udp_counters(), udp_drops_by_pid([meter.pid, os.getpid()])
+        udp0, server0, loadgen0 = udp_counters(), udp_drops_by_socket(meter.pid), udp_drops_by_socket(os.getpid())
         cpu = await measure(meter, window)
-        udp1, sock1 = udp_counters(), udp_drops_by_pid([meter.pid, os.getpid()])
+        udp1, server1, loadgen1 = udp_counters(), udp_drops_by_socket(meter.pid), udp_drops_by_socket(os.getpid())
         w1 = time.time()
         viewer_kbps = (sum(v.rtp_bytes for v in viewers) - bytes0) * 8 / (w1 - w0) / 1000 / n
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)  # frames in flight at the window's end; stream health's next sample
         result = delivery(callers, viewers, w0, w1)
+        health1 = await gateway_counters(target, callers)
+        result["gateway_counters"] = (
+            {k: health1[k] - health0.get(k, 0) for k in health1} if health1 is not None and health0 is not None else None
+        )
         # Datagrams the kernel dropped because a socket's receive buffer was full (either process).
         result["udp_rcvbuf_errors"] = udp1["RcvbufErrors"] - udp0["RcvbufErrors"]
         result["udp_in_datagrams"] = udp1["InDatagrams"] - udp0["InDatagrams"]
-        result["udp_drops_server"] = sock1[meter.pid] - sock0[meter.pid]
-        result["udp_drops_loadgen"] = sock1[os.getpid()] - sock0[os.getpid()]
+        result["udp_drops_server"] = drops_between(server0, server1)
+        result["udp_drops_loadgen"] = drops_between(loadgen0, loadgen1)
+        result["window_s"] = w1 - w0
     finally:
         if spinner is not None:
             spinner.kill()
@@ -399,9 +438,11 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
         for server in servers:
             log(f"starting {server.name}: {' '.join(server.argv[1:])}")
             server.start()
+        # Viewers count frames without decoding them (see benchmarks/media_peers.py): the load
+        # generator's decoding would otherwise take CPU from the server under test.
         targets = [
-            GatewayTarget(gateway.base_url, "bench1", password, gateway.proc.pid),
-            RelayTarget(relay.base_url, relay.proc.pid),
+            GatewayTarget(gateway.base_url, "bench1", password, gateway.proc.pid, count_only=True),
+            RelayTarget(relay.base_url, relay.proc.pid, count_only=True),
         ]
         try:
             for target in targets:
@@ -432,12 +473,16 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
                 for _ in range(2):
                     r = await phase_load(target, video, CpuMeter(target.pid), n_quiet, warmup, window_load)
                     attempts.append(r)
-                    if r["cpu"]["others_pct"] <= QUIET_PCT or time.monotonic() - started > RETRY_BEFORE_SECONDS:
+                    if (r["cpu"]["others_pct"] <= QUIET_PCT and r["caller_fps"] >= STEADY_FPS) \
+                            or time.monotonic() - started > RETRY_BEFORE_SECONDS:
                         break
-                    log(f"  {target.name}: other processes used {r['cpu']['others_pct']:.0f}% of a core in that window "
-                        f"(dropped {r['drop_pct']:.1f}%, p95 {fmt_ms(r['departed_ms'])}): once more")
-                # The least disturbed window counts; every attempt is kept in the results.
-                r = min(attempts, key=lambda a: a["cpu"]["others_pct"])
+                    log(f"  {target.name}: other processes used {r['cpu']['others_pct']:.0f}% of a core in that window, "
+                        f"the callers sent {r['caller_fps']:.1f} fps (dropped {r['drop_pct']:.1f}%, p95 "
+                        f"{fmt_ms(r['departed_ms'])}): once more")
+                # The least disturbed window counts: one where the load generator kept its callers at
+                # their frame rate, then the one where other processes took least; every attempt is
+                # kept in the results.
+                r = min(attempts, key=lambda a: (a["caller_fps"] < STEADY_FPS, a["cpu"]["others_pct"]))
                 r["attempts"] = [
                     {"others_pct": a["cpu"]["others_pct"], "drop_pct": a["drop_pct"], "departed_ms": a["departed_ms"]}
                     for a in attempts
@@ -468,11 +513,19 @@ def log_load(name: str, r: dict[str, Any]) -> None:
     log(
         f"  {name}: dropped {r['drop_pct']:.2f}% of {r['sent']} frames (worst viewer {r['worst_pair_drop_pct']:.1f}%); "
         f"latency p50/p95 server-side {fmt_ms(r['departed_ms'])}, to the viewer's socket {fmt_ms(r['wire_ms'])}, "
-        f"decoded {fmt_ms(r['decoded_ms'])}; kernel UDP drops on the server's sockets {r['udp_drops_server']}; "
+        f"kernel UDP drops on the server's sockets {r['udp_drops_server']}; "
         f"CPU {c['target_pct']:.0f}% (main thread {c['main_thread_pct']:.0f}%), "
         f"load generator {c['loadgen_pct']:.0f}%, other processes {c['others_pct']:.0f}%; "
         f"callers sent {r['caller_fps']:.1f} fps, viewers got {r['viewer_kbps']:.0f} kbit/s; RSS {c['rss_mib']:.0f} MiB"
     )
+    if r.get("gateway_counters"):
+        log(f"  {name}: inside the gateway in the window: {counters_text(r['gateway_counters'])}")
+
+
+def counters_text(g: dict[str, int]) -> str:
+    return (f"{g['decoder_dropped']} frames dropped before decoding ({g['decoder_overflows']} overflows of the "
+            f"decoder queue), {g['jitter_dropped']} while a keyframe was awaited after {g['stalls']} stalls, "
+            f"{g['plis']} keyframe requests")
 
 
 def fmt_ms(p: dict) -> str:
@@ -669,13 +722,14 @@ def _load_rows(label: str, g: dict[str, Any], a: dict[str, Any]) -> list[str]:
         f"| … worst single viewer's drop | {g['worst_pair_drop_pct']:.1f}% | {a['worst_pair_drop_pct']:.1f}% | |",
         f"| … arrival → departure p50 / p95 | **{fmt_ms(g['departed_ms'])}** | {fmt_ms(a['departed_ms'])} | {ratio(g['departed_ms']['p95'], a['departed_ms']['p95'])} (p95) |",
         f"| … caller → viewer's socket p50 / p95 | {fmt_ms(g['wire_ms'])} | {fmt_ms(a['wire_ms'])} | {ratio(g['wire_ms']['p95'], a['wire_ms']['p95'])} (p95) |",
-        f"| … caller → decoded by the (aiortc) viewer p50 / p95 | {fmt_ms(g['decoded_ms'])} | {fmt_ms(a['decoded_ms'])} | {ratio(g['decoded_ms']['p95'], a['decoded_ms']['p95'])} (p95) |",
         f"| … datagrams the kernel dropped on the server's sockets (of {g['udp_in_datagrams']} / {a['udp_in_datagrams']} received on the machine) | **{g['udp_drops_server']}** | {a['udp_drops_server']} | |",
         f"| … server CPU | {g['cpu']['target_pct']:.0f}% | {a['cpu']['target_pct']:.0f}% | {ratio(g['cpu']['target_pct'], a['cpu']['target_pct'])} |",
         f"| … CPU of other processes / of the load generator | {g['cpu']['others_pct']:.0f}% / {g['cpu']['loadgen_pct']:.0f}% | {a['cpu']['others_pct']:.0f}% / {a['cpu']['loadgen_pct']:.0f}% | |",
-        f"| … viewers' bitrate each; unreadable stamps | {g['viewer_kbps']:.0f} kbit/s; {g['unreadable']} | {a['viewer_kbps']:.0f} kbit/s; {a['unreadable']} | |",
+        f"| … viewers' bitrate each; frames not matched to a number | {g['viewer_kbps']:.0f} kbit/s; {g['unreadable']} | {a['viewer_kbps']:.0f} kbit/s; {a['unreadable']} | |",
         f"| … server RSS, threads | {g['cpu']['rss_mib']:.0f} MiB, {g['cpu']['threads']} | {a['cpu']['rss_mib']:.0f} MiB, {a['cpu']['threads']} | |",
-    ]
+    ] + ([
+        f"| … inside the gateway, from its stream health | {counters_text(g['gateway_counters'])} | (not reported) | |",
+    ] if g.get("gateway_counters") else [])
 
 
 def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -704,7 +758,10 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "recorded on this machine (`samples/build/bench_media_runs.jsonl`).",
         f"- Load: synthetic aiortc callers send a pre-encoded, camera-like VP8 file without encoding it "
         f"({WIDTH}x{HEIGHT}, {FPS} fps, about {meta['video_kbps']:.0f} kbit/s, a keyframe every 4 s, each frame's number "
-        "stamped in as blocks); aiortc viewers decode every frame and read the number. They run in one process (the "
+        "stamped in as blocks). aiortc viewers decode their first frames and read the number, which ties the "
+        "stream's RTP timestamps to frame numbers; from then on they count each frame whose packets have all arrived, "
+        "without decoding it (decoding every frame of 20 viewers took the load generator a third of a core, which the "
+        "server then lacked; a real viewer is a browser elsewhere). Callers and viewers run in one process (the "
         "load generator), separate from the server, and go through the real API over HTTPS (operator login with CSRF, "
         "incident, link, the caller's page, consent, offer, viewer). The gateway is `scenelink serve` as `make run` "
         "starts it.",
@@ -716,7 +773,7 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "the frame's last packet to the viewer (the RTP abs-send-time it writes into each packet; one clock). It "
         "includes aiortc's receive jitter buffer, which releases a frame only when the next frame's first packet "
         f"arrives: about one frame interval, {1000 / FPS:.0f} ms at {FPS} fps. A frame is dropped when a caller sent "
-        "it and its viewer never decoded it.",
+        "it and its viewer never received all of it.",
         f"- Busy: for the {n_busy} × 1 window a process spinning on one core (`python -c 'while True: pass'`) runs "
         f"beside the server, started {BUSY_SETTLE:.0f} s before the window.",
         "- CPU is the server process alone (all its threads, `/proc/<pid>/stat`): per caller = (with callers − idle) "
@@ -748,7 +805,7 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "on average. The example pattern's buffered relay never skips a frame: when its encoders fall behind, frames "
         "wait in the relay's queues and latency grows instead, so compare drop rate and latency together. The "
         "gateway's unbuffered relay hands each encoder the newest frame and drops the rest."
-        + (f" A quiet window disturbed by other processes was measured once more and the quieter one kept: "
+        + (f" A quiet window disturbed by other processes, or in which the load generator could not keep its callers at 15 fps, was measured once more and the steadier one kept: "
            f"{attempts_text(gl)} for the gateway, {attempts_text(al)} for the example pattern." if disturbed else ""),
         "",
         "### Picture quality of a relayed frame (same run)",

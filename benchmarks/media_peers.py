@@ -1,9 +1,15 @@
 """Synthetic callers and viewers (aiortc peers) and the two servers they talk to.
 
 A caller sends the pre-encoded sample video as it is (``MediaPlayer(path, decode=False)``) and
-notes the wall-clock time at which each frame number left; a viewer reads the frame number stamped
-into every frame it decodes and notes when the frame's last RTP packet arrived ("wire") and when it
-was decoded. Callers and viewers live in the same process, so the times compare directly.
+notes the wall-clock time at which each frame number left; a viewer reads the number stamped into
+each frame it decodes, and notes when the frame's last RTP packet arrived ("wire"), when the server
+sent it and when it was decoded. With ``count_only`` a viewer decodes only its first frames: their
+numbers tie the stream's RTP timestamps to frame numbers (the server keeps the caller's timing: one
+frame is 90000/15 ticks), and from then on it counts each frame whose packets have all arrived, by
+its RTP timestamp, without decoding it. Decoding every frame of 20 viewers took the
+load generator a third of a core on a 2-core machine, CPU the server under test then lacked; a
+real viewer is a browser on another machine. Callers and viewers live in the same process, so the
+times compare directly.
 
 ``GatewayTarget`` drives the real gateway through its public API (operator login with CSRF,
 incident, link, the caller's page, consent, offer, viewer); ``RelayTarget`` drives the minimal
@@ -13,6 +19,7 @@ example-server pattern in :mod:`benchmarks.relay_server`.
 from __future__ import annotations
 
 import asyncio
+import queue
 import re
 import time
 from collections import OrderedDict
@@ -97,18 +104,43 @@ class Caller:
         self.source.stop()
 
 
+TICKS_PER_FRAME = 90000 // FPS
+CALIBRATION_FRAMES = 3  # consecutive decoded frames whose stamps agree with their RTP timestamps
+
+
+class _CountingQueue(queue.Queue):
+    """A viewer receiver's decoder input: once calibrated, frames are counted here, not decoded."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is not None and self.viewer.calibration is not None:
+            self.viewer._complete(item[1].timestamp)
+            return
+        super().put(item, block, timeout)
+
+
 class Viewer:
-    """A receive-only peer; decodes every frame and reads its stamped number."""
+    """A receive-only peer; decodes every frame and reads its stamped number, or with
+    ``count_only`` only its first frames, then counts frames complete on the wire (see the
+    module's description)."""
 
-    WIRE_KEEP = 600  # RTP timestamps remembered for matching decoded frames
+    WIRE_KEEP = 600  # RTP timestamps remembered for matching frames
 
-    def __init__(self, caller: Caller) -> None:
+    def __init__(self, caller: Caller, count_only: bool = False) -> None:
         self.caller = caller
+        self.count_only = count_only
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
         transceiver.setCodecPreferences(_vp8_first())
-        # frame number -> (decoded here at, last packet arrived here at, the server sent it at)
-        self.got: dict[int, tuple[float, float | None, float | None]] = {}
+        # frame number -> (decoded here at (None once frames are only counted), last packet
+        # arrived here at, the server sent it at)
+        self.got: dict[int, tuple[float | None, float | None, float | None]] = {}
+        # (pts, frame number) of a decoded frame once CALIBRATION_FRAMES in a row agreed
+        self.calibration: tuple[int, int] | None = None
+        self._agreeing: list[tuple[int, int]] = []
         self.sizes: set[tuple[int, int]] = set()
         self.unreadable = 0
         self.rtp_bytes = 0
@@ -150,6 +182,31 @@ class Viewer:
             return mapped
 
         mapper.map = map_timestamp
+        receiver._RTCRtpReceiver__decoder_queue = _CountingQueue(self)
+
+    def _complete(self, pts: int) -> None:
+        """A frame whose packets have all arrived (the jitter buffer handed it on), by its pts."""
+        assert self.calibration is not None
+        pts0, number0 = self.calibration
+        # The file's timestamps are in milliseconds, so a frame's RTP timestamp sits within half a
+        # millisecond's ticks of number x 6000, never a quarter frame away.
+        frames = (pts - pts0) / TICKS_PER_FRAME
+        number = number0 + round(frames)
+        if abs(frames - round(frames)) > 0.25:
+            self.unreadable += 1
+            return
+        if number not in self.got:
+            arrived, departed = self._wire_by_pts.get(pts, (None, None))
+            self.got[number] = (None, arrived, departed)
+
+    def _calibrate(self, pts: int, number: int) -> None:
+        if self._agreeing:
+            last_pts, last_number = self._agreeing[-1]
+            if abs(pts - last_pts - (number - last_number) * TICKS_PER_FRAME) > TICKS_PER_FRAME // 4 or number <= last_number:
+                self._agreeing.clear()
+        self._agreeing.append((pts, number))
+        if len(self._agreeing) >= CALIBRATION_FRAMES:
+            self.calibration = (pts, number)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
@@ -170,6 +227,8 @@ class Viewer:
                 if number not in self.got:
                     arrived, departed = self._wire_by_pts.get(frame.pts, (None, None))
                     self.got[number] = (decoded_at, arrived, departed)
+                if self.count_only and self.calibration is None and frame.pts is not None:
+                    self._calibrate(frame.pts, number)
         except MediaStreamError:
             pass
 
@@ -213,6 +272,7 @@ class GatewayTarget:
     pid: int
     name: str = "gateway"
     run_tag: str = field(default_factory=lambda: time.strftime("%H%M%S"))
+    count_only: bool = False  # viewers count frames without decoding them, once calibrated
     _session: aiohttp.ClientSession | None = None
     _csrf: str = ""
     _count: int = 0
@@ -284,7 +344,7 @@ class GatewayTarget:
         raise TimeoutError("no stream.started event from the gateway")
 
     async def add_viewer(self, caller: Caller) -> Viewer:
-        viewer = Viewer(caller)
+        viewer = Viewer(caller, self.count_only)
         try:
             answer = await _expect(
                 await self._post(f"/api/incidents/{caller.ref['incident']}/viewer", await viewer.offer())
@@ -294,6 +354,14 @@ class GatewayTarget:
             await viewer.close()
             raise
         return viewer
+
+    async def stream_health(self, caller: Caller) -> dict[str, Any] | None:
+        """The gateway's latest stream health for this caller (sampled every 2 s), if any yet."""
+        try:
+            body = await _expect(await self._session.get(self.base_url + f"/api/incidents/{caller.ref['incident']}/stream"))
+        except Exception:
+            return None
+        return body.get("stream")
 
     async def stop_caller(self, caller: Caller) -> None:
         phone: aiohttp.ClientSession = caller.ref["phone"]
@@ -313,6 +381,7 @@ class RelayTarget:
     base_url: str
     pid: int
     name: str = "alternative"
+    count_only: bool = False
     _session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -345,7 +414,7 @@ class RelayTarget:
         return caller
 
     async def add_viewer(self, caller: Caller) -> Viewer:
-        viewer = Viewer(caller)
+        viewer = Viewer(caller, self.count_only)
         try:
             answer = await _expect(
                 await self._session.post(self.base_url + f"/view/{caller.ref['id']}", json=await viewer.offer())

@@ -123,3 +123,35 @@ def udp_drops_by_pid(pids: list[int]) -> dict[int, int]:
             pass
         out[pid] = total
     return out
+
+
+def udp_drops_by_socket(pid: int) -> dict[str, int]:
+    """Datagrams dropped so far on each UDP socket ``pid`` holds, by inode (see :func:`udp_drops_by_pid`)."""
+    drops_by_inode: dict[str, int] = {}
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(name) as fh:
+                next(fh)
+                for line in fh:
+                    fields = line.split()
+                    drops_by_inode[fields[9]] = int(fields[-1])
+        except OSError:
+            continue
+    out: dict[str, int] = {}
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in drops_by_inode:
+                out[target[8:-1]] = drops_by_inode[target[8:-1]]
+    except OSError:
+        pass
+    return out
+
+
+def drops_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Datagrams dropped between two :func:`udp_drops_by_socket` readings, on sockets open at the
+    second (a socket closed in between takes its count with it; one opened counts from zero)."""
+    return sum(max(0, n - before.get(inode, 0)) for inode, n in after.items())
