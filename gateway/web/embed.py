@@ -12,7 +12,7 @@ from ..auth import digest
 from ..live import NoStream
 from ..media.sdp import SdpError, parse_answer, parse_offer
 from .incidents import json_body
-from .keys import ACCOUNTS, DATABASE, LIVE, SETTINGS
+from .keys import ACCOUNTS, DATABASE, ICE, LIVE, SETTINGS
 from .media import stream_mjpeg
 from .nodes import viewer_answer, viewer_complete
 from .pages import WEB_CLIENT
@@ -43,6 +43,15 @@ async def embed_page(request: web.Request) -> web.StreamResponse:
     if await _incident_for(request) is None:
         return web.Response(text=EXPIRED_PAGE, content_type="text/html", status=404, headers=headers)
     return web.FileResponse(WEB_CLIENT / "embed" / "index.html", headers=headers)
+
+
+@routes.post("/embed/{token}/ice")
+async def embed_ice(request: web.Request) -> web.Response:
+    """The view's ICE servers for its next connection (a TURN credential of its own, short-lived)."""
+    incident_id = await _incident_for(request)
+    if incident_id is None:
+        return json_error(404, "expired", "this live view has expired or was withdrawn")
+    return web.json_response(request.app[ICE].for_browser("embed", incident_id))
 
 
 @routes.post("/embed/{token}/viewer")

@@ -311,6 +311,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                              sdp=STR, operator=STR))),
     # -- the embeddable viewer (the token in the path is the capability) -----------------------
     ("get", "/embed/{token}"): _op("The embeddable viewer", "embed", {200: HTML}, PUBLIC),
+    ("post", "/embed/{token}/ice"): _op("Fresh ICE servers (a TURN credential) for the view's next connection",
+                                        "embed", {200: _j()}, PUBLIC),
     ("post", "/embed/{token}/viewer"): _op("The viewer's WebRTC offer", "embed",
                                            {200: _j(_ref("ViewerReply"))}, PUBLIC,
                                            body=_json_body(_ref("SessionDescription"))),

@@ -95,3 +95,26 @@ async def test_an_operator_console_gets_a_credential_of_its_own(client):
 def caller_log(caplog):
     caplog.set_level(logging.INFO)
     return caplog
+
+
+async def test_an_embedded_view_gets_a_credential_of_its_own_until_it_is_withdrawn(client):
+    from datetime import timedelta
+
+    from gateway.auth import digest
+    from gateway.record.database import utcnow
+    from gateway.web.keys import ACCOUNTS
+
+    csrf = await login(client, "handler1")
+    incident, _ = await incident_with_link(client, csrf)
+    made = await client.post(f"/api/incidents/{incident['id']}/embeds", json={"ttl_seconds": 600},
+                             headers={"X-CSRF-Token": csrf})
+    assert made.status == 201, await made.text()
+    embed = (await made.json())["url"].removeprefix("http://gw.test")
+    client.session.cookie_jar.clear()  # a CAD screen has no operator session
+    answer = await (await client.post(embed + "/ice")).json()
+    entry = turn_entry(answer)
+    assert entry["username"].split(":", 1)[1].startswith(f"embed-{incident['id']}-")
+    assert coturn_accepts(entry, time.time())
+    withdrawn = utcnow() - timedelta(seconds=1)
+    await client.app[ACCOUNTS].add_embed_token(digest("old-token"), incident["id"], "h", withdrawn)
+    assert (await client.post("/embed/old-token/ice")).status == 404

@@ -17,9 +17,21 @@ function fallBackToMjpeg() {
   still.onload = () => say("");
 }
 
+// The ICE servers for one connection: any TURN credential in them is minted for this view and
+// short-lived, so they are asked for again before every connection.
+async function iceServers() {
+  try {
+    const resp = await fetch(`${base}/ice`, { method: "POST" });
+    const config = resp.ok ? await resp.json() : {};
+    return Array.isArray(config.ice_servers) ? config.ice_servers : [];
+  } catch (err) {
+    return [];
+  }
+}
+
 async function connect() {
   if (!window.RTCPeerConnection) { fallBackToMjpeg(); return; }
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = new RTCPeerConnection({ iceServers: await iceServers() });
   preferCodec(pc.addTransceiver("video", { direction: "recvonly" }), "video/VP8");
   pc.ontrack = (event) => { video.srcObject = event.streams[0] || new MediaStream([event.track]); };
   pc.onconnectionstatechange = () => {
