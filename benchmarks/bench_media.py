@@ -239,21 +239,34 @@ async def stop_all(target, callers: list[Caller], viewers: list[Viewer]) -> None
             log(f"  {target.name}: stopping a caller failed: {exc!r}")
 
 
-async def gateway_counters(target, callers: list[Caller]) -> dict[str, int] | None:
-    """The gateway's own counts over all callers, from stream health: frames dropped before decoding
+async def gateway_counters(target, callers: list[Caller]) -> dict[str, dict[str, int]] | None:
+    """The gateway's own counts per caller, from stream health: frames dropped before decoding
     (the bounded decoder queue), frames dropped while a keyframe was awaited after a stall, stalls
     skipped, keyframe requests (PLI). None for the alternative, which has no such report."""
     if not hasattr(target, "stream_health"):
         return None
-    totals = {"decoder_dropped": 0, "decoder_overflows": 0, "jitter_dropped": 0, "stalls": 0, "plis": 0}
+    out: dict[str, dict[str, int]] = {}
     for caller in callers:
-        stream = await target.stream_health(caller) or {}
+        stream = await target.stream_health(caller)
+        if not stream:
+            continue
         queue, keys = stream.get("decoder_queue") or {}, stream.get("keyframes") or {}
-        totals["decoder_dropped"] += queue.get("dropped", 0)
-        totals["decoder_overflows"] += queue.get("overflows", 0)
-        totals["jitter_dropped"] += keys.get("dropped_frames", 0)
-        totals["stalls"] += keys.get("stalls", 0)
-        totals["plis"] += keys.get("plis", 0)
+        out[caller.ref["incident"]] = {
+            "decoder_dropped": queue.get("dropped", 0), "decoder_overflows": queue.get("overflows", 0),
+            "jitter_dropped": keys.get("dropped_frames", 0), "stalls": keys.get("stalls", 0), "plis": keys.get("plis", 0),
+        }
+    return out
+
+
+def counters_between(before: dict[str, dict[str, int]] | None, after: dict[str, dict[str, int]] | None) -> dict[str, int] | None:
+    """Totals over the callers read both times (stream health is sampled every 2 s)."""
+    if before is None or after is None:
+        return None
+    totals = {"decoder_dropped": 0, "decoder_overflows": 0, "jitter_dropped": 0, "stalls": 0, "plis": 0}
+    for incident, counts in after.items():
+        if incident in before:
+            for key in totals:
+                totals[key] += max(0, counts[key] - before[incident][key])
     return totals
 
 
@@ -395,9 +408,7 @@ async def phase_load(
         await asyncio.sleep(2.5)  # frames in flight at the window's end; stream health's next sample
         result = delivery(callers, viewers, w0, w1)
         health1 = await gateway_counters(target, callers)
-        result["gateway_counters"] = (
-            {k: health1[k] - health0.get(k, 0) for k in health1} if health1 is not None and health0 is not None else None
-        )
+        result["gateway_counters"] = counters_between(health0, health1)
         # Datagrams the kernel dropped because a socket's receive buffer was full (either process).
         result["udp_rcvbuf_errors"] = udp1["RcvbufErrors"] - udp0["RcvbufErrors"]
         result["udp_in_datagrams"] = udp1["InDatagrams"] - udp0["InDatagrams"]
