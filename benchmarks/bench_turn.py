@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -287,8 +288,8 @@ async def main(seconds: float, write: bool) -> None:
             ]
             with coturn(folder / "coturn", site, wait_for=(TURN_HOST, 443)) as server:
                 secret_file = folder / "turn.secret"
-                secret_file.write_text(SECRET)
-                secret_file.chmod(0o600)
+                with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+                    fh.write(SECRET)
                 config = folder / "scenelink.toml"
                 config.write_text(
                     f'[turn]\nurls = ["turns:{TURN_HOST}:443?transport=tcp", "turn:{TURN_HOST}:3478?transport=udp"]\n'

@@ -9,6 +9,7 @@ if the media went through the relay, never by a direct path.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import time
@@ -101,8 +102,9 @@ def _free_port() -> int:
 
 def _turn_gateway(folder, port: int, name: str, extra: str = "", seconds: int = 300):
     secret_file = folder / "turn.secret"
-    secret_file.write_text(SECRET + "\n")
-    secret_file.chmod(0o600)
+    secret_file.unlink(missing_ok=True)
+    with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:  # never readable by others
+        fh.write(SECRET + "\n")
     config = folder / f"scenelink-{name}.toml"
     config.write_text(
         f'[turn]\nurls = ["turns:{TURN_HOST}:443?transport=tcp"]\nsecret_file = "{secret_file}"\n'

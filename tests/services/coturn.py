@@ -60,9 +60,11 @@ def coturn(folder: Path, site_lines: list[str], wait_for: tuple[str, int]) -> It
     (folder / "log").mkdir(exist_ok=True)
     log = folder / "log" / "turn.log"
     config = folder / "turnserver.conf"
-    config.write_text(DOCUMENTED_CONFIG.read_text() + "\n# --- the test's site lines\n" + "\n".join(
-        [*site_lines, f"log-file={log}", f"pidfile={folder / 'turnserver.pid'}"]) + "\n")
-    config.chmod(0o600)  # it holds the shared secret
+    text = DOCUMENTED_CONFIG.read_text() + "\n# --- the test's site lines\n" + "\n".join(
+        [*site_lines, f"log-file={log}", f"pidfile={folder / 'turnserver.pid'}"]) + "\n"
+    config.unlink(missing_ok=True)
+    with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:  # it holds the secret
+        fh.write(text)
     proc = subprocess.Popen([TURNSERVER, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Coturn(proc, config, log)
     try:
