@@ -11,7 +11,9 @@ synthetic callers and viewers of :mod:`benchmarks.media_peers` (pre-encoded, fra
 - gateway CPU with N callers and no viewer, then with V viewers per caller: CPU per caller and per
   viewer (``/proc/<pid>/stat``, all threads); with Janus, Janus's own CPU beside it;
 - frames the viewers missed of those the callers sent, and the latency caller -> viewer's decoded
-  frame by the stamped number.
+  frame by the stamped number;
+- the ceiling: callers (each with V viewers) added a few at a time until more than 5% of frames
+  are dropped (``--ceiling``, the most to try; 0 skips it).
 
 The load generator shares the machine's cores with both servers, so N x V is limited by what it
 can decode; the figures are per caller and per viewer. Writes the "Media planes" section of
@@ -62,7 +64,9 @@ The embedded relay encodes once per viewer in the gateway; with Janus the gatewa
 caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
 viewers without decoding. `make bench-planes` runs both planes one after the other with the same
 synthetic callers and viewers (`--callers`, `--viewers`); the load generator decodes every
-viewer's frames on the same cores, which is what limits the sizes it can run on a 2-core machine."""
+viewer's frames on the same cores, which is what limits the sizes it can run on a 2-core machine:
+a ceiling reached while the load generator (one Python thread) is near a full core is its own,
+not the plane's; each step's shares are in the run's log and `samples/build/bench_planes_runs.jsonl`."""
 
 
 class AnsweringViewer(Viewer):
@@ -138,6 +142,45 @@ async def measure_plane(target: PlaneTarget, video: Path, n: int, v: int, janus_
     }
 
 
+CEILING_DROP_PCT = 5.0
+
+
+async def ceiling(target: PlaneTarget, video: Path, v: int, step: int, most: int, window: float) -> dict[str, Any]:
+    """Callers (each with ``v`` viewers) added ``step`` at a time until more than 5% of frames are
+    dropped: the last count that held, and every step's figures."""
+    steps = []
+    held = 0
+    for n in range(step, most + 1, step):
+        callers: list[Caller] = []
+        viewers: list[Viewer] = []
+        try:
+            for _ in range(n):
+                caller = await asyncio.wait_for(target.start_caller(video), 30)
+                callers.append(caller)
+                for _ in range(v):
+                    viewers.append(await asyncio.wait_for(target.add_viewer(caller), 30))
+            for viewer in viewers:
+                await viewer.first_frame(30)
+            await asyncio.sleep(3.0)
+            meter = CpuMeter(target.pid)
+            w0 = time.time()
+            cpu = await measure(meter, window)
+            w1 = time.time()
+            await asyncio.sleep(1.5)
+            seen = delivery(callers, viewers, w0, w1)
+        finally:
+            await stop_all(target, callers, viewers)
+        steps.append({"callers": n, "drop_pct": seen["drop_pct"], "decoded_ms": seen["decoded_ms"],
+                      "gateway_pct": cpu.target_pct, "loadgen_pct": cpu.loadgen_pct, "others_pct": cpu.others_pct})
+        log(f"  {target.name} ceiling: {n} callers x {v}: dropped {seen['drop_pct']:.1f}%, "
+            f"p50/p95 {fmt_ms(seen['decoded_ms'])}, gateway {cpu.target_pct:.0f}%, "
+            f"load generator {cpu.loadgen_pct:.0f}%, others {cpu.others_pct:.0f}%")
+        if seen["drop_pct"] > CEILING_DROP_PCT:
+            break
+        held = n
+    return {"held": held, "steps": steps, "reached_most": held == most - most % step}
+
+
 async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for plane in ("embedded", "janus"):
@@ -157,6 +200,10 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
                 log(f"{plane}: {args.callers} callers, then {args.viewers} viewers each")
                 r = await measure_plane(target, video, args.callers, args.viewers, janus.pid if janus else None,
                                         args.warmup, args.window)
+                if args.ceiling:
+                    log(f"{plane}: the ceiling, {args.ceiling_step} callers at a time")
+                    r["ceiling"] = await ceiling(target, video, args.viewers, args.ceiling_step, args.ceiling,
+                                                 args.window)
             finally:
                 await target.close()
             results[plane] = r
@@ -186,6 +233,8 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"| Janus CPU ({args.callers} x {args.viewers}) | - | {j['janus_pct']:.1f}% |",
         f"| frames dropped | {e['drop_pct']:.2f}% | {j['drop_pct']:.2f}% |",
         f"| caller -> viewer decoded p50 / p95 | {fmt_ms(e['decoded_ms'])} | {fmt_ms(j['decoded_ms'])} |",
+        *([f"| ceiling: callers x {args.viewers} with at most {CEILING_DROP_PCT:.0f}% dropped "
+            f"(tried up to {args.ceiling}) | {_held(e)} | {_held(j)} |"] if args.ceiling else []),
         f"| other processes on the machine (not Janus) | {e['others_pct']:.0f}% "
         f"| {j['others_pct'] - (j['janus_pct'] or 0):.0f}% |",
     ]
@@ -207,12 +256,21 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
     DOC.write_text(doc)
 
 
+def _held(result: dict[str, Any]) -> str:
+    c = result["ceiling"]
+    last = c["steps"][-1]
+    more = "+" if c["reached_most"] else f" ({last['callers']}: {last['drop_pct']:.0f}% dropped)"
+    return f"{c['held']}{more}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--callers", type=int, default=4)
     parser.add_argument("--viewers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--ceiling", type=int, default=12, help="most callers to try for the ceiling (0: none)")
+    parser.add_argument("--ceiling-step", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if not on_private_test_network():
