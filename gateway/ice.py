@@ -18,9 +18,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .config import IceServer, Settings
+from .limits import TokenBuckets
 from .turn import TurnCredentialError, credential_expiry, mint
 
 log = logging.getLogger("scenelink.ice")
+
+# Fresh credentials asked for by one link or embedded view: a few at once (reloads, a change of
+# network), then one every 10 s. Each credential may hold several relays (coturn's user-quota),
+# so minting without limit would let one link holder take many.
+RENEW_RATE, RENEW_BURST = 0.1, 6
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -44,6 +50,12 @@ class IceServers:
         self.turn = settings.turn
         self.node = _UNSAFE.sub("-", settings.node_name)[:24] or "gateway"
         self.clock = clock
+        self.renewals = TokenBuckets(rate=RENEW_RATE, burst=RENEW_BURST)
+
+    def renewal_wait(self, key: str) -> float:
+        """0.0 when ``key`` (a link, an embedded view) may have another credential now, else the
+        seconds until it may."""
+        return self.renewals.take(key) if self.turn.urls else 0.0
 
     def for_browser(self, kind: str, subject: str, not_after: float | None = None) -> dict[str, Any]:
         """``{"ice_servers": [...], "ice_servers_expire_in": seconds or None}`` for a browser.

@@ -212,6 +212,11 @@ async def ice_servers(request: web.Request) -> web.Response:
         return _refused_json()
     if link["state"] not in (LinkState.CONSENTED.value, LinkState.STREAMING.value):
         return json_error(409, "no_consent", "consent must be given before sharing starts")
+    wait = request.app[ICE].renewal_wait(f"link:{link['id']}")
+    if wait:
+        refused = json_error(429, "too_many_requests", "fresh ICE servers were given moments ago; try again shortly")
+        refused.headers["Retry-After"] = retry_after_header(wait)
+        return refused
     return web.json_response(_ice_servers(request, link))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth import digest
+from ..limits import retry_after_header
 from ..live import NoStream
 from ..media.sdp import SdpError, parse_answer, parse_offer
 from .incidents import json_body
@@ -51,6 +52,11 @@ async def embed_ice(request: web.Request) -> web.Response:
     incident_id = await _incident_for(request)
     if incident_id is None:
         return json_error(404, "expired", "this live view has expired or was withdrawn")
+    wait = request.app[ICE].renewal_wait(f"embed:{digest(request.match_info['token'])}")
+    if wait:
+        refused = json_error(429, "too_many_requests", "fresh ICE servers were given moments ago; try again shortly")
+        refused.headers["Retry-After"] = retry_after_header(wait)
+        return refused
     return web.json_response(request.app[ICE].for_browser("embed", incident_id))
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.config import TurnSettings
+from gateway.ice import RENEW_BURST
 
 from .conftest import login
 from .test_callers import Caller, incident_with_link
@@ -61,6 +62,9 @@ async def test_the_caller_gets_credentials_that_end_with_its_session(client, cal
         assert renewed.status == 200
         second = turn_entry(await renewed.json())
         assert coturn_accepts(second, time.time()) and second["username"] != first["username"]
+        # A few more (reloads, a change of network), then no faster than one every 10 s.
+        statuses = [(await phone.post("/ice", json={})).status for _ in range(RENEW_BURST)]
+        assert statuses[:-1] == [200] * (RENEW_BURST - 1) and statuses[-1] == 429
     finally:
         await phone.close()
     logged = caller_log.text
