@@ -139,7 +139,9 @@ class JanusClient:
         finally:
             log.warning("the connection to Janus closed")
             if self._ws is ws:
+                # Janus ends the session's handles with it: nothing more will come for them.
                 self._session_id = None
+                self._handlers.clear()
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(JanusError("the connection to Janus closed"))
