@@ -122,6 +122,7 @@ def build_app(settings: Settings, placer: Placer | None = None) -> web.Applicati
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(tiles.client_context)
     app.on_shutdown.append(_drain)
+    live.track_streams(app)  # after the drain: consoles' event streams are ended once the callers moved
     for table in (
         auth.routes,
         admin.routes,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..auth import Permission
 from ..live import NoStream
@@ -23,29 +24,53 @@ routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 20
 WS_SIGNED_OUT = 4401  # close code: the session or token is no longer valid; sign in again
+# Every open event stream, so that a node stopping can end them (the consoles reconnect, through
+# the proxy, to another node) rather than leave them to be cancelled mid-query.
+OPEN_STREAMS = web.AppKey("open_event_streams", set[web.WebSocketResponse])
+
+
+def track_streams(app: web.Application) -> None:
+    """Keep the app's open event streams, and end them when it shuts down (after the drain)."""
+    app[OPEN_STREAMS] = set()
+
+    async def close_streams(app: web.Application) -> None:
+        streams = app[OPEN_STREAMS]
+        for ws in list(streams):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node stopping")
+
+    app.on_shutdown.append(close_streams)
 
 
 async def _stream(request: web.Request, incident_id: str | None) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     await ws.prepare(request)
+    streams = request.app.get(OPEN_STREAMS)
+    if streams is not None:
+        streams.add(ws)
     with request.app[EVENTS].subscribe(incident_id) as subscription:
         # The socket's reader must run so that pings, pongs and a close from the browser are seen.
         reader = asyncio.ensure_future(_read_until_closed(ws))
         # The session or token that opened the socket is asked again while it is open.
         revoked = asyncio.ensure_future(until_revoked(lambda: still_signed_in(request)))
+        helpers: list[asyncio.Future[Any]] = [reader, revoked]
         try:
             while not ws.closed:
                 getter = asyncio.ensure_future(subscription.queue.get())
+                helpers[2:] = [getter]
                 done, _ = await asyncio.wait({getter, reader, revoked}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
-                    getter.cancel()
                     break
                 await ws.send_str(json.dumps(getter.result().to_json()))
         except (ConnectionResetError, RuntimeError):
             pass
         finally:
-            reader.cancel()
-            revoked.cancel()
+            # Each helper task ends before the handler does: none is left running (a revocation
+            # check mid-query, say) once the node has closed its database.
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if streams is not None:
+                streams.discard(ws)
             if revoked.done() and not revoked.cancelled():
                 await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
             await ws.close()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import signal
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -46,6 +47,11 @@ MAX_HEADERS = 64
 # Connections the kernel queues for accepting; asyncio also accepts up to this many at once, so
 # the connection limit leaves this many descriptors free (running out would stop accepting).
 BACKLOG = 256
+# After the drain (app._drain: the callers have moved), requests still open get this long to end
+# before they are cancelled. Long-lived ones (operators' event streams, MJPEG views) never end by
+# themselves and reconnect through the proxy to another node; aiohttp's default of 60 s would only
+# hold up a rolling restart.
+SHUTDOWN_GRACE_SECONDS = 3.0
 SSL_HANDSHAKE_SECONDS = 10.0
 DEFAULT_MAX_CONNECTIONS = 4096
 # Descriptors kept back from HTTP connections, for peer connections' UDP sockets, the record,
@@ -168,21 +174,41 @@ def serve(app: web.Application, host: str, port: int, ssl_context: Any, max_conn
     log.info("serving with at most %d connections", table.limit)
 
     async def run() -> None:
+        # The signals are ours, not aiohttp's: its handler raises GracefulExit (a SystemExit) out of
+        # the event loop, and the drain then runs while asyncio cancels every task, peer
+        # connections' own included, so closing them could wait for ever. Here the first SIGTERM
+        # or SIGINT stops the node in the ordinary way; a second one cancels the drain.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+
+        def on_signal(signum: int) -> None:
+            if stop.is_set():
+                log.warning("%s again: stopping without waiting for the drain", signal.Signals(signum).name)
+                if main is not None:
+                    main.cancel()
+                return
+            log.info("%s: stopping (draining first)", signal.Signals(signum).name)
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
         runner = web.AppRunner(
-            app, handle_signals=True, access_log_class=access_log_class,
+            app, handle_signals=False, access_log_class=access_log_class,
             keepalive_timeout=HEADER_TIMEOUT_SECONDS, max_line_size=MAX_LINE_SIZE,
             max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         )
         await runner.setup()
-        log.info("event loop: %s", loop_name(asyncio.get_running_loop()))
+        log.info("event loop: %s", loop_name(loop))
         try:
             await GuardedSite(runner, host, port, table, ssl_context=ssl_context, backlog=BACKLOG).start()
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 
     try:
         with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
             runner.run(run())
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
+    except (web.GracefulExit, KeyboardInterrupt, asyncio.CancelledError):
+        pass  # a second signal: stopped without the drain
