@@ -142,10 +142,11 @@ def _build_base_maps() -> None:
         BASE_MAPS[name] = cache / name
 
 
-def _base_maps(tiles: Path) -> None:
+def _base_maps(tiles: Path, names: tuple[str, ...] | None = None) -> None:
     tiles.mkdir(parents=True, exist_ok=True)
     for name, path in BASE_MAPS.items():
-        shutil.copy(path, tiles / name)
+        if names is None or name in names:
+            shutil.copy(path, tiles / name)
 
 
 def _add_user(env: dict[str, str], name: str, role: str, password: str, config: list[str]) -> None:
@@ -178,10 +179,11 @@ def _wait_ready(gw: Gateway) -> None:
 @contextlib.contextmanager
 def running_gateway(
     data_dir: Path, extra_env: dict[str, str] | None = None, config: Path | None = None,
-    operators: tuple[str, ...] = ("handler1", "dispatcher1", "super1"),
+    operators: tuple[str, ...] = ("handler1", "dispatcher1", "super1"), maps: tuple[str, ...] | None = None,
 ) -> Iterator[Gateway]:
     """A gateway process with the embedded defaults (and ``extra_env``, and ``config`` on top),
-    its ``operators`` added through the CLI; stopped with SIGINT at the end."""
+    its ``operators`` added through the CLI; stopped with SIGINT at the end. ``maps`` names the base
+    maps it serves (every one built, by default)."""
     config_args = ["--config", str(config)] if config else _config_args()
     # A port chosen beforehand (a firewall rule names it), or any free one.
     port = int((extra_env or {}).get("SCENELINK_PORT") or _free_port(HOST))
@@ -203,7 +205,7 @@ def running_gateway(
         **(extra_env or {}),
     })
     gw = Gateway(base_url, data_dir, data_dir / "gateway.log", passwords, env=env)
-    _base_maps(data_dir / "tiles")
+    _base_maps(data_dir / "tiles", maps)
     roles = {"handler1": "handler", "dispatcher1": "dispatcher", "super1": "supervisor"}
     for name in operators:
         _add_user(env, name, roles[name], passwords[name], config_args)

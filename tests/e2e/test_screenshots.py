@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from .conftest import running_gateway
 from .walkthrough import Walkthrough, settle
 
 pytestmark = [
@@ -25,7 +26,16 @@ pytestmark = [
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-async def test_screenshots(browser, gateway):
+@pytest.fixture(scope="module")
+def shipped_maps_gateway(tmp_path_factory):
+    """A gateway with only the base map the project ships: the street map the other tests draw from
+    the shared OpenStreetMap sample must not end up in a committed picture."""
+    with running_gateway(tmp_path_factory.mktemp("screenshots"), maps=("basemap.pmtiles",)) as gw:
+        yield gw
+
+
+async def test_screenshots(browser, shipped_maps_gateway):
+    gateway = shipped_maps_gateway
     w = Walkthrough(browser, gateway.base_url, gateway.passwords, shots=SHOTS)
     try:
         await w.handler_sends_link()  # photographs the login page on the way
