@@ -6,12 +6,13 @@
 Runs a real gateway with the embedded plane, then one with Debian's Janus as its plane (started
 with the deployment guide's files, as the tests do), one after the other, and drives each with the
 synthetic callers and viewers of :mod:`benchmarks.media_peers` (pre-encoded, frame-stamped VP8
-640x480 at 15 fps; viewers decode every frame and read its number). For each plane:
+640x480 at 15 fps; viewers decode their first frames to read their stamped numbers, then count
+frames complete on the wire, as bench-media's do). For each plane:
 
 - gateway CPU with N callers and no viewer, then with V viewers per caller: CPU per caller and per
   viewer (``/proc/<pid>/stat``, all threads); with Janus, Janus's own CPU beside it;
-- frames the viewers missed of those the callers sent, and the latency caller -> viewer's decoded
-  frame by the stamped number;
+- frames the viewers missed of those the callers sent, and the latency from the caller sending a
+  frame to its last packet reaching the viewer (through the gateway, or through Janus);
 - the ceiling: callers (each with V viewers) added a few at a time until more than 5% of frames
   are dropped (``--ceiling``, the most to try; 0 skips it).
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -53,20 +53,21 @@ from benchmarks.bench_media import (  # noqa: E402
 from benchmarks.media_peers import Caller, GatewayTarget, Viewer, _expect, _vp8_first  # noqa: E402
 from benchmarks.media_sample import ensure_video  # noqa: E402
 from benchmarks.procstat import CpuMeter, process_cpu_seconds  # noqa: E402
+from benchmarks.report import machine, write_section  # noqa: E402
 from tests.conftest import on_private_test_network  # noqa: E402
 from tests.services.janus import janus_server  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- planes:begin -->", "<!-- planes:end -->"
 BUILD = ROOT / "samples" / "build"
 INTRO = """\
 The embedded relay encodes once per viewer in the gateway; with Janus the gateway receives each
 caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
 viewers without decoding. `make bench-planes` runs both planes one after the other with the same
-synthetic callers and viewers (`--callers`, `--viewers`); the load generator decodes every
-viewer's frames on the same cores, which is what limits the sizes it can run on a 2-core machine:
-a ceiling reached while the load generator (one Python thread) is near a full core is its own,
-not the plane's; each step's shares are in the run's log and `samples/build/bench_planes_runs.jsonl`."""
+synthetic callers and viewers (`--callers`, `--viewers`); the viewers decode only their first
+frames (to read the stamped frame numbers) and then count frames complete on the wire, so that the
+load generator, on the same cores, is not what limits the sizes a 2-core machine can run. A ceiling
+reached while the load generator (one Python thread) is near a full core is still its own, not the
+plane's; each step's shares are in the run's log and `samples/build/bench_planes_runs.jsonl`."""
 
 
 class AnsweringViewer(Viewer):
@@ -87,7 +88,7 @@ class AnsweringViewer(Viewer):
 
 class PlaneTarget(GatewayTarget):
     async def add_viewer(self, caller: Caller) -> Viewer:
-        viewer = AnsweringViewer(caller)
+        viewer = AnsweringViewer(caller, count_only=True)
         url = f"/api/incidents/{caller.ref['incident']}/viewer"
         try:
             reply = await _expect(await self._post(url, await viewer.offer()))
@@ -138,7 +139,7 @@ async def measure_plane(target: PlaneTarget, video: Path, n: int, v: int, janus_
         "per_caller_all_viewers_pct": (with_viewers.target_pct - idle.target_pct) / n,
         "per_viewer_pct": (with_viewers.target_pct - with_callers.target_pct) / (n * v),
         "others_pct": with_viewers.others_pct, "loadgen_pct": with_viewers.loadgen_pct,
-        "drop_pct": seen["drop_pct"], "decoded_ms": seen["decoded_ms"], "sent": seen["sent"],
+        "drop_pct": seen["drop_pct"], "latency_ms": seen["departed_ms"], "sent": seen["sent"],
     }
 
 
@@ -170,10 +171,10 @@ async def ceiling(target: PlaneTarget, video: Path, v: int, step: int, most: int
             seen = delivery(callers, viewers, w0, w1)
         finally:
             await stop_all(target, callers, viewers)
-        steps.append({"callers": n, "drop_pct": seen["drop_pct"], "decoded_ms": seen["decoded_ms"],
+        steps.append({"callers": n, "drop_pct": seen["drop_pct"], "latency_ms": seen["departed_ms"],
                       "gateway_pct": cpu.target_pct, "loadgen_pct": cpu.loadgen_pct, "others_pct": cpu.others_pct})
         log(f"  {target.name} ceiling: {n} callers x {v}: dropped {seen['drop_pct']:.1f}%, "
-            f"p50/p95 {fmt_ms(seen['decoded_ms'])}, gateway {cpu.target_pct:.0f}%, "
+            f"p50/p95 {fmt_ms(seen['departed_ms'])}, gateway {cpu.target_pct:.0f}%, "
             f"load generator {cpu.loadgen_pct:.0f}%, others {cpu.others_pct:.0f}%")
         if seen["drop_pct"] > CEILING_DROP_PCT:
             break
@@ -211,7 +212,7 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
             log(f"  {plane}: gateway {r['per_caller_pct']:.2f}% of a core per caller, "
                 f"{r['per_viewer_pct']:.2f}% per viewer ({r['per_caller_all_viewers_pct']:.2f}% per caller with "
                 f"its {args.viewers} viewers){janus_text}; dropped {r['drop_pct']:.2f}% of {r['sent']} frames, "
-                f"caller -> decoded p50/p95 {fmt_ms(r['decoded_ms'])}; other processes {r['others_pct']:.0f}%, "
+                f"caller -> viewer p50/p95 {fmt_ms(r['latency_ms'])}; other processes {r['others_pct']:.0f}%, "
                 f"load generator {r['loadgen_pct']:.0f}%")
         finally:
             gateway.stop()
@@ -222,7 +223,6 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
 
 def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
     e, j = results["embedded"], results["janus"]
-    machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
     rows = [
         "| | embedded relay | Janus VideoRoom |",
         "|---|---|---|",
@@ -232,28 +232,48 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"| {j['per_caller_all_viewers_pct']:.2f}% |",
         f"| Janus CPU ({args.callers} x {args.viewers}) | - | {j['janus_pct']:.1f}% |",
         f"| frames dropped | {e['drop_pct']:.2f}% | {j['drop_pct']:.2f}% |",
-        f"| caller -> viewer decoded p50 / p95 | {fmt_ms(e['decoded_ms'])} | {fmt_ms(j['decoded_ms'])} |",
+        f"| caller -> viewer (frame complete) p50 / p95 | {fmt_ms(e['latency_ms'])} | {fmt_ms(j['latency_ms'])} |",
         *([f"| ceiling: callers x {args.viewers} with at most {CEILING_DROP_PCT:.0f}% dropped "
             f"(tried up to {args.ceiling}) | {_held(e)} | {_held(j)} |"] if args.ceiling else []),
         f"| other processes on the machine (not Janus) | {e['others_pct']:.0f}% "
         f"| {j['others_pct'] - (j['janus_pct'] or 0):.0f}% |",
     ]
+    steps: list[str] = []
+    if args.ceiling:
+        steps = [
+            "",
+            f"The ceiling's steps (callers x {args.viewers} viewers; frames dropped, caller -> viewer p95, "
+            "gateway CPU, load generator CPU):",
+            "",
+            "| callers | embedded relay | Janus VideoRoom |",
+            "|---:|---|---|",
+        ]
+        by_plane = {name: {s["callers"]: s for s in results[name]["ceiling"]["steps"]} for name in ("embedded", "janus")}
+        for n in sorted(set(by_plane["embedded"]) | set(by_plane["janus"])):
+            cells = []
+            for name in ("embedded", "janus"):
+                st = by_plane[name].get(n)
+                cells.append("-" if st is None else (
+                    f"{st['drop_pct']:.1f}%, p95 {_p95(st['latency_ms'])}, "
+                    f"gateway {st['gateway_pct']:.0f}%, load {st['loadgen_pct']:.0f}%"))
+            steps.append(f"| {n} | {cells[0]} | {cells[1]} |")
     text = "\n".join([
-        BEGIN,
+        "## Media planes",
+        "",
+        INTRO,
+        "",
         f"{args.callers} callers x {args.viewers} viewers each, 640x480 at 15 fps, one run "
-        f"({time.strftime('%Y-%m-%d')}, {machine}; the load generator shares the cores). "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}). "
         "Reproduce: `make bench-planes`.",
         "",
         *rows,
-        END,
+        *steps,
     ])
-    doc = DOC.read_text()
-    if BEGIN in doc:
-        head, rest = doc.split(BEGIN, 1)
-        doc = head + text + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Media planes\n\n" + INTRO + "\n\n" + text + "\n"
-    DOC.write_text(doc)
+    write_section(BEGIN, END, text)
+
+
+def _p95(p: dict[str, Any]) -> str:
+    return "n/a" if not p["n"] else f"{p['p95']:.0f} ms"
 
 
 def _held(result: dict[str, Any]) -> str:
@@ -269,8 +289,8 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=float, default=10.0)
-    parser.add_argument("--ceiling", type=int, default=12, help="most callers to try for the ceiling (0: none)")
-    parser.add_argument("--ceiling-step", type=int, default=2)
+    parser.add_argument("--ceiling", type=int, default=50, help="most callers to try for the ceiling (0: none)")
+    parser.add_argument("--ceiling-step", type=int, default=4)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if not on_private_test_network():
