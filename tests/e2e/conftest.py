@@ -149,7 +149,8 @@ def _base_maps(tiles: Path, names: tuple[str, ...] | None = None) -> None:
             shutil.copy(path, tiles / name)
 
 
-def _add_user(env: dict[str, str], name: str, role: str, password: str, config: list[str]) -> None:
+def _add_user(env: dict[str, str], name: str, role: str, password: str, config: list[str] | None = None) -> None:
+    config = _config_args() if config is None else config
     done = subprocess.run(
         [PYTHON, "-m", "gateway", *config, "users", "add", name, "--role", role],
         input=password + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,

@@ -269,8 +269,8 @@ class Walkthrough:
         await page.click("#follow-stop")
         await expect(page.locator("#follow-status")).to_have_text("")
         await page.click("#fit-all")
-        pin = page.locator(f'.incident-pin[data-reference="{self.reference}"]')
-        await expect(pin).to_be_in_viewport()
+        # Every active incident's newest fix is in view (among many, this one's pin may be in a cluster).
+        await expect(page.locator("body")).to_have_attribute("data-fit-all", re.compile(r"^([1-9]\d*)/\1$"))
         self.mark("dispatcher searched")
 
     # -- the end --------------------------------------------------------------------------

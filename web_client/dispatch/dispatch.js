@@ -360,7 +360,14 @@ function fitAll() {
     const b = entry.circle.getBounds();
     bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
   }
-  if (bounds) map.fitBounds(bounds, { padding: [40, 40], maxZoom: 17 });
+  if (!bounds) return;
+  map.fitBounds(bounds, { padding: [40, 40], maxZoom: 17, animate: false });
+  // How many active incidents the view now holds, of how many: "n/n" once all are in view
+  // (a pin may still sit inside a cluster at this zoom).
+  const view = map.getBounds();
+  const active = [...entries.values()].filter((e) => !e.ended && e.marker);
+  const inside = active.filter((e) => view.contains(e.marker.getLatLng())).length;
+  document.body.dataset.fitAll = `${inside}/${active.length}`;
 }
 
 function markEnded(id) {
