@@ -6,13 +6,13 @@
 Runs a real gateway with the embedded plane, then one with Debian's Janus as its plane (started
 with the deployment guide's files, as the tests do), one after the other, and drives each with the
 synthetic callers and viewers of :mod:`benchmarks.media_peers` (pre-encoded, frame-stamped VP8
-640x480 at 15 fps; viewers decode their first frames to read their stamped numbers, then count
-frames complete on the wire, as bench-media's do). For each plane:
+640x480 at 15 fps; viewers decode every frame and read its stamped number). For each plane:
 
 - gateway CPU with N callers and no viewer, then with V viewers per caller: CPU per caller and per
   viewer (``/proc/<pid>/stat``, all threads); with Janus, Janus's own CPU beside it;
 - frames the viewers missed of those the callers sent, and the latency from the caller sending a
-  frame to its last packet reaching the viewer (through the gateway, or through Janus);
+  frame to its last packet reaching the viewer's socket (through the gateway, or through Janus), matched by
+  the decoded frame's stamped number;
 - the ceiling: callers (each with V viewers) added a few at a time until more than 5% of frames
   are dropped (``--ceiling``, the most to try; 0 skips it).
 
@@ -63,11 +63,13 @@ INTRO = """\
 The embedded relay encodes once per viewer in the gateway; with Janus the gateway receives each
 caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
 viewers without decoding. `make bench-planes` runs both planes one after the other with the same
-synthetic callers and viewers (`--callers`, `--viewers`); the viewers decode only their first
-frames (to read the stamped frame numbers) and then count frames complete on the wire, so that the
-load generator, on the same cores, is not what limits the sizes a 2-core machine can run. A ceiling
-reached while the load generator (one Python thread) is near a full core is still its own, not the
-plane's; each step's shares are in the run's log and `samples/build/bench_planes_runs.jsonl`."""
+synthetic callers and viewers (`--callers`, `--viewers`). The viewers decode every frame to read
+its stamped number: bench-media's viewers count frames by their RTP timestamps once calibrated, but
+Janus forwards the synthetic callers' own timestamps, which jump where their looping file starts
+again, so that shortcut would misnumber frames here. Decoding costs the load generator, on the same
+cores, most of what limits the sizes a 2-core machine can run: a ceiling reached while the load
+generator (one Python thread) is near a full core is its own, not the plane's; each step's shares
+are in the table below and the run's log."""
 
 
 class AnsweringViewer(Viewer):
@@ -88,7 +90,7 @@ class AnsweringViewer(Viewer):
 
 class PlaneTarget(GatewayTarget):
     async def add_viewer(self, caller: Caller) -> Viewer:
-        viewer = AnsweringViewer(caller, count_only=True)
+        viewer = AnsweringViewer(caller)
         url = f"/api/incidents/{caller.ref['incident']}/viewer"
         try:
             reply = await _expect(await self._post(url, await viewer.offer()))
@@ -139,7 +141,7 @@ async def measure_plane(target: PlaneTarget, video: Path, n: int, v: int, janus_
         "per_caller_all_viewers_pct": (with_viewers.target_pct - idle.target_pct) / n,
         "per_viewer_pct": (with_viewers.target_pct - with_callers.target_pct) / (n * v),
         "others_pct": with_viewers.others_pct, "loadgen_pct": with_viewers.loadgen_pct,
-        "drop_pct": seen["drop_pct"], "latency_ms": seen["departed_ms"], "sent": seen["sent"],
+        "drop_pct": seen["drop_pct"], "latency_ms": seen["wire_ms"], "sent": seen["sent"],
     }
 
 
@@ -171,10 +173,10 @@ async def ceiling(target: PlaneTarget, video: Path, v: int, step: int, most: int
             seen = delivery(callers, viewers, w0, w1)
         finally:
             await stop_all(target, callers, viewers)
-        steps.append({"callers": n, "drop_pct": seen["drop_pct"], "latency_ms": seen["departed_ms"],
+        steps.append({"callers": n, "drop_pct": seen["drop_pct"], "latency_ms": seen["wire_ms"],
                       "gateway_pct": cpu.target_pct, "loadgen_pct": cpu.loadgen_pct, "others_pct": cpu.others_pct})
         log(f"  {target.name} ceiling: {n} callers x {v}: dropped {seen['drop_pct']:.1f}%, "
-            f"p50/p95 {fmt_ms(seen['departed_ms'])}, gateway {cpu.target_pct:.0f}%, "
+            f"p50/p95 {fmt_ms(seen['wire_ms'])}, gateway {cpu.target_pct:.0f}%, "
             f"load generator {cpu.loadgen_pct:.0f}%, others {cpu.others_pct:.0f}%")
         if seen["drop_pct"] > CEILING_DROP_PCT:
             break
@@ -289,7 +291,7 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=float, default=10.0)
-    parser.add_argument("--ceiling", type=int, default=50, help="most callers to try for the ceiling (0: none)")
+    parser.add_argument("--ceiling", type=int, default=20, help="most callers to try for the ceiling (0: none)")
     parser.add_argument("--ceiling-step", type=int, default=4)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
