@@ -216,7 +216,7 @@ async def measure(meter: CpuMeter, seconds: float) -> CpuWindow:
 async def wait_for_quiet(meter: CpuMeter, limit_pct: float, max_wait: float) -> float:
     """Wait (at most ``max_wait`` s) until other processes use under ``limit_pct`` of a core.
 
-    Other people's tests share this machine; starting a measurement in a quieter moment makes the
+    Other work may share the machine; starting a measurement in a quieter moment makes the
     figures less noisy. Returns the last reading of the others' use.
     """
     deadline = time.monotonic() + max_wait

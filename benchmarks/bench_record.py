@@ -374,15 +374,23 @@ def machine() -> str:
             f"(1 / 5 / 15 min) when the run ended")
 
 
+def busy_note() -> str:
+    """Said when the machine was busy with other work: figures under contention read differently."""
+    if os.getloadavg()[1] < 1.5:
+        return ""
+    return ("**Other work shared the machine during the run** (see the load average), so these are "
+            "figures under contention, not on a quiet server. ")
+
+
 def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, pg_version: str) -> str:
     lines = [
         START,
         "## Record",
         "",
-        f"`make bench-record` (`python -m benchmarks.bench_record --seconds {args.seconds:g} --entries {args.entries}`), "
-        f"one run, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {machine()}. "
-        "**The machine was shared with other engineers' builds and test suites during the run**, so "
-        "these are figures under contention, not on a quiet server. SQLite: a file in WAL mode "
+        f"Reproduce: `python -m benchmarks.bench_record --seconds {args.seconds:g} --entries {args.entries}` "
+        f"(`make bench-record` runs {FULL_SECONDS:g} s and {FULL_ENTRIES:,} entries); one run, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {machine()}. "
+        f"{busy_note()}SQLite: a file in WAL mode "
         f"(`synchronous=NORMAL`). PostgreSQL: {pg_version}, local, reached through its Unix socket, "
         "default server settings (`synchronous_commit` on: a commit waits for its WAL on disk). Both "
         "through `postgresql+asyncpg` / `sqlite+aiosqlite`, the pool as the gateway sets it by default "
