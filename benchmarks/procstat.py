@@ -95,60 +95,48 @@ def udp_counters() -> dict[str, int]:
     return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
 
 
-def udp_drops_by_pid(pids: list[int]) -> dict[int, int]:
-    """Datagrams dropped so far on the UDP sockets each of ``pids`` holds (the ``drops`` column of
-    /proc/net/udp, matched to the processes' file descriptors by inode)."""
-    drops_by_inode: dict[str, int] = {}
+def _udp_drops_by_inode() -> dict[str, int]:
+    """The ``drops`` column of /proc/net/udp and udp6, by socket inode."""
+    drops: dict[str, int] = {}
     for name in ("/proc/net/udp", "/proc/net/udp6"):
         try:
             with open(name) as fh:
                 next(fh)
                 for line in fh:
                     fields = line.split()
-                    drops_by_inode[fields[9]] = int(fields[-1])
+                    drops[fields[9]] = int(fields[-1])
         except OSError:
             continue
-    out: dict[int, int] = {}
-    for pid in pids:
-        total = 0
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith("socket:["):
-                    total += drops_by_inode.get(target[8:-1], 0)
-        except OSError:
-            pass
-        out[pid] = total
-    return out
+    return drops
 
 
-def udp_drops_by_socket(pid: int) -> dict[str, int]:
-    """Datagrams dropped so far on each UDP socket ``pid`` holds, by inode (see :func:`udp_drops_by_pid`)."""
-    drops_by_inode: dict[str, int] = {}
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(name) as fh:
-                next(fh)
-                for line in fh:
-                    fields = line.split()
-                    drops_by_inode[fields[9]] = int(fields[-1])
-        except OSError:
-            continue
-    out: dict[str, int] = {}
+def _socket_inodes(pid: int) -> list[str]:
+    """The inodes of the sockets ``pid`` holds open (none if it has gone)."""
+    inodes = []
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
-            if target.startswith("socket:[") and target[8:-1] in drops_by_inode:
-                out[target[8:-1]] = drops_by_inode[target[8:-1]]
+            if target.startswith("socket:["):
+                inodes.append(target[8:-1])
     except OSError:
         pass
-    return out
+    return inodes
+
+
+def udp_drops_by_pid(pids: list[int]) -> dict[int, int]:
+    """Datagrams dropped so far on the UDP sockets each of ``pids`` holds (the ``drops`` column of
+    /proc/net/udp, matched to the processes' file descriptors by inode)."""
+    drops = _udp_drops_by_inode()
+    return {pid: sum(drops.get(inode, 0) for inode in _socket_inodes(pid)) for pid in pids}
+
+
+def udp_drops_by_socket(pid: int) -> dict[str, int]:
+    """Datagrams dropped so far on each UDP socket ``pid`` holds, by inode (see :func:`udp_drops_by_pid`)."""
+    drops = _udp_drops_by_inode()
+    return {inode: drops[inode] for inode in _socket_inodes(pid) if inode in drops}
 
 
 def drops_between(before: dict[str, int], after: dict[str, int]) -> int:

@@ -207,11 +207,9 @@ async def consent(request: web.Request) -> web.Response:
 async def ice_servers(request: web.Request) -> web.Response:
     """Fresh ICE servers for the page's next connection: its TURN credential is about to expire."""
     try:
-        link, _ = await _link(request)
+        link = await _sharing_link(request)
     except Refused:
         return _refused_json()
-    if link["state"] not in (LinkState.CONSENTED.value, LinkState.STREAMING.value):
-        return json_error(409, "no_consent", "consent must be given before sharing starts")
     wait = request.app[ICE].renewal_wait(f"link:{link['id']}")
     if wait:
         refused = json_error(429, "too_many_requests", "fresh ICE servers were given moments ago; try again shortly")

@@ -30,6 +30,8 @@ import pytest
 
 from gateway.web.pages import ASSET_SUFFIXES, NOT_PAGES, VENDOR
 
+from ..services.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long wheel test password"
 SKIP_COPY = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "build")
@@ -175,12 +177,7 @@ def served(installed: Installed) -> Iterator[str]:
                 time.sleep(0.2)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=30)
         log.close()
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..strict import require
+from .processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED_CONFIG = ROOT / "docs" / "deploy" / "coturn" / "turnserver.conf"
@@ -77,9 +78,4 @@ def coturn(folder: Path, site_lines: list[str], wait_for: tuple[str, int]) -> It
             time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, timeout=5)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from ..strict import require
+from .processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "docs" / "deploy" / "janus"
@@ -112,10 +113,5 @@ def janus_server(folder: Path, ice_address: str) -> Iterator[Janus]:
             time.sleep(0.05)
         yield janus
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
         log.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from ..strict import require
+from .processes import stop
 
 
 def _answers(path: Path) -> bool:
@@ -56,8 +57,7 @@ def redis_server(folder: Path) -> Iterator[str]:
             time.sleep(0.02)
         yield f"unix://{socket}"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
 
 
 @pytest.fixture
