@@ -237,12 +237,42 @@ def gateway(tmp_path_factory: pytest.TempPathFactory):
         yield gw
 
 
+@pytest.fixture(scope="session")
+def janus(tmp_path_factory: pytest.TempPathFactory):
+    """Debian's Janus with the deployment guide's files, shared by every test of the session."""
+    from ..services.janus import janus_server
+
+    with janus_server(tmp_path_factory.mktemp("janus"), HOST) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def janus_gateway(janus, tmp_path_factory: pytest.TempPathFactory):
+    """A gateway whose media plane is that Janus (the embedded defaults otherwise)."""
+    with running_gateway(tmp_path_factory.mktemp("gateway-janus"), janus.env()) as gw:
+        yield gw
+
+
+PLANES = ("embedded", "janus")
+
+
+@pytest.fixture(params=PLANES)
+def plane(request: pytest.FixtureRequest):
+    """Each media plane in turn: its name, its gateway, and its Janus (None for the embedded relay).
+    Feature tests take this instead of ``gateway`` so that both planes pass the same tests."""
+    if request.param == "embedded":
+        return "embedded", request.getfixturevalue("gateway"), None
+    return "janus", request.getfixturevalue("janus_gateway"), request.getfixturevalue("janus")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     funcargs = getattr(item, "funcargs", {})
     gw = funcargs.get("gateway") or funcargs.get("postgres_gateway")
+    if gw is None and funcargs.get("plane"):
+        gw = funcargs["plane"][1]
     if report.failed and isinstance(gw, Gateway):
         report.sections.append(("gateway log (last lines)", gw.log_tail(120)))
 

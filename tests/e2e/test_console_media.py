@@ -1,4 +1,6 @@
-"""Issue 5 through the handler's console: health, welfare blur, recording, and a CAD embed."""
+"""The handler's console on each media plane: health, welfare blur, recording, and a CAD embed.
+
+With Janus the console's video comes from the room, not the gateway: the blur must still cover it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import re
 import pytest
 from playwright.async_api import expect
 
+from .test_media_planes import poll
 from .walkthrough import Walkthrough
 
 pytestmark = pytest.mark.e2e
 
 
-async def test_the_console_shows_health_records_blurs_and_embeds(browser, gateway):
+async def test_the_console_shows_health_records_blurs_and_embeds(browser, plane):
+    _, gateway, _ = plane
     w = Walkthrough(browser, gateway.base_url, gateway.passwords)
     try:
         await w.handler_sends_link()
@@ -35,9 +39,19 @@ async def test_the_console_shows_health_records_blurs_and_embeds(browser, gatewa
         await page.uncheck("#blur-video")
 
         # Recording: on, then off; the finished segment is listed with its hash.
+        stream_url = f"{gateway.base_url}/api/incidents/{w.incident_id}/stream"
+
+        async def frames() -> int:
+            return int((await (await page.request.get(stream_url)).json())["frames"])
+
         await page.check("#policy-recording")
         await expect(page.locator("#recording-state")).to_have_text("Recording now.", timeout=10_000)
-        await page.wait_for_timeout(2500)
+        recorded_from = await frames()
+
+        async def some_recorded() -> bool:
+            return await frames() > recorded_from + 15
+
+        await poll(some_recorded, "frames recorded")
         await page.uncheck("#policy-recording")
         await expect(page.locator("#recordings li")).to_have_count(1, timeout=15_000)
         await expect(page.locator("#recordings li")).to_contain_text("SHA-256")
@@ -57,5 +71,6 @@ async def test_the_console_shows_health_records_blurs_and_embeds(browser, gatewa
             )
         finally:
             await cad.close()
+        await w.handler_ends()
     finally:
         await w.close()

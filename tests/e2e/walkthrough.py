@@ -125,7 +125,9 @@ class Walkthrough:
 
     # -- the caller -----------------------------------------------------------------------
 
-    async def caller_shares(self) -> None:
+    async def caller_shares(self, init_script: str | None = None) -> None:
+        """The caller opens the link and consents; ``init_script`` runs first in the page (a phone
+        whose browser differs)."""
         context = await self._context(
             viewport={"width": 390, "height": 844},
             device_scale_factor=2,
@@ -136,6 +138,8 @@ class Walkthrough:
             geolocation=CALLER_POSITION,
         )
         self.caller_context = context
+        if init_script:
+            await context.add_init_script(init_script)
         self.caller = page = await context.new_page()
         self.problems.watch(page, "caller")
         await page.goto(self.link_url)

@@ -93,13 +93,27 @@ async def wait_for(condition, timeout: float = 10.0):
 
 
 async def add_viewer(client, url: str, headers=None):
+    """A view as the console and the embed open one, on either media plane: the embedded relay
+    answers the view's offer; an SFU counters it with an offer of its own, answered at
+    ``{url}/{viewer}/answer`` from a fresh connection."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTransceiver("video", direction="recvonly")
     tracks: asyncio.Queue = asyncio.Queue()
     pc.on("track", tracks.put_nowait)
     resp = await client.post(url, json=await gathered_offer(pc), headers=headers or {})
     assert resp.status == 200, await resp.text()
-    await pc.setRemoteDescription(RTCSessionDescription(**await resp.json()))
+    reply = await resp.json()
+    if reply["type"] == "offer":
+        await pc.close()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.on("track", tracks.put_nowait)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        done = await client.post(f"{url}/{reply['viewer']}/answer", headers=headers or {},
+                                 json={"type": "answer", "sdp": pc.localDescription.sdp})
+        assert done.status == 200, await done.text()
+    else:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type=reply["type"]))
     return pc, await asyncio.wait_for(tracks.get(), 5)
 
 
