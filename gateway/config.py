@@ -164,6 +164,10 @@ class MediaSettings:
     # "janus" (callers publish to Janus's VideoRoom; viewers subscribe there).
     plane: str = "embedded"
     janus: JanusSettings | None = None
+    # How the embedded plane feeds a viewer: "forward" the caller's own encoded frames to a viewer
+    # of the same codec (no re-encoding; the caller's bitrate) or "transcode" every viewer (one
+    # encode per viewer, at a bitrate following the viewer's link). gateway.media.viewers.
+    viewer_video: str = "forward"
 
 
 @dataclass(frozen=True)
@@ -499,6 +503,7 @@ def _trusted_proxies(from_env: str | None, from_file: Any) -> tuple[str, ...]:
 
 
 MEDIA_PLANES = ("embedded", "janus")
+VIEWER_VIDEO = ("forward", "transcode")
 
 
 def _janus(table: Mapping[str, Any], env: Mapping[str, str]) -> JanusSettings:
@@ -521,6 +526,9 @@ def _media(table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Me
     plane = env.get("SCENELINK_MEDIA_PLANE") or table.get("plane", "embedded")
     if plane not in MEDIA_PLANES:
         raise ConfigError(f"media.plane must be one of {', '.join(MEDIA_PLANES)} (got {plane!r})")
+    viewer_video = env.get("SCENELINK_MEDIA_VIEWER_VIDEO") or table.get("viewer_video", "forward")
+    if viewer_video not in VIEWER_VIDEO:
+        raise ConfigError(f"media.viewer_video must be one of {', '.join(VIEWER_VIDEO)} (got {viewer_video!r})")
     interval = table.get("snapshot_interval_seconds")
     if interval is not None and (not isinstance(interval, int) or interval < 5):
         raise ConfigError("media.snapshot_interval_seconds must be a whole number of seconds, at least 5")
@@ -545,6 +553,7 @@ def _media(table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Me
         mjpeg_max_fps=float(table.get("mjpeg_max_fps", 5.0)),
         plane=plane,
         janus=_janus(table, env) if plane == "janus" else None,
+        viewer_video=viewer_video,
     )
 
 

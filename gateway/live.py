@@ -102,7 +102,7 @@ class LiveSessions:
         # Where callers' video goes and viewers are fed from (gateway.media.plane).
         self.plane = plane or make_plane(media, self.ice_servers)
         # A caller whom the configured plane cannot take (Janus down) is relayed here instead.
-        self.fallback_plane = EmbeddedPlane(self.ice_servers)
+        self.fallback_plane = EmbeddedPlane(self.ice_servers, media.viewer_video)
         self.work_dir = work_dir or blobs.root.parent / "work"
         self.by_incident: dict[str, LiveSession] = {}
         # Offers per link: a burst for reloads and changes of network, then one every 2 s.

@@ -16,8 +16,10 @@ or H.264 frame is decoded against the one before it, so frames are dropped only 
   ``retry_seconds`` while it is awaited. A frame decoded against a missing reference is a smear,
   not evidence, so none is.
 
-The end-of-stream marker (``None``) is never dropped. :func:`install` puts one into an aiortc
-receiver (private members, checked by the tests on the pinned aiortc version).
+The end-of-stream marker (``None``) is never dropped. ``tap``, when set, sees every frame as it is
+put, before any is dropped for the decoder's sake (:mod:`.forwarding` fans them out to viewers).
+:func:`install` puts one into an aiortc receiver (private members, checked by the tests on the
+pinned aiortc version).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class DecoderQueue(queue.Queue):
         self._clock = clock
         self._awaiting_keyframe = False
         self._requested_at = 0.0
+        self.tap: Callable[[Any, Any], None] | None = None
 
     @property
     def awaiting_keyframe(self) -> bool:
@@ -94,6 +97,11 @@ class DecoderQueue(queue.Queue):
     def _key(self, item: Any) -> bool:
         codec, frame = item
         return self._is_keyframe(codec, frame.data)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is not None and self.tap is not None:
+            self.tap(*item)
+        super().put(item, block, timeout)
 
     # queue.Queue calls _put with its mutex held, from put(); the decoder thread's get() is
     # woken whether or not anything was added, and waits again on an empty queue.

@@ -15,7 +15,7 @@ from av import VideoFrame
 from ..config import IceServer
 from ..limits import LogQuota
 from ..tasks import TaskSet
-from . import decoding, keyframes
+from . import decoding, forwarding, keyframes
 from .frames import LatestFrame
 from .peers import new_peer_connection, prefer_vp8
 from .sdp import add_bitrate_hints, media_kinds
@@ -79,6 +79,8 @@ class CallerPeer:
         self.keyframes: keyframes.Installed | None = None
         self.pli_stats: keyframes.RecoveryStats | None = None
         self.decoder_queue: decoding.DecoderQueue | None = None
+        # The caller's encoded frames, for viewers they are forwarded to (None: transcoded).
+        self.forwarding: forwarding.ForwardingHub | None = None
 
         self.pc.on("track", self.take_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -100,7 +102,9 @@ class CallerPeer:
     def watch_receivers(self, pc: RTCPeerConnection) -> None:
         """Count keyframe requests on (and, with recovery, recover) the first video receiver of
         ``pc``: this peer's own, or the one through which another media plane delivers the video.
-        Its frames waiting for the decoder are bounded too (:mod:`.decoding`)."""
+        Its frames waiting for the decoder are bounded too (:mod:`.decoding`), and, where the
+        recovering jitter buffer guarantees each frame's references, tapped for forwarding to
+        viewers (:mod:`.forwarding`)."""
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:
                 if self._recovery:
@@ -108,6 +112,8 @@ class CallerPeer:
                 else:
                     self.pli_stats = keyframes.count_plis(transceiver.receiver)
                 self.decoder_queue = decoding.install(transceiver.receiver)
+                if self.keyframes is not None and self.decoder_queue is not None:
+                    self.forwarding = forwarding.install(transceiver.receiver, self.decoder_queue)
 
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
@@ -198,6 +204,10 @@ class CallerPeer:
     def decoder_stats(self) -> dict[str, int] | None:
         """Frames dropped before decoding because the decoder fell behind (see :mod:`.decoding`)."""
         return self.decoder_queue.stats.as_dict() if self.decoder_queue is not None else None
+
+    def forwarding_stats(self) -> dict[str, int] | None:
+        """Frames forwarded to viewers without re-encoding, and keyframes asked for them."""
+        return self.forwarding.stats.as_dict() if self.forwarding is not None else None
 
     def pong(self, sent_ms: object, media_rtt_ms: object = None) -> None:
         """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample.

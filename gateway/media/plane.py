@@ -3,7 +3,8 @@
 One interface, two implementations chosen by ``[media] plane``:
 
 - ``embedded`` (the default): the gateway answers the caller's whole offer with aiortc and
-  relays the video to each viewer itself (:mod:`gateway.media.viewers`);
+  relays the video to each viewer itself (:mod:`gateway.media.viewers`), forwarding the caller's
+  own encoded frames or transcoding them as ``[media] viewer_video`` says;
 - ``janus``: the caller's video is published to a Janus VideoRoom made for the incident, viewers
   subscribe there, and the gateway subscribes once for its own needs (:mod:`gateway.media.janus`).
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import IceServer, MediaSettings
+from .forwarding import video_codec
 from .ingest import CallerPeer
 from .viewers import Viewer, open_viewer
 
@@ -77,11 +79,13 @@ class MediaPlane(Protocol):
 
 
 class EmbeddedCaller:
-    """The caller's whole offer answered here; each viewer fed from the caller's relay."""
+    """The caller's whole offer answered here; each viewer fed from the caller: forwarded its
+    encoded frames (``viewer_video == "forward"``, where the codecs allow) or transcoded."""
 
-    def __init__(self, peer: CallerPeer, ice_servers: Iterable[IceServer]) -> None:
+    def __init__(self, peer: CallerPeer, ice_servers: Iterable[IceServer], viewer_video: str = "forward") -> None:
         self.peer = peer
         self.ice_servers = ice_servers
+        self.viewer_video = viewer_video
         self.viewers: list[Viewer] = []
         self._closed = False
 
@@ -91,7 +95,11 @@ class EmbeddedCaller:
     async def add_viewer(self, offer_sdp: str, operator: str) -> ViewerReply:
         if self._closed or self.peer.video is None:
             raise NoVideo("the caller is not streaming video")
-        viewer, answer = await open_viewer(self.peer.relay, self.peer.video, offer_sdp, self.ice_servers, operator)
+        hub = self.peer.forwarding if self.viewer_video == "forward" else None
+        viewer, answer = await open_viewer(
+            self.peer.relay, self.peer.video, offer_sdp, self.ice_servers, operator,
+            hub, video_codec(self.peer.pc) if hub is not None else None,
+        )
         self.viewers.append(viewer)
 
         @viewer.pc.on("connectionstatechange")
@@ -118,12 +126,13 @@ class EmbeddedCaller:
 class EmbeddedPlane:
     name = "embedded"
 
-    def __init__(self, ice_servers: Iterable[IceServer] = ()) -> None:
+    def __init__(self, ice_servers: Iterable[IceServer] = (), viewer_video: str = "forward") -> None:
         # Not copied: iterated for each peer connection (gateway.ice.FreshEachTime).
         self.ice_servers = ice_servers
+        self.viewer_video = viewer_video
 
     def caller(self, incident_id: str, peer: CallerPeer) -> CallerMedia:
-        return EmbeddedCaller(peer, self.ice_servers)
+        return EmbeddedCaller(peer, self.ice_servers, self.viewer_video)
 
     async def close(self) -> None:
         pass
@@ -136,7 +145,7 @@ def make_plane(media: MediaSettings, ice_servers: Iterable[IceServer] = ()) -> M
 
         assert media.janus is not None  # the configuration checks this
         return JanusPlane(media.janus, ice_servers)
-    return EmbeddedPlane(ice_servers)
+    return EmbeddedPlane(ice_servers, media.viewer_video)
 
 
 def new_viewer_id() -> str:

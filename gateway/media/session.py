@@ -148,6 +148,7 @@ class SessionMedia:
                 self.health.update(self._state_report())
                 self.health["keyframes"] = self.peer.keyframe_stats()
                 self.health["decoder_queue"] = self.peer.decoder_stats()
+                self.health["forwarding"] = self.peer.forwarding_stats()
                 self._publish("stream.health", self.health)
 
     def _state_report(self) -> dict[str, Any]:

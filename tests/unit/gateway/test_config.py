@@ -253,6 +253,16 @@ def test_the_media_plane_is_embedded_unless_janus_is_configured(tmp_path):
         load_settings(write(tmp_path, '[media]\nplane = "mcu"\n'), {})
 
 
+def test_viewers_are_forwarded_the_callers_frames_unless_transcoding_is_configured(tmp_path):
+    assert load_settings(write(tmp_path, ""), {}).media.viewer_video == "forward"
+    cfg = write(tmp_path, '[media]\nviewer_video = "transcode"\n')
+    assert load_settings(cfg, {}).media.viewer_video == "transcode"
+    from_env = load_settings(write(tmp_path, ""), {"SCENELINK_MEDIA_VIEWER_VIDEO": "transcode"})
+    assert from_env.media.viewer_video == "transcode"
+    with pytest.raises(ConfigError, match="media.viewer_video must be one of"):
+        load_settings(write(tmp_path, '[media]\nviewer_video = "mcu"\n'), {})
+
+
 def test_the_event_loop_is_uvloop_unless_asyncio_is_configured(tmp_path):
     assert load_settings(environ={"SCENELINK_DATA_DIR": str(tmp_path)}).event_loop == "uvloop"
     cfg = write(tmp_path, '[server]\nevent_loop = "asyncio"\n')
