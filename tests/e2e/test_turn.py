@@ -1,6 +1,7 @@
 """A caller whose network lets through nothing but TCP to the TURN server on 443 (and the
 gateway's HTTPS) still streams video and location, relayed by coturn running the documented
-configuration, with credentials the gateway minted for that link alone.
+configuration, with credentials the gateway minted for that link alone. With Janus as the media
+plane the same caller's video reaches Janus through the same relay.
 
 The candidate pair Chromium actually uses is read from its own statistics: the test passes only
 if the media went through the relay, never by a direct path.
@@ -13,6 +14,7 @@ import os
 import re
 import socket
 import time
+from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -100,7 +102,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _turn_gateway(folder, port: int, name: str, extra: str = "", seconds: int = 300):
+# Every connected transport's selected pair (with Janus the page has two: video to Janus, the
+# data channel to the gateway).
+SELECTED_PAIRS = """
+async () => {
+  const pc = window.__pcs.filter((p) => p.connectionState === "connected").pop();
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  const pairs = [];
+  stats.forEach((r) => {
+    if (r.type !== "transport" || !r.selectedCandidatePairId) return;
+    const pair = stats.get(r.selectedCandidatePairId);
+    if (!pair || !pair.bytesSent) return;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    pairs.push({
+      local: { type: local.candidateType, relayProtocol: local.relayProtocol, url: local.url },
+      remote: { type: remote.candidateType, address: remote.address, port: remote.port },
+      bytesSent: pair.bytesSent,
+    });
+  });
+  return pairs.length ? pairs : null;
+}
+"""
+
+
+def _turn_gateway(folder, port: int, name: str, extra: str = "", seconds: int = 300,
+                  env: dict[str, str] | None = None):
     secret_file = folder / "turn.secret"
     secret_file.unlink(missing_ok=True)
     with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:  # never readable by others
@@ -112,7 +140,7 @@ def _turn_gateway(folder, port: int, name: str, extra: str = "", seconds: int = 
         # Nothing to hand over to at the end: the gateway stops at once.
         "[server]\ndrain_seconds = 0.1\n"
     )
-    return running_gateway(folder / f"data-{name}", {"SCENELINK_PORT": str(port)}, config=config,
+    return running_gateway(folder / f"data-{name}", {"SCENELINK_PORT": str(port), **(env or {})}, config=config,
                            operators=("handler1",))
 
 
@@ -168,7 +196,8 @@ async def test_coturn_takes_the_gateway_s_credentials_until_they_expire_and_only
     assert not await _allocate("a-secret-coturn-has-never-seen-0123", now + 60), "another secret"
 
 
-async def _stream_through_turn(net: CallerNetwork, server: Coturn, gw, sample_video) -> tuple[dict, dict]:
+async def _stream_through_turn(net: CallerNetwork, server: Coturn, gw, sample_video,
+                               selected: str = SELECTED_PAIR) -> tuple[Any, dict]:
     async with Operator(gw.base_url, "handler1", gw.passwords["handler1"]) as handler:
         incident, link = await handler.incident()
         # Chromium checks a TURN server's TLS certificate; coturn has a self-signed one here.
@@ -177,7 +206,7 @@ async def _stream_through_turn(net: CallerNetwork, server: Coturn, gw, sample_vi
             page = await phones.open(link["url"], init_script=WATCH_PEERS)
             await page.tap("#start")
             await expect(page.locator("#mode")).to_have_attribute("data-mode", "video", timeout=30000)
-            pair = await eventually(lambda: page.evaluate(SELECTED_PAIR), timeout=20)
+            pair = await eventually(lambda: page.evaluate(selected), timeout=20)
 
             async def frames() -> int:
                 health = (await handler.get(f"/api/incidents/{incident['id']}/stream")).get("stream") or {}
@@ -231,3 +260,26 @@ async def test_a_relay_only_gateway_hides_its_addresses_behind_its_own_relay(tur
     assert re.search(r'"POST /c/[^ ]+/ice HTTP', log)
     assert SECRET not in log
     assert ":gw-" in server.log_text(), "the gateway allocated its relay with credentials of its own"
+
+
+async def test_with_janus_a_caller_that_can_reach_only_turn_streams_through_the_relay_to_janus(
+    turn_network, janus, sample_video
+):
+    # The caller's video goes to Janus, its data channel to the gateway: both through coturn, which
+    # relays to Janus's media address (the same test address here, listed in allowed-peer-ip).
+    net, server, gateway_port, folder = turn_network
+    with _turn_gateway(folder, gateway_port, "janus", env=janus.env()) as gw:
+        pairs, seen = await _stream_through_turn(net, server, gw, sample_video, SELECTED_PAIRS)
+        log = gw.log_path.read_text(errors="replace")
+    assert len(pairs) == 2, pairs
+    for pair in pairs:
+        assert pair["local"]["type"] == "relay" and pair["local"]["relayProtocol"] == "tls", pair
+        assert pair["local"]["url"].startswith(f"turns:{TURN_HOST}:443"), pair
+        assert pair["remote"]["address"] == HOST, pair
+    # Janus's media ports (tests/services/janus.py starts it with -r 21000-21999): the video went to Janus.
+    assert sum(21000 <= pair["remote"]["port"] <= 21999 for pair in pairs) == 1, pairs
+    (turn,) = [s for s in seen["page"]["iceServers"] if s["urls"][0].startswith("turns:")]
+    assert turn["username"].split(":", 1)[1].startswith("link-"), turn
+    assert "cannot take the caller" not in log, "the caller went to the fallback plane, not Janus"
+    assert SECRET not in log and turn["credential"] not in log
+    assert janus.api_secret not in log and janus.admin_key not in log
