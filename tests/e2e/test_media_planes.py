@@ -1,7 +1,8 @@
 """Both media planes, the same features: the embedded relay and Janus's VideoRoom.
 
 A real Chromium caller shares its camera; the handler's console sees the first frame, a second
-view (the embed for a command-and-control screen) joins, a snapshot goes into the record, and
+view (the embed for a command-and-control screen) joins, the embed falls back to Motion JPEG where
+WebRTC is blocked, a snapshot goes into the record, and
 ending the session closes the views (with Janus: destroys the incident's room and every token for
 it). A phone whose browser offers only H.264 is seen and snapshotted the same way. Operators'
 views go through the gateway's checks, and no page ever sees a Janus secret.
@@ -20,6 +21,7 @@ from gateway.config import JanusSettings
 from gateway.media.janus import JanusPlane
 
 from ..services.janus import Janus
+from .callers import BLOCK_WEBRTC
 from .walkthrough import Walkthrough, sha256
 
 pytestmark = pytest.mark.e2e
@@ -103,6 +105,21 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
             return (await resp.json())["viewers"] == 2
 
         await poll(two_views, "two views counted by the gateway")
+
+        # A screen whose network or browser blocks WebRTC: the same embed falls back to Motion JPEG,
+        # made from the gateway's own frames on either plane.
+        still_context = await browser.new_context(ignore_https_errors=True)
+        w.contexts.append(still_context)
+        await still_context.add_init_script(BLOCK_WEBRTC)
+        still = await still_context.new_page()
+        await still.goto(url)
+        await still.wait_for_function(
+            "() => { const i = document.getElementById('mjpeg'); return i && !i.hidden && i.naturalWidth > 0; }",
+            timeout=20_000,
+        )
+        assert await still.evaluate("document.getElementById('mjpeg').naturalWidth") == 640
+        await still_context.close()
+        w.contexts.remove(still_context)
 
         # Stream health and recording come from the gateway's own frames on either plane.
         stream_url = f"{gateway.base_url}/api/incidents/{w.incident_id}/stream"
