@@ -1,7 +1,8 @@
 """Issue 5 in a real browser: Chromium's camera stream holds the 640x480 the caller page asks for.
 
 aiortc sends only REMB feedback, from which Chromium would step a camera-like stream down to
-480x360 or lower; the gateway's answer carries bitrate hints so a good link keeps full size.
+480x360 or lower; the gateway's answer carries bitrate hints so a good link keeps full size. With
+Janus the caller's feedback comes from Janus, and the same hints are added to Janus's answer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ async def stream_health(w: Walkthrough) -> dict:
     )
 
 
-async def test_a_good_link_holds_640x480_at_the_requested_rate(browser, gateway):
+async def test_a_good_link_holds_640x480_at_the_requested_rate(browser, plane):
+    _, gateway, _ = plane
     w = Walkthrough(browser, gateway.base_url, gateway.passwords)
     try:
         await w.handler_sends_link()
@@ -43,5 +45,6 @@ async def test_a_good_link_holds_640x480_at_the_requested_rate(browser, gateway)
         assert rates[len(rates) // 2] >= 12, f"median frame rate too low: {rates}"
         assert all(s["packet_loss"] < 0.05 for s in samples[1:]), samples
         assert any(s["rtt_ms"] is not None for s in samples), "the caller page answers pings"
+        await w.handler_ends()
     finally:
         await w.close()
