@@ -5,8 +5,10 @@
 
 Must run inside the private network namespace made by ``tests/netns-run``: every packet stays on
 10.99.0.1 there. Starts a real gateway process (its own data directory, TLS on, an operator made with
-``scenelink users add``) and the alternative (:mod:`benchmarks.relay_server`: a buffered
-``MediaRelay``, one encoder per viewer), then drives both, phase by phase and one after the other,
+``scenelink users add``) as configured by default (VP8 viewers forwarded the caller's own frames), a
+second one with ``[media] viewer_video = "transcode"`` (every viewer encoded for), and the
+alternative (:mod:`benchmarks.relay_server`: a buffered ``MediaRelay``, one encoder per viewer),
+then drives all three, phase by phase and one after the other,
 with synthetic aiortc callers that send a pre-encoded, frame-stamped VP8 file without encoding it
 (:mod:`benchmarks.media_sample`) and aiortc viewers that decode every frame and read its number.
 
@@ -19,12 +21,13 @@ Measured on the server process alone (``/proc/<pid>/stat``, all threads), 640x48
       viewer's socket and the viewer's decoded frame), datagrams the kernel dropped on the server's sockets;
 [4/5] the same with 12 callers and a process spinning on one core beside the server;
 [5/5] picture quality of a relayed frame, the gateway's VP8 encoder against aiortc's default
-      (:mod:`benchmarks.picture_quality`: PSNR and SSIM against the caller's frame).
+      (:mod:`benchmarks.picture_quality`: PSNR and SSIM against the caller's frame), and of a
+      forwarded one (bytes and PSNR against the caller's).
 
 Prints progress and the figures, appends the run to ``samples/build/bench_media_runs.jsonl`` and
 writes the "Media" section of ``docs/performance.md`` (between ``<!-- media:begin -->`` and
 ``<!-- media:end -->``; the rest of the file is left alone). Every wait is bounded; the whole run takes
-about eight minutes on 2 cores and stops the processes it started.
+about twelve minutes on 2 cores and stops the processes it started.
 
 ``--profile`` instead runs only the 12 x 1 load against a gateway running under yappi (``pip install
 yappi``) and prints where the gateway's CPU goes (all threads); it writes no figures.
@@ -77,7 +80,7 @@ DOC = ROOT / "docs" / "performance.md"
 HISTORY = BUILD / "bench_media_runs.jsonl"
 BEGIN, END = "<!-- media:begin -->", "<!-- media:end -->"
 STARTUP_SECONDS = 40
-RUN_LIMIT_SECONDS = 900  # the whole run is abandoned (and cleaned up) past this
+RUN_LIMIT_SECONDS = 1500  # the whole run is abandoned (and cleaned up) past this
 QUIET_PCT, QUIET_WAIT = 40.0, 15.0  # before a CPU or load window, wait up to 15 s for others to use < 40%
 RETRY_BEFORE_SECONDS = 300  # a load window disturbed by other processes is repeated once if started before this
 
@@ -158,9 +161,9 @@ class Server:
 
 def make_gateway(
     workdir: Path, probe_out: Path | None = None, profile_out: Path | None = None, rcvbuf: int = 0,
-    experiments: str = "",
+    experiments: str = "", viewer_video: str = "forward", name: str = "gateway",
 ) -> tuple[Server, str]:
-    data_dir = workdir / "gateway-data"
+    data_dir = workdir / f"{name}-data"
     port = free_port()
     base_url = f"https://{HOST}:{port}"
     password = secrets.token_urlsafe(18)
@@ -171,6 +174,7 @@ def make_gateway(
         "SCENELINK_PORT": str(port),
         "SCENELINK_PUBLIC_URL": base_url,
         "SCENELINK_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "SCENELINK_MEDIA_VIEWER_VIDEO": viewer_video,
         "PYTHONUNBUFFERED": "1",
     })
     done = subprocess.run(
@@ -192,7 +196,7 @@ def make_gateway(
             env["SCENELINK_PROBE_EXPERIMENTS"] = experiments
         if probe_out is not None:
             env["SCENELINK_PROBE_STALLS"] = str(probe_out.with_name("bench_media_stalls.txt"))
-    return Server("gateway", argv, env, base_url, workdir / "gateway.log"), password
+    return Server(name, argv, env, base_url, workdir / f"{name}.log"), password
 
 
 def make_relay(workdir: Path) -> Server:
@@ -251,9 +255,11 @@ async def gateway_counters(target, callers: list[Caller]) -> dict[str, dict[str,
         if not stream:
             continue
         queue, keys = stream.get("decoder_queue") or {}, stream.get("keyframes") or {}
+        fwd = stream.get("forwarding") or {}
         out[caller.ref["incident"]] = {
             "decoder_dropped": queue.get("dropped", 0), "decoder_overflows": queue.get("overflows", 0),
             "jitter_dropped": keys.get("dropped_frames", 0), "stalls": keys.get("stalls", 0), "plis": keys.get("plis", 0),
+            "held_back": fwd.get("held_back", 0), "viewer_overflows": fwd.get("overflows", 0),
         }
     return out
 
@@ -262,7 +268,8 @@ def counters_between(before: dict[str, dict[str, int]] | None, after: dict[str, 
     """Totals over the callers read both times (stream health is sampled every 2 s)."""
     if before is None or after is None:
         return None
-    totals = {"decoder_dropped": 0, "decoder_overflows": 0, "jitter_dropped": 0, "stalls": 0, "plis": 0}
+    totals = {"decoder_dropped": 0, "decoder_overflows": 0, "jitter_dropped": 0, "stalls": 0, "plis": 0,
+              "held_back": 0, "viewer_overflows": 0}
     for incident, counts in after.items():
         if incident in before:
             for key in totals:
@@ -442,9 +449,10 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
         return f"{(time.monotonic() - started) / 60:.1f} min in"
 
     gateway, password = make_gateway(workdir)
+    transcoding, transcoding_password = make_gateway(workdir, viewer_video="transcode", name="transcode")
     relay = make_relay(workdir)
-    servers = [gateway, relay]
-    results: dict[str, Any] = {"gateway": {}, "alternative": {}}
+    servers = [gateway, transcoding, relay]
+    results: dict[str, Any] = {"gateway": {}, "transcode": {}, "alternative": {}}
     try:
         for server in servers:
             log(f"starting {server.name}: {' '.join(server.argv[1:])}")
@@ -453,6 +461,8 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
         # generator's decoding would otherwise take CPU from the server under test.
         targets = [
             GatewayTarget(gateway.base_url, "bench1", password, gateway.proc.pid, count_only=True),
+            GatewayTarget(transcoding.base_url, "bench1", transcoding_password, transcoding.proc.pid,
+                          name="transcode", count_only=True),
             RelayTarget(relay.base_url, relay.proc.pid, count_only=True),
         ]
         try:
@@ -516,7 +526,14 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
     frames = 45 if quick else QUALITY_FRAMES
     log(f"[5/5] picture quality: {frames} frames of the sample video relayed through each encoder ({elapsed()})")
     results["quality"] = await asyncio.to_thread(picture_quality.measure, video, frames, picture_quality.BITRATES, log)
+    f = results["forwarded_quality"] = await asyncio.to_thread(picture_quality.forwarded, video, frames)
+    log(f"  forwarded: {f['identical_bytes']} of {f['frames']} frames bit-identical to the caller's, "
+        f"worst PSNR {forwarded_psnr_text(f)}")
     return results
+
+
+def forwarded_psnr_text(f: dict[str, Any]) -> str:
+    return "∞ (identical pixels)" if f["psnr_db"] is None else f"{f['psnr_db']:.2f} dB"
 
 
 def log_load(name: str, r: dict[str, Any]) -> None:
@@ -536,7 +553,9 @@ def log_load(name: str, r: dict[str, Any]) -> None:
 def counters_text(g: dict[str, int]) -> str:
     return (f"{g['decoder_dropped']} frames dropped before decoding ({g['decoder_overflows']} overflows of the "
             f"decoder queue), {g['jitter_dropped']} while a keyframe was awaited after {g['stalls']} stalls, "
-            f"{g['plis']} keyframe requests")
+            f"{g['plis']} keyframe requests"
+            + (f"; forwarding: {g['held_back']} frames held back from viewers awaiting a keyframe, "
+               f"{g['viewer_overflows']} viewers restarted for falling behind" if g.get("held_back") or g.get("viewer_overflows") else ""))
 
 
 def fmt_ms(p: dict) -> str:
@@ -616,6 +635,19 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "alt_load_cpu_pct": al["cpu"]["target_pct"],
         "alt_load_others_pct": al["cpu"]["others_pct"],
         "psnr_delta_db": min((q["psnr_delta_db"] for q in quality), default=None),
+        **_transcode_summary(results.get("transcode")),
+    }
+
+
+def _transcode_summary(t: dict[str, Any] | None) -> dict[str, Any]:
+    """The same gateway with ``[media] viewer_video = "transcode"`` (runs before it was measured: none)."""
+    if not t:
+        return {}
+    return {
+        "tr_caller_pct": t["cpu"]["per_caller_pct"], "tr_viewer_pct": t["cpu"]["per_viewer_pct"],
+        "tr_drop_pct": t["load"]["drop_pct"], "tr_departed_p95": t["load"]["departed_ms"]["p95"],
+        "tr_udp_drops": t["load"]["udp_drops_server"], "tr_load_cpu_pct": t["load"]["cpu"]["target_pct"],
+        "tr_busy_drop_pct": t["busy"]["drop_pct"], "tr_busy_departed_p95": t["busy"]["departed_ms"]["p95"],
     }
 
 
@@ -714,6 +746,13 @@ re-measured by each run (the tables above are).
   took about 10 ms (PyAV gives that frame its own swscale context and threads, freed with the frame,
   2.5-13 ms, in whichever thread drops it: the event loop). The scene-change signature reads the luma
   plane in place instead (`gateway/media/frames.luma`).
+- **Forwarding** (`gateway/media/forwarding.py`, `[media] viewer_video`). With every viewer
+  transcoded, each VP8 viewer cost a VP8 encode per frame: about 4.4% of a core
+  per viewer on top of 4.3% per caller, so 20 callers × 1 viewer took the gateway about 146% of a
+  core and dropped 9.23% of frames (p95 374 ms) on a quiet machine. A viewer that negotiated VP8 is
+  now sent the caller's own encoded frames (tapped where the receiver hands them to its decoder),
+  from a keyframe on; aiortc's sender only packs them. The transcoding path stays for a viewer of
+  another codec and with `viewer_video = "transcode"`; both appear in the tables above.
 - **The synthetic callers cannot answer a PLI with a keyframe** (they send a file; its keyframes come
   every 4 s), so when a frame is lost they lose more frames than a browser caller would; the delay
   is the same.
@@ -727,28 +766,32 @@ def attempts_text(load: dict[str, Any]) -> str:
     )
 
 
-def _load_rows(label: str, g: dict[str, Any], a: dict[str, Any]) -> list[str]:
+def _load_rows(label: str, g: dict[str, Any], t: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    def ms(r: dict[str, Any], key: str) -> str:
+        return fmt_ms(r[key])
+
     return [
-        f"| **{label}**: frames dropped (of {g['sent']} / {a['sent']} sent) | **{g['drop_pct']:.2f}%** | {a['drop_pct']:.2f}% | {ratio(g['drop_pct'], a['drop_pct'])} |",
-        f"| … worst single viewer's drop | {g['worst_pair_drop_pct']:.1f}% | {a['worst_pair_drop_pct']:.1f}% | |",
-        f"| … arrival → departure p50 / p95 | **{fmt_ms(g['departed_ms'])}** | {fmt_ms(a['departed_ms'])} | {ratio(g['departed_ms']['p95'], a['departed_ms']['p95'])} (p95) |",
-        f"| … caller → viewer's socket p50 / p95 | {fmt_ms(g['wire_ms'])} | {fmt_ms(a['wire_ms'])} | {ratio(g['wire_ms']['p95'], a['wire_ms']['p95'])} (p95) |",
-        f"| … datagrams the kernel dropped on the server's sockets (of {g['udp_in_datagrams']} / {a['udp_in_datagrams']} received on the machine) | **{g['udp_drops_server']}** | {a['udp_drops_server']} | |",
-        f"| … server CPU | {g['cpu']['target_pct']:.0f}% | {a['cpu']['target_pct']:.0f}% | {ratio(g['cpu']['target_pct'], a['cpu']['target_pct'])} |",
-        f"| … CPU of other processes / of the load generator | {g['cpu']['others_pct']:.0f}% / {g['cpu']['loadgen_pct']:.0f}% | {a['cpu']['others_pct']:.0f}% / {a['cpu']['loadgen_pct']:.0f}% | |",
-        f"| … viewers' bitrate each; frames not matched to a number | {g['viewer_kbps']:.0f} kbit/s; {g['unreadable']} | {a['viewer_kbps']:.0f} kbit/s; {a['unreadable']} | |",
-        f"| … server RSS, threads | {g['cpu']['rss_mib']:.0f} MiB, {g['cpu']['threads']} | {a['cpu']['rss_mib']:.0f} MiB, {a['cpu']['threads']} | |",
+        f"| **{label}**: frames dropped (of {g['sent']} / {t['sent']} / {a['sent']} sent) | **{g['drop_pct']:.2f}%** | {t['drop_pct']:.2f}% | {a['drop_pct']:.2f}% | {ratio(g['drop_pct'], a['drop_pct'])} |",
+        f"| … worst single viewer's drop | {g['worst_pair_drop_pct']:.1f}% | {t['worst_pair_drop_pct']:.1f}% | {a['worst_pair_drop_pct']:.1f}% | |",
+        f"| … arrival → departure p50 / p95 | **{ms(g, 'departed_ms')}** | {ms(t, 'departed_ms')} | {ms(a, 'departed_ms')} | {ratio(g['departed_ms']['p95'], a['departed_ms']['p95'])} (p95) |",
+        f"| … caller → viewer's socket p50 / p95 | {ms(g, 'wire_ms')} | {ms(t, 'wire_ms')} | {ms(a, 'wire_ms')} | {ratio(g['wire_ms']['p95'], a['wire_ms']['p95'])} (p95) |",
+        f"| … datagrams the kernel dropped on the server's sockets (of {g['udp_in_datagrams']} / {t['udp_in_datagrams']} / {a['udp_in_datagrams']} received on the machine) | **{g['udp_drops_server']}** | {t['udp_drops_server']} | {a['udp_drops_server']} | |",
+        f"| … server CPU | {g['cpu']['target_pct']:.0f}% | {t['cpu']['target_pct']:.0f}% | {a['cpu']['target_pct']:.0f}% | {ratio(g['cpu']['target_pct'], a['cpu']['target_pct'])} |",
+        f"| … CPU of other processes / of the load generator | {g['cpu']['others_pct']:.0f}% / {g['cpu']['loadgen_pct']:.0f}% | {t['cpu']['others_pct']:.0f}% / {t['cpu']['loadgen_pct']:.0f}% | {a['cpu']['others_pct']:.0f}% / {a['cpu']['loadgen_pct']:.0f}% | |",
+        f"| … viewers' bitrate each; frames not matched to a number | {g['viewer_kbps']:.0f} kbit/s; {g['unreadable']} | {t['viewer_kbps']:.0f} kbit/s; {t['unreadable']} | {a['viewer_kbps']:.0f} kbit/s; {a['unreadable']} | |",
+        f"| … server RSS, threads | {g['cpu']['rss_mib']:.0f} MiB, {g['cpu']['threads']} | {t['cpu']['rss_mib']:.0f} MiB, {t['cpu']['threads']} | {a['cpu']['rss_mib']:.0f} MiB, {a['cpu']['threads']} | |",
     ] + ([
-        f"| … inside the gateway, from its stream health | {counters_text(g['gateway_counters'])} | (not reported) | |",
+        f"| … inside the gateway, from its stream health | {counters_text(g['gateway_counters'])} | {counters_text(t['gateway_counters']) if t.get('gateway_counters') else ''} | (not reported) | |",
     ] if g.get("gateway_counters") else [])
 
 
 def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    g, a = results["gateway"], results["alternative"]
+    g, t, a = results["gateway"], results["transcode"], results["alternative"]
     s = summary(results)
     n_cpu, n_quiet, n_busy = meta["n_cpu"], meta["n_load"], meta["n_busy"]
     same = [h for h in history if h["code"] == meta["code"] and not h.get("quick") and "busy_drop_pct" in h["summary"]]
     gl, al, gb, ab = g["load"], a["load"], g["busy"], a["busy"]
+    tl, tb, tc = t["load"], t["busy"], t["cpu"]
     gc, ac = g["cpu"], a["cpu"]
     load_before, load_after = meta["loadavg_before"], meta["loadavg_after"]
     lines = [
@@ -762,8 +805,8 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         f"{', '.join(f'{x:.1f}' for x in load_before)} when the run began and {', '.join(f'{x:.1f}' for x in load_after)} "
         "when it ended; the CPU taken by other processes during each window is in the tables, and each window first "
         f"waits (up to {QUIET_WAIT:.0f} s) for them to use under {QUIET_PCT:.0f}% of a core. Absolute figures depend "
-        "on the machine and its load; the gateway and the alternative are measured in the same run, one after the "
-        "other, with the same callers.",
+        "on the machine and its load; the gateway (forwarding, the default), the same gateway transcoding and the "
+        "alternative are measured in the same run, one after the other, with the same callers.",
         f"- This run: {meta['when']}, commit {meta['git']}, media code {meta['code']} (a hash of `gateway/media`, "
         f"`gateway/live.py` and `gateway/web/serving.py`). Ranges are over the {len(same)} full run(s) of that code "
         "recorded on this machine (`samples/build/bench_media_runs.jsonl`).",
@@ -775,7 +818,12 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "server then lacked; a real viewer is a browser elsewhere). Callers and viewers run in one process (the "
         "load generator), separate from the server, and go through the real API over HTTPS (operator login with CSRF, "
         "incident, link, the caller's page, consent, offer, viewer). The gateway is `scenelink serve` as `make run` "
-        "starts it.",
+        "starts it, once as configured by default (`[media] viewer_video = \"forward\"`: each VP8 viewer is sent "
+        "the caller's own encoded frames, nothing decoded or encoded for it) and once with `viewer_video = "
+        "\"transcode\"` (each viewer's frames decoded and encoded again by the gateway's VP8 encoder, as before "
+        "forwarding). A forwarded viewer starts at the caller's next keyframe, which a browser sends when asked "
+        "(a PLI); the synthetic callers send a file and cannot, so a forwarded viewer that falls behind waits up to "
+        "the file's 4 s keyframe interval, frames a browser caller would not lose.",
         "- The alternative is aiortc's example-server pattern (`benchmarks/relay_server.py`: one module-level "
         "`MediaRelay()`, every consumer a buffered `relay.subscribe(track)`, a blackhole sink, one aiortc encoder per "
         "viewer, asyncio's event loop).",
@@ -797,27 +845,28 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
     ]
     for text, value, key, ok in checks(s, n_quiet, n_busy):
         lines.append(f"| {text} | {value} | {spread(same, key, RANGE_FORMATS[key])} | {'yes' if ok else '**no**'} |")
-    disturbed = len(gl.get("attempts", [])) > 1 or len(al.get("attempts", [])) > 1
+    disturbed = any(len(r.get("attempts", [])) > 1 for r in (gl, tl, al))
     lines += [
         "",
-        "### Gateway against aiortc's example pattern (same run)",
+        "### Gateway forwarding, gateway transcoding, aiortc's example pattern (same run)",
         "",
-        "| | gateway | example pattern | gateway / example |",
-        "|---|---:|---:|---:|",
-        *_load_rows(f"{n_quiet} callers × 1 viewer, quiet", gl, al),
-        *_load_rows(f"{n_busy} callers × 1 viewer, a busy process beside it", gb, ab),
-        f"| CPU per caller stream, no viewer ({n_cpu} callers) | {s['caller_pct']:.1f}% | {s['alt_caller_pct']:.1f}% | {ratio(s['caller_pct'], s['alt_caller_pct'])} |",
-        f"| extra CPU per VP8 viewer ({n_cpu} viewers; {gc['viewer_kbps']:.0f} / {ac['viewer_kbps']:.0f} kbit/s each) | {s['viewer_pct']:.1f}% | {s['alt_viewer_pct']:.1f}% | {ratio(s['viewer_pct'], s['alt_viewer_pct'])} |",
-        f"| server RSS idle, before any caller | {gc['idle']['rss_mib']:.0f} MiB | {ac['idle']['rss_mib']:.0f} MiB | |",
-        f"| offer → first frame decoded, idle server, median | {s['first_frame_s']:.2f} s | {s['alt_first_frame_s']:.2f} s | {ratio(s['first_frame_s'], s['alt_first_frame_s'])} |",
-        f"| offer → first frame while the {n_quiet} × 1 load builds up, median | {gl['first_frame_under_load_median_s']:.2f} s | {al['first_frame_under_load_median_s']:.2f} s | |",
+        "| | gateway, forwarding (default) | gateway, transcoding | example pattern | forwarding / example |",
+        "|---|---:|---:|---:|---:|",
+        *_load_rows(f"{n_quiet} callers × 1 viewer, quiet", gl, tl, al),
+        *_load_rows(f"{n_busy} callers × 1 viewer, a busy process beside it", gb, tb, ab),
+        f"| CPU per caller stream, no viewer ({n_cpu} callers) | {s['caller_pct']:.1f}% | {s['tr_caller_pct']:.1f}% | {s['alt_caller_pct']:.1f}% | {ratio(s['caller_pct'], s['alt_caller_pct'])} |",
+        f"| extra CPU per VP8 viewer ({n_cpu} viewers; {gc['viewer_kbps']:.0f} / {tc['viewer_kbps']:.0f} / {ac['viewer_kbps']:.0f} kbit/s each) | **{s['viewer_pct']:.1f}%** | {s['tr_viewer_pct']:.1f}% | {s['alt_viewer_pct']:.1f}% | {ratio(s['viewer_pct'], s['alt_viewer_pct'])} |",
+        f"| server RSS idle, before any caller | {gc['idle']['rss_mib']:.0f} MiB | {tc['idle']['rss_mib']:.0f} MiB | {ac['idle']['rss_mib']:.0f} MiB | |",
+        f"| offer → first frame decoded, idle server, median | {s['first_frame_s']:.2f} s | {t['first_frame']['offer_median_s']:.2f} s | {s['alt_first_frame_s']:.2f} s | {ratio(s['first_frame_s'], s['alt_first_frame_s'])} |",
+        f"| offer → first frame while the {n_quiet} × 1 load builds up, median | {gl['first_frame_under_load_median_s']:.2f} s | {tl['first_frame_under_load_median_s']:.2f} s | {al['first_frame_under_load_median_s']:.2f} s | |",
         "",
         f"Frames the viewers received: {', '.join(gl['sizes']) or 'none'}; the callers sent {gl['caller_fps']:.1f} fps "
         "on average. The example pattern's buffered relay never skips a frame: when its encoders fall behind, frames "
         "wait in the relay's queues and latency grows instead, so compare drop rate and latency together. The "
-        "gateway's unbuffered relay hands each encoder the newest frame and drops the rest."
+        "gateway's unbuffered relay hands each encoder the newest frame and drops the rest; forwarding encodes "
+        "nothing, and a forwarded viewer more than 10 frames behind restarts at the next keyframe."
         + (f" A quiet window disturbed by other processes, or in which the load generator could not keep its callers at 15 fps, was measured once more and the steadier one kept: "
-           f"{attempts_text(gl)} for the gateway, {attempts_text(al)} for the example pattern." if disturbed else ""),
+           f"{attempts_text(gl)} for the gateway forwarding, {attempts_text(tl)} transcoding, {attempts_text(al)} for the example pattern." if disturbed else ""),
         "",
         "### Picture quality of a relayed frame (same run)",
         "",
@@ -837,6 +886,15 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
             f"| {d['psnr_db']:.2f} dB ({d['psnr_min_db']:.1f}) / {d['ssim']:.4f} ({d['ssim_min']:.3f}) | **{q['psnr_delta_db']:+.2f} dB** "
             f"| {r['encode_ms']:.2f} / {d['encode_ms']:.2f} ({ratio(r['encode_ms'], d['encode_ms'])}) | {r['kbps']:.0f} / {d['kbps']:.0f} |"
         )
+    f = results.get("forwarded_quality")
+    if f:
+        lines += [
+            "",
+            f"Forwarded (the default for a VP8 viewer): the caller's encoded frames packed as the gateway's sender "
+            f"packs them, depacketised and decoded as a viewer does: **{f['identical_bytes']} of {f['frames']} frames "
+            f"bit-identical** to the caller's, PSNR against the caller's frame {forwarded_psnr_text(f)}: a forwarded "
+            "viewer sees exactly what the caller sent, at the caller's bitrate (no per-viewer bitrate adaptation).",
+        ]
     lines += ["", FINDINGS.rstrip()]
     return "\n".join(lines)
 

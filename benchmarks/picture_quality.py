@@ -10,6 +10,11 @@ without the network: the sample video's frames decoded as the gateway decodes th
 and compared with the source: PSNR and SSIM of the luma plane (SSIM as Wang et al. 2004: 11x11
 Gaussian window, sigma 1.5), averaged over the frames, with the encoder's CPU time per frame and
 the bitrate it produced. Used by ``benchmarks/bench_media.py``.
+
+A forwarded viewer (``[media] viewer_video = "forward"``) is sent the caller's own encoded frames:
+:func:`forwarded` runs each of the video's encoded frames through that path (aiortc's ``pack``,
+as the gateway's sender does, depacketised and decoded as a viewer does) and compares bytes and
+pixels with the caller's frame.
 """
 
 from __future__ import annotations
@@ -88,6 +93,33 @@ def relay(encoder: Any, frames: list[av.VideoFrame], bitrate: int) -> dict[str, 
     }
 
 
+def forwarded(video: Path, count: int = 150) -> dict[str, Any]:
+    """The caller's encoded frames forwarded: how many arrive bit-identical, and the PSNR of the
+    viewer's decoded frame against the caller's (identical pixels: infinite, reported as None)."""
+    from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, vp8_depayload
+    from aiortc.jitterbuffer import JitterFrame
+
+    packer, viewer, caller = Vp8Encoder(), Vp8Decoder(), Vp8Decoder()
+    identical = frames = 0
+    worst = float("inf")
+    with av.open(str(video)) as container:
+        for packet in container.demux(video=0):
+            if packet.size == 0:
+                continue
+            payloads, timestamp = packer.pack(packet)
+            data = b"".join(vp8_depayload(x) for x in payloads)
+            identical += data == bytes(packet)
+            (mine,) = caller.decode(JitterFrame(bytes(packet), timestamp))
+            (theirs,) = viewer.decode(JitterFrame(data, timestamp))
+            a, b = mine.to_ndarray(format="gray"), theirs.to_ndarray(format="gray")
+            mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+            worst = min(worst, float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse))
+            frames += 1
+            if frames >= count:
+                break
+    return {"frames": frames, "identical_bytes": identical, "psnr_db": None if worst == float("inf") else worst}
+
+
 def measure(video: Path, count: int = 150, bitrates: tuple[int, ...] = BITRATES, progress=print) -> list[dict[str, Any]]:
     """Per bitrate: the relay encoder's and aiortc's figures, and their difference."""
     from aiortc.codecs.vpx import Vp8Encoder
@@ -116,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args(argv)
     measure(ensure_video(), args.frames)
+    f = forwarded(ensure_video(), args.frames)
+    print(f"  forwarded: {f['identical_bytes']} of {f['frames']} frames bit-identical to the caller's; worst PSNR "
+          f"{'infinite (identical pixels)' if f['psnr_db'] is None else format(f['psnr_db'], '.2f') + ' dB'}")
     return 0
 
 
