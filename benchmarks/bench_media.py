@@ -812,8 +812,9 @@ def report(results: dict[str, Any], history: list[dict[str, Any]], meta: dict[st
         "recorded on this machine (`samples/build/bench_media_runs.jsonl`).",
         f"- Load: synthetic aiortc callers send a pre-encoded, camera-like VP8 file without encoding it "
         f"({WIDTH}x{HEIGHT}, {FPS} fps, about {meta['video_kbps']:.0f} kbit/s, a keyframe every 4 s, each frame's number "
-        "stamped in as blocks). aiortc viewers decode their first frames and read the number, which ties the "
-        "stream's RTP timestamps to frame numbers; from then on they count each frame whose packets have all arrived, "
+        "stamped in as blocks; looped with RTP timestamps that keep rising). aiortc viewers decode frames until one's "
+        "number reads, which ties the stream's RTP timestamps to frame numbers (a keyframe every few seconds is decoded "
+        "to check it); they count each frame whose packets have all arrived, by its RTP timestamp, "
         "without decoding it (decoding every frame of 20 viewers took the load generator a third of a core, which the "
         "server then lacked; a real viewer is a browser elsewhere). Callers and viewers run in one process (the "
         "load generator), separate from the server, and go through the real API over HTTPS (operator login with CSRF, "

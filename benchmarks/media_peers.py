@@ -1,36 +1,46 @@
 """Synthetic callers and viewers (aiortc peers) and the two servers they talk to.
 
-A caller sends the pre-encoded sample video as it is (``MediaPlayer(path, decode=False)``) and
-notes the wall-clock time at which each frame number left; a viewer reads the number stamped into
-each frame it decodes, and notes when the frame's last RTP packet arrived ("wire"), when the server
-sent it and when it was decoded. With ``count_only`` a viewer decodes only its first frames: their
-numbers tie the stream's RTP timestamps to frame numbers (the server keeps the caller's timing: one
-frame is 90000/15 ticks), and from then on it counts each frame whose packets have all arrived, by
-its RTP timestamp, without decoding it. Decoding every frame of 20 viewers took the
-load generator a third of a core on a 2-core machine, CPU the server under test then lacked; a
-real viewer is a browser on another machine. Callers and viewers live in the same process, so the
-times compare directly.
+A caller sends the pre-encoded sample video as it is, without decoding or encoding it, looping the
+file at 15 fps for as long as it lives. Each frame it sends gets the next frame index (0, 1, 2, ...
+across loops) as its timestamp, so its RTP timestamps rise by 90000/15 ticks a frame without ever
+jumping back where the file starts again; it notes the wall-clock time at which each index left.
+The picture carries the frame's number within the file (``index % FRAMES``), stamped as blocks.
+
+A viewer notes when each frame's last RTP packet arrived ("wire") and when the server sent it
+(abs-send-time). By default it decodes every frame and reads its stamped number. With
+``count_only`` it decodes frames only until one's stamp ties the stream's RTP timestamps to frame
+indices, then only a keyframe every few seconds, to check that tie; every other frame whose
+packets have all arrived is counted by its RTP timestamp alone, without decoding. Servers that
+re-encode keep the caller's timing, and an SFU (Janus) forwards the caller's timestamps shifted by
+an offset, so a difference in RTP timestamp is a difference in frame index on both planes; a
+keyframe whose stamp disagrees is counted as ``misnumbered`` (and the tie made again). Decoding
+every frame of 20 viewers took the load generator a third of a core on a 2-core machine, CPU the
+server under test then lacked; a real viewer is a browser on another machine. A caller and its
+viewers live in the same process, so the times compare directly.
 
 ``GatewayTarget`` drives the real gateway through its public API (operator login with CSRF,
-incident, link, the caller's page, consent, offer, viewer); ``RelayTarget`` drives the minimal
-example-server pattern in :mod:`benchmarks.relay_server`.
+incident, link, the caller's page, consent, offer, viewer; a viewer answers the plane's own offer
+when the plane makes one, as Janus does); ``RelayTarget`` drives the minimal example-server
+pattern in :mod:`benchmarks.relay_server`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .media_sample import FPS, luma_of, read_stamp
@@ -55,27 +65,62 @@ def _vp8_first() -> list:
     return [c for c in codecs if c.mimeType.lower() in ("video/vp8", "video/rtx")]
 
 
+@functools.lru_cache(maxsize=4)
+def file_frames(path: Path) -> tuple[bytes, ...]:
+    """The VP8 frames of the sample file, in order (read once per process and shared by its callers)."""
+    with av.open(str(path)) as container:
+        return tuple(bytes(p) for p in container.demux(container.streams.video[0]) if p.size)
+
+
+TIME_BASE = Fraction(1, FPS)
+
+
 class StampedSource(MediaStreamTrack):
-    """The sample file's VP8 packets, sent without decoding; records when each frame number left."""
+    """The sample file's VP8 frames, sent without decoding, looped, paced at ``FPS``.
+
+    Frame index ``i`` (counting across loops) is file frame ``i % len(frames)`` with pts ``i``:
+    RTP timestamps keep rising by one frame's ticks where the file starts again. Records when each
+    index left.
+    """
 
     kind = "video"
 
     def __init__(self, path: Path) -> None:
         super().__init__()
-        self.player = MediaPlayer(str(path), decode=False)
-        self.inner = self.player.video
+        self.frames = file_frames(Path(path))
         self.sent: dict[int, float] = {}
+        self._next = 0
+        self._start: float | None = None
 
-    async def recv(self):
-        packet = await self.inner.recv()
-        number = int(round(float(packet.pts * packet.time_base) * FPS))
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        index = self._next
+        if self._start is None:
+            self._start = time.time()
+        else:
+            # Late frames go at once, none skipped (as aiortc's MediaPlayer paces a file).
+            wait = self._start + index / FPS - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._next = index + 1
+        packet = av.Packet(self.frames[index % len(self.frames)])
+        packet.pts = index
+        packet.time_base = TIME_BASE
         # The sender packetises and sends this packet as soon as recv returns.
-        self.sent[number] = time.time()
+        self.sent[index] = time.time()
         return packet
 
-    def stop(self) -> None:
-        super().stop()
-        self.inner.stop()
+    def index_of(self, stamp: int) -> int | None:
+        """The latest frame index sent so far whose stamped number is ``stamp``.
+
+        A frame reaches a viewer well within one pass of the file (120 s) after it left.
+        """
+        last = self._next - 1
+        if last < 0 or not 0 <= stamp < len(self.frames):
+            return None
+        index = last - (last - stamp) % len(self.frames)
+        return index if index >= 0 else None
 
 
 class Caller:
@@ -105,27 +150,44 @@ class Caller:
 
 
 TICKS_PER_FRAME = 90000 // FPS
-CALIBRATION_FRAMES = 3  # consecutive decoded frames whose stamps agree with their RTP timestamps
+VERIFY_SECONDS = 6.0  # a count-only viewer decodes a keyframe to check its numbering at most this often
+
+
+@functools.lru_cache(maxsize=1)
+def _keyframe_decoder() -> Any:
+    """One VP8 decoder per process for count-only viewers' keyframes: a keyframe decodes on its
+    own, whatever the decoder saw before."""
+    decoder = av.CodecContext.create("vp8", "r")
+    decoder.thread_count = 1  # a frame out for each frame in: no frame-threading delay
+    return decoder
+
+
+def is_keyframe(vp8: bytes) -> bool:
+    """A VP8 frame's tag says key frame (bit 0 of its first byte clear, RFC 6386 9.1)."""
+    return bool(vp8) and not vp8[0] & 1
 
 
 class _CountingQueue(queue.Queue):
-    """A viewer receiver's decoder input: once calibrated, frames are counted here, not decoded."""
+    """A viewer receiver's decoder input: a count-only viewer's frames, once numbered, are counted
+    here, not decoded."""
 
     def __init__(self, viewer: Viewer) -> None:
         super().__init__()
         self.viewer = viewer
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is not None and self.viewer.calibration is not None:
-            self.viewer._complete(item[1].timestamp)
+        # Until a stamp ties the numbering, frames go to aiortc's decoder as for any viewer (so a
+        # lost keyframe still brings a keyframe request); after that they are only counted.
+        if item is not None and self.viewer.count_only and self.viewer.calibration is not None:
+            self.viewer._complete(item[1].timestamp, item[1].data)
             return
         super().put(item, block, timeout)
 
 
 class Viewer:
     """A receive-only peer; decodes every frame and reads its stamped number, or with
-    ``count_only`` only its first frames, then counts frames complete on the wire (see the
-    module's description)."""
+    ``count_only`` decodes until its numbering is tied, then only a keyframe now and then, and
+    counts frames complete on the wire by their RTP timestamps (see the module's description)."""
 
     WIRE_KEEP = 600  # RTP timestamps remembered for matching frames
 
@@ -135,14 +197,16 @@ class Viewer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
         transceiver.setCodecPreferences(_vp8_first())
-        # frame number -> (decoded here at (None once frames are only counted), last packet
-        # arrived here at, the server sent it at)
+        # frame index -> (decoded here at (None when only counted), last packet arrived here at,
+        # the server sent it at)
         self.got: dict[int, tuple[float | None, float | None, float | None]] = {}
-        # (pts, frame number) of a decoded frame once CALIBRATION_FRAMES in a row agreed
+        # (pts, frame index) of a decoded frame: ties RTP timestamps (as pts) to frame indices
         self.calibration: tuple[int, int] | None = None
-        self._agreeing: list[tuple[int, int]] = []
+        self._checked_at = 0.0
         self.sizes: set[tuple[int, int]] = set()
-        self.unreadable = 0
+        self.unreadable = 0  # decoded frames whose stamp did not read, frames off the frame grid
+        self.verified = 0  # decoded frames whose stamp agreed with the index their RTP timestamp gave
+        self.misnumbered = 0  # ... and those that disagreed (then the tie is made again)
         self.rtp_bytes = 0
         # RTP timestamp -> (when the frame's last packet arrived here, when the server sent it);
         # then the same by the decoded frame's pts.
@@ -184,29 +248,54 @@ class Viewer:
         mapper.map = map_timestamp
         receiver._RTCRtpReceiver__decoder_queue = _CountingQueue(self)
 
-    def _complete(self, pts: int) -> None:
-        """A frame whose packets have all arrived (the jitter buffer handed it on), by its pts."""
+    def _index(self, pts: int) -> int | None:
+        """The frame index of the frame with this pts, by its RTP timestamp; None off the frame grid."""
         assert self.calibration is not None
-        pts0, number0 = self.calibration
-        # The file's timestamps are in milliseconds, so a frame's RTP timestamp sits within half a
-        # millisecond's ticks of number x 6000, never a quarter frame away.
+        pts0, index0 = self.calibration
         frames = (pts - pts0) / TICKS_PER_FRAME
-        number = number0 + round(frames)
         if abs(frames - round(frames)) > 0.25:
+            return None
+        return index0 + round(frames)
+
+    def _check(self, pts: int, stamp: int | None) -> int | None:
+        """A decoded frame's stamp against its RTP timestamp: ties them on the first readable
+        frame, then checks the tie (and ties them again if it broke). Returns the frame index."""
+        if stamp is None:
+            self.unreadable += 1
+            return None
+        if self.calibration is not None:
+            index = self._index(pts)
+            if index is not None and index % len(self.caller.source.frames) == stamp:
+                self.verified += 1
+                return index
+            self.misnumbered += 1
+        index = self.caller.source.index_of(stamp)
+        if index is not None:
+            self.calibration = (pts, index)
+        return index
+
+    def _complete(self, pts: int, data: bytes) -> None:
+        """A count-only viewer's frame whose packets have all arrived (the jitter buffer handed it on)."""
+        now = time.time()
+        if is_keyframe(data) and (self.calibration is None or now - self._checked_at >= VERIFY_SECONDS):
+            self._checked_at = now
+            stamp = None
+            try:
+                for frame in _keyframe_decoder().decode(av.Packet(data)):
+                    self.sizes.add((frame.width, frame.height))
+                    stamp = read_stamp(luma_of(frame))
+            except av.FFmpegError:
+                pass
+            self._check(pts, stamp)
+        if self.calibration is None:
+            return
+        index = self._index(pts)
+        if index is None:
             self.unreadable += 1
             return
-        if number not in self.got:
+        if index not in self.got:
             arrived, departed = self._wire_by_pts.get(pts, (None, None))
-            self.got[number] = (None, arrived, departed)
-
-    def _calibrate(self, pts: int, number: int) -> None:
-        if self._agreeing:
-            last_pts, last_number = self._agreeing[-1]
-            if abs(pts - last_pts - (number - last_number) * TICKS_PER_FRAME) > TICKS_PER_FRAME // 4 or number <= last_number:
-                self._agreeing.clear()
-        self._agreeing.append((pts, number))
-        if len(self._agreeing) >= CALIBRATION_FRAMES:
-            self.calibration = (pts, number)
+            self.got[index] = (None, arrived, departed)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
@@ -220,15 +309,11 @@ class Viewer:
                 frame = await track.recv()
                 decoded_at = time.time()
                 self.sizes.add((frame.width, frame.height))
-                number = read_stamp(luma_of(frame)) if frame.format.name.startswith("yuv") else None
-                if number is None:
-                    self.unreadable += 1
-                    continue
-                if number not in self.got:
+                stamp = read_stamp(luma_of(frame)) if frame.format.name.startswith("yuv") else None
+                index = self._check(frame.pts, stamp) if frame.pts is not None else None
+                if index is not None and index not in self.got:
                     arrived, departed = self._wire_by_pts.get(frame.pts, (None, None))
-                    self.got[number] = (decoded_at, arrived, departed)
-                if self.count_only and self.calibration is None and frame.pts is not None:
-                    self._calibrate(frame.pts, number)
+                    self.got[index] = (decoded_at, arrived, departed)
         except MediaStreamError:
             pass
 
@@ -239,12 +324,25 @@ class Viewer:
     async def answer(self, answer: dict[str, str]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
 
+    async def take_offer(self, offer: dict[str, str]) -> dict[str, str]:
+        """Answer the plane's own offer (Janus offers to its subscribers)."""
+        # aiortc cannot roll its own offer back: a fresh connection answers the plane's offer.
+        await self.pc.close()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        transceiver.setCodecPreferences(_vp8_first())
+        self._hook(transceiver.receiver)
+        self.pc.on("track", self._on_track)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return {"sdp": self.pc.localDescription.sdp, "type": "answer"}
+
     async def first_frame(self, timeout: float = STEP_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while not self.got and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if not self.got:
-            raise TimeoutError("the viewer decoded no readable frame")
+            raise TimeoutError("the viewer numbered no frame")
 
     async def close(self) -> None:
         await self.pc.close()
@@ -343,13 +441,18 @@ class GatewayTarget:
                 return _epoch(event["at"])
         raise TimeoutError("no stream.started event from the gateway")
 
-    async def add_viewer(self, caller: Caller) -> Viewer:
-        viewer = Viewer(caller, self.count_only)
+    async def add_viewer(self, caller: Caller, count_only: bool | None = None) -> Viewer:
+        """A viewer of ``caller``: the embedded relay answers the viewer's offer; Janus replies
+        with an offer of its own, which the viewer answers."""
+        viewer = Viewer(caller, self.count_only if count_only is None else count_only)
+        url = f"/api/incidents/{caller.ref['incident']}/viewer"
         try:
-            answer = await _expect(
-                await self._post(f"/api/incidents/{caller.ref['incident']}/viewer", await viewer.offer())
-            )
-            await viewer.answer(answer)
+            reply = await _expect(await self._post(url, await viewer.offer()))
+            if reply["type"] == "offer":
+                answer = await viewer.take_offer(reply)
+                await _expect(await self._post(f"{url}/{reply['viewer']}/answer", answer))
+            else:
+                await viewer.answer(reply)
         except BaseException:
             await viewer.close()
             raise

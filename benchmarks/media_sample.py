@@ -2,8 +2,8 @@
 
     python -m benchmarks.media_sample [PATH]      # default: samples/build/bench-640x480-15fps.ivf
 
-Synthetic callers send this file as it is (``MediaPlayer(path, decode=False)``), so the load
-generator spends no CPU on encoding and the machine's CPU goes to the gateway.
+Synthetic callers send this file's frames as they are, looped (:class:`benchmarks.media_peers.StampedSource`),
+so the load generator spends no CPU on encoding and the machine's CPU goes to the server.
 
 The picture: a large fixed texture (smoothed noise, gradients, a few shapes) seen through a slowly
 panning, slightly shaking "hand-held" window, plus sensor-like noise on every frame, so that VP8 needs
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 WIDTH, HEIGHT, FPS = 640, 480, 15
-SECONDS = 120  # longer than any caller lives in the benchmark: MediaPlayer's looping resets timestamps
+SECONDS = 120  # callers loop it with rising timestamps; a viewer's frame is resolved within one pass
 BITRATE = 1_200_000
 KEYFRAME_SECONDS = 4
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,8 +45,8 @@ class CpuWindow:
     seconds: float
     target_pct: float  # the measured process (gateway or alternative)
     main_thread_pct: float  # its main thread alone: the asyncio event loop (Python code, mostly)
-    loadgen_pct: float  # this benchmark process (callers and viewers)
-    loadgen_main_pct: float  # its main thread (event loop)
+    loadgen_pct: float  # this benchmark process and its worker processes (callers and viewers)
+    loadgen_main_pct: float  # this process's main thread (event loop)
     machine_busy_pct: float  # all processes, out of 100 * cores
     others_pct: float  # everything else on the machine: machine_busy - target - load generator
     cores: int
@@ -55,13 +55,18 @@ class CpuWindow:
 
 
 class CpuMeter:
-    def __init__(self, pid: int) -> None:
+    """CPU of the process ``pid`` under test, of the load generator (this process and
+    ``loadgen_pids``, its workers) and of the machine, over a window."""
+
+    def __init__(self, pid: int, loadgen_pids: tuple[int, ...] = ()) -> None:
         self.pid = pid
+        self.loadgen_pids = loadgen_pids
 
     def _read(self) -> tuple:
         me = os.getpid()
+        loadgen = process_cpu_seconds(me) + sum(process_cpu_seconds(pid) for pid in self.loadgen_pids)
         return (time.monotonic(), process_cpu_seconds(self.pid), process_cpu_seconds(self.pid, self.pid),
-                process_cpu_seconds(me), process_cpu_seconds(me, me), machine_cpu())
+                loadgen, process_cpu_seconds(me, me), machine_cpu())
 
     def start(self) -> tuple:
         return self._read()
