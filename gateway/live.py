@@ -389,6 +389,9 @@ class LiveSessions:
             # "starting", "live", "frozen" (no frame for a moment) or "location" (no video track)
             "state": media.state.value if media and media.state else "starting",
             "frame_age_seconds": None if (age := live.peer.latest.age()) is None else round(age, 2),
+            # The longest time between two decoded frames so far (exact, where polling
+            # frame_age_seconds sees a freeze only to within the polling interval).
+            "longest_freeze_seconds": round(live.peer.latest.longest_gap, 2),
             # Frames decoded so far, counted now (the stream health's figures are every 2 s).
             "frames": live.peer.latest.count,
         }

@@ -46,6 +46,9 @@ class LatestFrame:
         self.recent: deque[CapturedFrame] = deque(maxlen=max_frames)
         self.count = 0
         self.first = asyncio.Event()
+        # The longest time between two frames decoded one after the other: the longest freeze so
+        # far, exact (a poll of the newest frame's age sees a freeze only to within its interval).
+        self.longest_gap = 0.0
 
     @property
     def current(self) -> CapturedFrame | None:
@@ -53,6 +56,8 @@ class LatestFrame:
 
     def update(self, frame: av.VideoFrame, received_at: float | None = None) -> None:
         captured = CapturedFrame(frame, time.time() if received_at is None else received_at)
+        if self.recent:
+            self.longest_gap = max(self.longest_gap, captured.received_at - self.recent[-1].received_at)
         self.recent.append(captured)
         while captured.received_at - self.recent[0].received_at > self.window:
             self.recent.popleft()

@@ -214,10 +214,15 @@ class CallerPeer:
 
         The page adds the media path's own round trip (``media_rtt_ms``, from RTCP and ICE) when
         it knows it; that one is preferred, since a ping's round trip also counts the data
-        channel's retransmissions on a lossy link.
+        channel's retransmissions on a lossy link. It also tells the video's stalled-stream
+        recovery how soon a retransmission can come (:mod:`.retransmission`).
         """
         if _number(media_rtt_ms) and 0 <= media_rtt_ms < 60_000:  # type: ignore[operator]
             self.rtt_ms = round(float(media_rtt_ms), 1)  # type: ignore[arg-type]
+            if self.keyframes is not None:
+                # A retransmission cannot come sooner than the path's round trip: the recovery
+                # waits at least that long before asking again or giving up.
+                self.keyframes.buffer.observe_round_trip(self.rtt_ms / 1000)
             return
         if not _number(sent_ms):
             return

@@ -9,18 +9,28 @@ of frozen video while packets keep arriving.
 
 :class:`RecoveringJitterBuffer` keeps aiortc's reassembly and adds, on each packet:
 
-- a hole in front of packets that have arrived is *stalled* when it has waited longer than a
-  retransmission normally takes (learned from the holes that did fill, between
-  ``min_stall_seconds`` and ``max_stall_seconds``) or when it has fallen out of the NACK window;
+- a missing packet whose retransmission is overdue is asked for again (a NACK), as long as the
+  sender may still hold it (:mod:`.retransmission` keeps that account and learns how long a
+  retransmission takes; a round trip measured elsewhere is a floor). aiortc itself asks again
+  only when some other packet goes missing, so a lost retransmission could wait a long time;
+- a hole in front of packets that have arrived is *stalled* only once no retransmission can fill
+  it any more (its requests used up, or the sender's history passed, and the last request
+  overdue), or when it has fallen out of the NACK window, or when no frame has come out for
+  ``max_stall_seconds`` whatever the reason (a backstop). Skipping sooner costs more than it
+  saves: on a slow, lossy link a keyframe takes longer to arrive than another retransmission;
+- while a keyframe is awaited, a hole in front of a keyframe already held is skipped at once (what
+  lies before it would be dropped anyway);
 - a stalled hole is skipped: to the next keyframe already held if there is one, otherwise past the
   hole, after which frames are dropped until a keyframe arrives (a frame decoded against a
   missing reference is a smear, not evidence), and a keyframe is asked for at once (PLI);
-- a keyframe asked for and not seen is asked for again, at most every ``retry_seconds``, and by
+- a keyframe asked for and not seen is asked for again, at most every ``retry_seconds`` and not
+  while a keyframe's first packet is held (it is on its way, its holes being asked for), and by
   full intra request (FIR) after ``fir_after`` PLIs without one.
 
 It is pure logic on aiortc's packets: no clock, socket or task of its own (the clock is injected).
 :func:`install` puts it in place of the buffer of one ``RTCRtpReceiver`` (a private attribute: the
-test suite checks it on the aiortc version the project pins) and wires the FIR and the counters.
+test suite checks it on the aiortc version the project pins) and wires the NACK, the FIR and the
+counters.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_FIR, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket
 from aiortc.utils import uint16_add
 
+from .retransmission import NackTuning, Retransmissions
+
 log = logging.getLogger(__name__)
 
 CAPACITY = 512  # aiortc's own video buffer size
@@ -50,19 +62,24 @@ _RTCP_SSRC_ATTRIBUTE = "_RTCRtpReceiver__rtcp_ssrc"
 
 @dataclass(frozen=True)
 class RecoveryTuning:
-    min_stall_seconds: float = 0.3
-    max_stall_seconds: float = 0.8
+    # A hole is never skipped sooner than this, and always after this long without a frame coming
+    # out of the buffer, whatever the retransmission bookkeeping says (a backstop).
+    min_stall_seconds: float = 0.1
+    max_stall_seconds: float = 1.5
     # Packets behind the newest after which a hole can no longer be NACKed (aiortc's NACK history).
     nack_window: int = RTP_HISTORY_SIZE
     # The shortest interval between two keyframe requests, and how long to wait for an answer.
     min_request_interval: float = 0.3
     retry_seconds: float = 1.0
     fir_after: int = 3
+    nacks: NackTuning = NackTuning()
 
 
 @dataclass
 class RecoveryStats:
-    """Counters for stream health and tests; ``plis`` counts every PLI the receiver sends."""
+    """Counters for stream health and tests; ``plis`` counts every PLI the receiver sends,
+    ``nacks`` the packets asked for again by this buffer (aiortc's first requests not counted),
+    ``refilled`` the packets that came only after such a repeated request."""
 
     plis: int = 0
     firs: int = 0
@@ -70,6 +87,8 @@ class RecoveryStats:
     skipped_packets: int = 0
     dropped_frames: int = 0
     keyframes: int = 0
+    nacks: int = 0
+    refilled: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -106,7 +125,8 @@ class RecoveringJitterBuffer(JitterBuffer):
     """aiortc's video jitter buffer that does not wait for 512 packets behind a lost one.
 
     ``is_keyframe(payload_type, data)`` tells whether depayloaded data starts a keyframe;
-    ``request_fir(media_ssrc)`` sends a full intra request. A PLI is asked for by returning True
+    ``request_fir(media_ssrc)`` sends a full intra request; ``request_nack(media_ssrc, seqs)``
+    asks again for packets whose retransmission is overdue. A PLI is asked for by returning True
     as the first element of :meth:`add`'s result, as aiortc's own buffer does.
     """
 
@@ -117,71 +137,95 @@ class RecoveringJitterBuffer(JitterBuffer):
         tuning: RecoveryTuning = RecoveryTuning(),
         clock: Callable[[], float] = time.monotonic,
         capacity: int = CAPACITY,
+        request_nack: Callable[[int, list[int]], None] | None = None,
     ) -> None:
         super().__init__(capacity=capacity, is_video=True)
         self.tuning = tuning
         self.stats = RecoveryStats()
+        self.retransmissions = Retransmissions(tuning.nacks)
         self._is_keyframe = is_keyframe
         self._request_fir = request_fir
+        self._request_nack = request_nack
         self._clock = clock
         self._highest: int | None = None
         self._hole: _Hole | None = None
-        self._fill_estimate = tuning.min_stall_seconds / 2
+        self._progress_at: float | None = None
         self._awaiting_keyframe = False
         self._requested_at: float | None = None
         self._requests_unanswered = 0
-
-    # -- the stall threshold, learned from holes that filled ------------------------------------
-
-    @property
-    def stall_seconds(self) -> float:
-        t = self.tuning
-        return min(t.max_stall_seconds, max(t.min_stall_seconds, 2.0 * self._fill_estimate))
 
     @property
     def awaiting_keyframe(self) -> bool:
         return self._awaiting_keyframe
 
-    def _hole_filled(self, waited: float) -> None:
-        # Rises fast, falls slowly: one slow retransmission should raise the bar at once.
-        weight = 0.5 if waited > self._fill_estimate else 0.1
-        self._fill_estimate += weight * (waited - self._fill_estimate)
+    def observe_round_trip(self, seconds: float) -> None:
+        """The media path's round trip, measured elsewhere: retransmissions are not expected sooner."""
+        self.retransmissions.observe_round_trip(seconds)
 
     # -- aiortc's entry point -------------------------------------------------------------------
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         now = self._clock()
+        if self._progress_at is None:
+            self._progress_at = now
         if self._highest is None or _newer(packet.sequence_number, self._highest):
             self._highest = packet.sequence_number
+        refilled = self.retransmissions.filled_after_repeat
+        self.retransmissions.seen(packet.sequence_number, now)
+        self.stats.refilled += self.retransmissions.filled_after_repeat - refilled
         pli, frame = super().add(packet)
         if pli:
             # aiortc's own overflow or reset: what came before is gone, the next frame needs a key.
             self._highest = packet.sequence_number
             self._hole = None
+            self._forget_skipped()
             self._start_waiting(now)
+        if frame is not None:
+            self._progress_at = now
         frame = self._gate(frame, packet.payload_type)
 
         hole = self._first_missing()
         if self._hole is not None and hole != self._hole.seq:
-            self._hole_filled(now - self._hole.since)
             self._hole = None
         if hole is not None and self._hole is None:
             self._hole = _Hole(hole, now)
 
-        if frame is None and self._hole is not None and self._highest is not None:
-            behind = uint16_add(self._highest, -self._hole.seq)
-            if now - self._hole.since >= self.stall_seconds or behind >= self.tuning.nack_window:
-                self.stats.stalls += 1
-                if not self._skip(self._hole.seq):
-                    pli = self._start_waiting(now) or pli
-                frame = self._gate(self._remove_frame(packet.sequence_number), packet.payload_type)
-                hole = self._first_missing()
-                self._hole = _Hole(hole, now) if hole is not None else None
+        if frame is None and self._hole is not None and self._stalled(self._hole, now):
+            self.stats.stalls += 1
+            if not self._skip(self._hole.seq):
+                pli = self._start_waiting(now) or pli
+            self._forget_skipped()
+            self._progress_at = now
+            frame = self._gate(self._remove_frame(packet.sequence_number), packet.payload_type)
+            hole = self._first_missing()
+            self._hole = _Hole(hole, now) if hole is not None else None
+
+        again = self.retransmissions.due(now)
+        if again and self._request_nack is not None:
+            self.stats.nacks += len(again)
+            self._request_nack(packet.ssrc, again)
 
         if self._awaiting_keyframe and not pli and self._requested_at is not None:
-            if now - self._requested_at >= self.tuning.retry_seconds:
+            if now - self._requested_at >= self.tuning.retry_seconds and self._keyframe_held_after(None) is None:
                 pli = self._request(now, packet.ssrc)
         return pli, frame
+
+    def _stalled(self, hole: _Hole, now: float) -> bool:
+        """Whether to give up on the hole in front of the buffer (see the module's description)."""
+        assert self._highest is not None and self._progress_at is not None
+        t = self.tuning
+        if uint16_add(self._highest, -hole.seq) >= t.nack_window:
+            return True  # no NACK asks for it any more
+        if now - self._progress_at >= t.max_stall_seconds:
+            return True
+        if self._awaiting_keyframe and self._keyframe_held_after(hole.seq) is not None:
+            return True  # what lies before the keyframe would be dropped anyway
+        if now - hole.since < t.min_stall_seconds:
+            return False
+        if hole.seq in self.retransmissions:
+            return self.retransmissions.lost(hole.seq, now)
+        # Missing without ever having been asked for (held before tracking began): by the clock.
+        return now - hole.since >= self.retransmissions.overdue_after()
 
     # -- the pieces -----------------------------------------------------------------------------
 
@@ -210,17 +254,35 @@ class RecoveringJitterBuffer(JitterBuffer):
                 return seq
         return None
 
+    def _keyframe_held_after(self, seq: int | None) -> int | None:
+        """The buffer index of the first keyframe start held after ``seq`` (anywhere if None)."""
+        if self._origin is None or self._highest is None:
+            return None
+        span = uint16_add(self._highest, -self._origin)
+        if span >= self.capacity:
+            return None
+        start = 0 if seq is None else uint16_add(seq, -self._origin) + 1
+        for i in range(start, span + 1):
+            packet = self._packets[uint16_add(self._origin, i) % self.capacity]
+            if packet is not None and self._is_keyframe(packet.payload_type, getattr(packet, "_data", b"")):
+                return i
+        return None
+
+    def _forget_skipped(self) -> None:
+        """Packets the buffer has moved past are no longer asked for."""
+        if self._origin is not None:
+            self.retransmissions.forget_before(self._origin)
+
     def _skip(self, hole: int) -> bool:
         """Drop everything up to the hole's far side; True when a held keyframe starts there."""
         assert self._origin is not None and self._highest is not None
         span = uint16_add(self._highest, -self._origin)
         # A keyframe already held beyond the hole: start from it, nothing needs asking.
-        for i in range(uint16_add(hole, -self._origin) + 1, span + 1):
-            packet = self._packets[uint16_add(self._origin, i) % self.capacity]
-            if packet is not None and self._is_keyframe(packet.payload_type, getattr(packet, "_data", b"")):
-                self._drop(i)
-                self._awaiting_keyframe = True  # the gate lets this keyframe through
-                return True
+        key = self._keyframe_held_after(hole)
+        if key is not None:
+            self._drop(key)
+            self._awaiting_keyframe = True  # the gate lets this keyframe through
+            return True
         # Otherwise past the hole and any packets missing right after it.
         count = uint16_add(hole, -self._origin) + 1
         while count <= span and self._packets[uint16_add(self._origin, count) % self.capacity] is None:
@@ -306,7 +368,12 @@ def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning())
         installed._tasks.add(task)
         task.add_done_callback(installed._tasks.discard)
 
-    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning)
+    def request_nack(media_ssrc: int, seqs: list[int]) -> None:
+        task = asyncio.ensure_future(receiver._send_rtcp_nack(media_ssrc, seqs))
+        installed._tasks.add(task)
+        task.add_done_callback(installed._tasks.discard)
+
+    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning, request_nack=request_nack)
     installed = Installed(buffer)
     setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
 

@@ -39,6 +39,15 @@ def test_only_the_last_second_is_kept():
     assert latest.count == 60 and latest.current is kept[-1]
 
 
+def test_the_longest_freeze_is_the_longest_time_between_two_frames_and_starts_at_the_first():
+    latest = LatestFrame()
+    frame = scene()
+    assert latest.longest_gap == 0.0
+    for at in (50.0, 50.066, 51.8, 51.866, 52.5):  # the wait for the first frame is no freeze
+        latest.update(frame, received_at=at)
+    assert abs(latest.longest_gap - 1.734) < 1e-9
+
+
 def test_jpeg_keeps_the_received_resolution_and_decodes():
     jpeg = encode_jpeg(scene())
     assert (jpeg.width, jpeg.height) == (640, 480)

@@ -20,3 +20,17 @@ async def test_the_pages_media_round_trip_is_preferred_to_the_pings():
     peer.pong("x", "y")
     assert 850 < peer.rtt_ms < 2000
     await peer.close()
+
+
+async def test_the_pages_media_round_trip_tells_the_video_recovery_how_soon_a_retransmission_can_come():
+    peer = CallerPeer((), _nothing, _nothing)
+    peer.pc.addTransceiver("video", direction="recvonly")
+    peer.watch_receivers(peer.pc)
+    assert peer.keyframes is not None
+    retransmissions = peer.keyframes.buffer.retransmissions
+    assert retransmissions.turnaround < 0.45
+    peer.pong(time.time() * 1000 - 900, 450)
+    assert retransmissions.turnaround == 0.45
+    peer.pong(time.time() * 1000 - 900, None)  # a ping's round trip counts retransmissions: not used
+    assert retransmissions.turnaround == 0.45
+    await peer.close()
