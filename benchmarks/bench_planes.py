@@ -68,7 +68,8 @@ LOADGEN_FULL_PCT = 85.0  # a load-generator process above this share of a core i
 MACHINE_FULL_PCT = 185.0  # of 200 on 2 cores: the machine's CPU is a limit
 LOADGEN_LAG_MS = 50.0  # a load-generator event loop this late (p95) delays frames itself
 INTRO = """\
-The embedded relay encodes once per viewer in the gateway; with Janus the gateway receives each
+The embedded relay forwards the caller's own VP8 frames to each VP8 viewer (`[media] viewer_video =
+"forward"`, the default; with `"transcode"` it encodes once per viewer); with Janus the gateway receives each
 caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
 viewers without decoding. `make bench-planes` runs both planes one after the other with the same
 synthetic callers and viewers. The callers send a pre-encoded, frame-stamped VP8 file (640x480,
