@@ -69,21 +69,24 @@ MACHINE_FULL_PCT = 185.0  # of 200 on 2 cores: the machine's CPU is a limit
 LOADGEN_LAG_MS = 50.0  # a load-generator event loop this late (p95) delays frames itself
 INTRO = """\
 The embedded relay forwards the caller's own VP8 frames to each VP8 viewer (`[media] viewer_video =
-"forward"`, the default; with `"transcode"` it encodes once per viewer); with Janus the gateway receives each
-caller once (its own subscription, for snapshots, recording and health) and Janus forwards to
-viewers without decoding. `make bench-planes` runs both planes one after the other with the same
-synthetic callers and viewers. The callers send a pre-encoded, frame-stamped VP8 file (640x480,
-15 fps, about 1.2 Mbit/s) looped with timestamps that keep rising where the file starts again, so
-an RTP timestamp names one frame however long a caller lives, through the gateway's encoders and
-through Janus (which forwards the caller's timestamps shifted by an offset). The viewers count
-each frame complete at their socket by its RTP timestamp without decoding it, once a decoded
-frame's stamp has tied RTP timestamps to frame numbers; they decode a keyframe every few seconds
-to check that tie against the stamp in the picture, and one
-viewer per load-generator process decodes every frame as a running check (misnumbered frames are
-reported, and were 0 in this run unless the table says otherwise). Callers and viewers run in
-separate load-generator processes, so they are not held to one core; but they share the
-machine's two cores with the gateway and Janus, so each step reports the load generator's CPU
-(all its processes, and the busiest one) and what limited it."""
+"forward"`, the default; with `"transcode"`, or for a viewer of another codec, it encodes once per
+viewer); with Janus the gateway receives each caller once (its own subscription, for snapshots, recording and
+health) and Janus forwards to viewers. `make bench-planes` runs both planes one after the other
+with the same synthetic callers and viewers. The callers send a pre-encoded, frame-stamped VP8
+file (640x480, 15 fps, about 1.2 Mbit/s, a keyframe every 4 s) looped with timestamps that keep
+rising where the file starts again, so an RTP timestamp names one frame however long a caller
+lives, through the gateway and through Janus (which forwards the caller's timestamps shifted by an
+offset). Being a file, a synthetic caller cannot answer a keyframe request as a phone does at
+once: a plane that drops frames after a loss until the next keyframe (as the embedded relay's
+forwarding does) loses up to 4 s of frames here where it would lose a fraction of a second with a
+phone. The viewers count each frame complete at their socket by its RTP timestamp without decoding
+it, once a decoded frame's stamp has tied RTP timestamps to frame numbers; they decode a keyframe
+every few seconds to check that tie against the stamp in the picture, and one viewer per
+load-generator process decodes every frame as a running check (its drops are in the run's log and
+`samples/build/bench_planes_runs.jsonl`; misnumbered frames are counted below). Callers and viewers
+run in separate load-generator processes, so they are not held to one core; but they share the
+machine's two cores with the gateway and Janus, so each step reports the load generator's CPU (all
+its processes, and the busiest one) and what limited it."""
 
 
 LIMITS = f"""\
@@ -135,7 +138,7 @@ class LoadGenerator:
             raise RuntimeError(f"load-generator process {proc.pid} exited")
         body = json.loads(line)
         if "error" in body:
-            raise RuntimeError(f"load-generator process {proc.pid}: {body['error']}")
+            raise RuntimeError(body["error"])
         return body
 
     async def add(self, callers: int, viewers: int) -> None:
@@ -144,10 +147,17 @@ class LoadGenerator:
         for _ in range(callers):
             i = min(range(self.n), key=lambda k: self.callers[k] + share[k])
             share[i] += 1
-        await asyncio.gather(*(self._call(i, {"op": "start", "callers": share[i], "viewers": viewers})
-                               for i in range(self.n) if share[i]))
+        # A generous time for each process's share (a caller and its viewers take a second or two on
+        # a quiet machine); every process answers before the first failure is raised.
+        deadline = time.time() + 60 + 8 * max(share)
+        replies = await asyncio.gather(*(self._call(i, {"op": "start", "callers": share[i], "viewers": viewers,
+                                                        "deadline": deadline})
+                                         for i in range(self.n) if share[i]), return_exceptions=True)
         for i in range(self.n):
             self.callers[i] += share[i]
+        for r in replies:
+            if isinstance(r, BaseException):
+                raise r
 
     async def watch(self, viewers: int) -> None:
         await asyncio.gather(*(self._call(i, {"op": "watch", "viewers": viewers}) for i in range(self.n)))
@@ -461,13 +471,18 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace, started: str) -
         wrong = sum(s["misnumbered"] for p in (e, j) for s in p["ceiling"]["steps"])
         steps += ["", f"Stamps checked against RTP-timestamp numbering over the ceiling's windows: {checked}, "
                   f"misnumbered: {wrong}.", "", LIMITS]
+    others = [w["others_pct"] for p in (e, j) for w in (p["with_callers"], p["with_viewers"])]
+    others += [st["others_pct"] for p in (e, j) for key in ("ceiling", "target") for st in p.get(key, {}).get("steps", [])]
+    disturbed = (f" Other work on the machine (not this benchmark's processes) used up to {max(others):.0f}% of a core "
+                 "in the measured windows, so these figures are disturbed (all processes competed for the 2 cores): rerun on a quiet machine for figures to compare."
+                 if max(others, default=0.0) > QUIET_PCT else "")
     text = "\n".join([
         "## Media planes",
         "",
         INTRO,
         "",
         f"{args.callers} callers x {v} viewers each, 640x480 at 15 fps, one run ({started}; {machine()}; "
-        f"{args.workers} load-generator processes). Reproduce: `make bench-planes`.",
+        f"{args.workers} load-generator processes). Reproduce: `make bench-planes`.{disturbed}",
         "",
         *rows,
         *steps,

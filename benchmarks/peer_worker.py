@@ -75,14 +75,20 @@ class Worker:
                 return await asyncio.wait_for(self.target.start_caller(self.video), STEP_TIMEOUT)
             except (TimeoutError, RuntimeError) as exc:
                 if attempt == 2:
-                    raise RuntimeError(f"a caller did not start twice ({exc!r})") from None
+                    why = str(exc) or f"no answer within {STEP_TIMEOUT:.0f} s"
+                    raise RuntimeError(f"a caller did not start, twice ({why})") from None
                 sys.stderr.write(f"peer_worker: a caller did not start ({exc!r}); once more\n")
         raise AssertionError("unreachable")
 
     async def start(self, cmd: dict[str, Any]) -> dict[str, Any]:
         assert self.target is not None
         new: list[Viewer] = []
-        for _ in range(int(cmd["callers"])):
+        deadline = float(cmd.get("deadline") or 0)
+        for started in range(int(cmd["callers"])):
+            # Past the parent's deadline (another process failed, or the machine is too slow to
+            # start them all), stop here rather than hold the parent for minutes.
+            if deadline and time.time() > deadline:
+                raise RuntimeError(f"only {started} of {cmd['callers']} callers started in the time given")
             caller = await self._caller()
             self.callers.append(caller)
             for _ in range(int(cmd["viewers"])):
@@ -191,7 +197,7 @@ async def serve() -> None:
                 else:
                     reply({"error": f"unknown command {op!r}"})
             except Exception as exc:
-                reply({"error": f"{op}: {exc!r}"})
+                reply({"error": str(exc) or repr(exc)})
     finally:
         monitor.cancel()
         if worker.target is not None:
