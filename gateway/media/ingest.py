@@ -15,7 +15,7 @@ from av import VideoFrame
 from ..config import IceServer
 from ..limits import LogQuota
 from ..tasks import TaskSet
-from . import decoding, forwarding, keyframes
+from . import decoding, feedback, forwarding, keyframes
 from .frames import LatestFrame
 from .peers import new_peer_connection, prefer_vp8
 from .sdp import add_bitrate_hints, media_kinds
@@ -81,6 +81,7 @@ class CallerPeer:
         self.decoder_queue: decoding.DecoderQueue | None = None
         # The caller's encoded frames, for viewers they are forwarded to (None: transcoded).
         self.forwarding: forwarding.ForwardingHub | None = None
+        self.remb: feedback.RembThrottle | None = None
 
         self.pc.on("track", self.take_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -104,7 +105,8 @@ class CallerPeer:
         ``pc``: this peer's own, or the one through which another media plane delivers the video.
         Its frames waiting for the decoder are bounded too (:mod:`.decoding`), and, where the
         recovering jitter buffer guarantees each frame's references, tapped for forwarding to
-        viewers (:mod:`.forwarding`)."""
+        viewers (:mod:`.forwarding`); its bandwidth feedback is sent at a browser's rate
+        (:mod:`.feedback`)."""
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video" and self.keyframes is None and self.pli_stats is None:
                 if self._recovery:
@@ -114,6 +116,7 @@ class CallerPeer:
                 self.decoder_queue = decoding.install(transceiver.receiver)
                 if self.keyframes is not None and self.decoder_queue is not None:
                     self.forwarding = forwarding.install(transceiver.receiver, self.decoder_queue)
+                self.remb = feedback.install(transceiver.receiver)
 
     def send(self, text: str) -> None:
         if self.channel is not None and self.channel.readyState == "open":
@@ -208,6 +211,10 @@ class CallerPeer:
     def forwarding_stats(self) -> dict[str, int] | None:
         """Frames forwarded to viewers without re-encoding, and keyframes asked for them."""
         return self.forwarding.stats.as_dict() if self.forwarding is not None else None
+
+    def remb_stats(self) -> dict[str, int] | None:
+        """Bandwidth estimates made and sent to the caller as REMBs (see :mod:`.feedback`)."""
+        return self.remb.stats.as_dict() if self.remb is not None else None
 
     def pong(self, sent_ms: object, media_rtt_ms: object = None) -> None:
         """The caller echoed a ping sent at ``sent_ms`` (gateway clock): a round-trip sample.

@@ -149,6 +149,7 @@ class SessionMedia:
                 self.health["keyframes"] = self.peer.keyframe_stats()
                 self.health["decoder_queue"] = self.peer.decoder_stats()
                 self.health["forwarding"] = self.peer.forwarding_stats()
+                self.health["remb"] = self.peer.remb_stats()
                 self._publish("stream.health", self.health)
 
     def _state_report(self) -> dict[str, Any]:

@@ -144,6 +144,9 @@ async def test_a_viewer_sees_the_callers_video_and_a_snapshot_keeps_the_frame(cl
     (receiver,) = [t.receiver for t in live.peer.pc.getTransceivers() if t.kind == "video"]
     assert receiver._RTCRtpReceiver__decoder_queue is live.peer.decoder_queue is not None
     assert live.peer.decoder_queue.stats.dropped == 0
+    # Its bandwidth feedback goes through the REMB throttle (gateway.media.feedback).
+    assert receiver._RTCRtpReceiver__remote_bitrate_estimator._throttle is live.peer.remb is not None
+    assert live.peer.remb_stats()["sent"] <= live.peer.remb_stats()["estimates"]
 
     resp = await client.post(f"/api/incidents/{incident['id']}/snapshots", json={}, headers={"X-CSRF-Token": csrf})
     assert resp.status == 201
