@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-record bench-signal bench-failover bench-turn venv web chromium screenshots clean
+.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-ingest bench-record bench-signal bench-failover bench-turn venv web chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink basemap build --default --if-missing
@@ -46,6 +46,9 @@ bench-media: venv                   ## media capacity: runs a gateway and synthe
 
 bench-planes: venv                  ## the embedded relay against Janus's VideoRoom, same callers, side by side
 	tests/netns-run $(BIN)/python -m benchmarks.bench_planes
+
+bench-ingest: venv                  ## what receiving a caller costs the gateway: the decoder, REMB feedback, both planes
+	tests/netns-run $(BIN)/python -m benchmarks.bench_ingest
 
 bench-failover: venv chromium      ## issue 13's failover: kill the node holding a Chromium caller, behind nginx
 	tests/netns-run $(BIN)/python -m benchmarks.bench_failover

@@ -184,7 +184,7 @@ def make_gateway(
     if done.returncode != 0:
         raise RuntimeError(f"`scenelink users add` failed:\n{done.stdout}\n{done.stderr}")
     argv = [PYTHON, "-m", "gateway", "serve"]
-    if probe_out is not None or profile_out is not None:
+    if probe_out is not None or profile_out is not None or experiments:
         argv = [PYTHON, "-m", "benchmarks.instrumented_gateway", "serve"]
         if probe_out is not None:
             env["SCENELINK_PROBE_OUT"] = str(probe_out)

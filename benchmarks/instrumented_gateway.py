@@ -264,6 +264,19 @@ def luma_signature() -> None:
     scenes.signature = session.signature = signature
 
 
+def aiortc_remb() -> None:
+    """The alternative to :mod:`gateway.media.feedback`: every REMB aiortc's estimator gives is sent
+    (a throttle with no interval, which only counts them)."""
+    import gateway.media.feedback as feedback
+
+    install = feedback.install
+
+    def every_remb(receiver: Any, *args: Any, **kwargs: Any) -> Any:
+        return install(receiver, lambda: feedback.RembThrottle(interval_ms=0))
+
+    feedback.install = every_remb  # type: ignore[assignment]
+
+
 def main() -> int:
     experiments = set(filter(None, os.environ.get("SCENELINK_PROBE_EXPERIMENTS", "").split(",")))
     if "uvloop" in experiments:
@@ -272,6 +285,8 @@ def main() -> int:
         uvloop.install()
     if "luma" in experiments:
         luma_signature()
+    if "aiortc-remb" in experiments:
+        aiortc_remb()
     if os.environ.get("SCENELINK_PROBE_RCVBUF"):
         force_udp_receive_buffer(int(os.environ["SCENELINK_PROBE_RCVBUF"]))
     probe_out = os.environ.get("SCENELINK_PROBE_OUT")
