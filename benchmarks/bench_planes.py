@@ -76,10 +76,10 @@ with the same synthetic callers and viewers. The callers send a pre-encoded, fra
 file (640x480, 15 fps, about 1.2 Mbit/s, a keyframe every 4 s) looped with timestamps that keep
 rising where the file starts again, so an RTP timestamp names one frame however long a caller
 lives, through the gateway and through Janus (which forwards the caller's timestamps shifted by an
-offset). Being a file, a synthetic caller cannot answer a keyframe request as a phone does at
-once: a plane that drops frames after a loss until the next keyframe (as the embedded relay's
-forwarding does) loses up to 4 s of frames here where it would lose a fraction of a second with a
-phone. The viewers count each frame complete at their socket by its RTP timestamp without decoding
+offset). A synthetic caller answers a keyframe request (PLI/FIR) as a phone does, at once: its
+next frame is the file's next keyframe, and the file plays on from there (`--ignore-keyframe-requests`
+sends the file straight on, as bench-media's callers do; a plane that drops frames after a loss
+until the next keyframe then loses up to 4 s of frames). The viewers count each frame complete at their socket by its RTP timestamp without decoding
 it, once a decoded frame's stamp has tied RTP timestamps to frame numbers; they decode a keyframe
 every few seconds to check that tie against the stamp in the picture, and one viewer per
 load-generator process decodes every frame as a running check (its drops are in the run's log and
@@ -102,9 +102,10 @@ a full core. A step with none of these (-) was limited by the plane itself."""
 class LoadGenerator:
     """Worker processes (:mod:`benchmarks.peer_worker`), each holding some callers with their viewers."""
 
-    def __init__(self, workers: int, decode_sample: bool) -> None:
+    def __init__(self, workers: int, decode_sample: bool, keyframes_on_request: bool = True) -> None:
         self.n = workers
         self.decode_sample = decode_sample
+        self.keyframes_on_request = keyframes_on_request
         self.procs: list[asyncio.subprocess.Process] = []
         self.callers = [0] * workers
         self._locks: list[asyncio.Lock] = []
@@ -124,7 +125,8 @@ class LoadGenerator:
             self._locks.append(asyncio.Lock())
         await asyncio.gather(*(self._call(i, {
             "op": "open", "base_url": base_url, "username": username, "password": password,
-            "video": str(video), "decode_sample": self.decode_sample, "tag": f"{time.strftime('%H%M%S')}-{i + 1}",
+            "video": str(video), "decode_sample": self.decode_sample,
+            "keyframes_on_request": self.keyframes_on_request, "tag": f"{time.strftime('%H%M%S')}-{i + 1}",
         }) for i in range(self.n)))
 
     async def _call(self, i: int, cmd: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
@@ -182,6 +184,7 @@ class LoadGenerator:
             "verified": sum(p["verified"] for p in parts),
             "misnumbered": sum(p["misnumbered"] for p in parts),
             "sizes": sorted({s for p in parts for s in p["sizes"]}),
+            "keyframes_on_request": sum(p["keyframes_on_request"] for p in parts),  # since the callers started
             "loop_lag_p95_ms": max(lags) if lags else None,
         }
 
@@ -318,6 +321,7 @@ async def ceiling(loadgen: LoadGenerator, name: str, gateway_pid: int, janus_pid
                 f"at the slowest), machine {cpu['machine_pct']:.0f}%, others {cpu['others_pct']:.0f}%; "
                 f"stamps checked {seen['verified']}, misnumbered {seen['misnumbered']}, unreadable "
                 f"{seen['unreadable']}; viewers decoding every frame dropped {_pct(seen['decoding_drop_pct'])}; "
+                f"keyframes sent on request so far {seen['keyframes_on_request']}; "
                 f"limit: {step['limit']}")
             if seen["drop_pct"] > CEILING_DROP_PCT:
                 stopped = f"{n} callers x {v}: {seen['drop_pct']:.1f}% dropped"
@@ -336,7 +340,7 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
         gateway, password = make_gateway(folder)
         janus_context = janus_server(folder / "janus", HOST) if plane == "janus" else None
         janus = janus_context.__enter__() if janus_context is not None else None
-        loadgen = LoadGenerator(args.workers, not args.no_decode_sample)
+        loadgen = LoadGenerator(args.workers, not args.no_decode_sample, not args.ignore_keyframe_requests)
         try:
             if janus is not None:
                 gateway.env.update(janus.env())
@@ -509,6 +513,8 @@ def main() -> None:
     parser.add_argument("--planes", type=lambda text: text.split(","), default=["embedded", "janus"])
     parser.add_argument("--no-decode-sample", action="store_true",
                         help="no viewer decodes every frame (only keyframes are decoded, to check numbering)")
+    parser.add_argument("--ignore-keyframe-requests", action="store_true",
+                        help="callers send their file straight on, never a keyframe on request (as bench-media's)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if not on_private_test_network():

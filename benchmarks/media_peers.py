@@ -4,7 +4,9 @@ A caller sends the pre-encoded sample video as it is, without decoding or encodi
 file at 15 fps for as long as it lives. Each frame it sends gets the next frame index (0, 1, 2, ...
 across loops) as its timestamp, so its RTP timestamps rise by 90000/15 ticks a frame without ever
 jumping back where the file starts again; it notes the wall-clock time at which each index left.
-The picture carries the frame's number within the file (``index % FRAMES``), stamped as blocks.
+The picture carries the frame's number within the file, stamped as blocks. With
+``keyframes_on_request`` a caller answers a keyframe request (PLI/FIR) as a phone does at once: its
+next frame is the file's next keyframe, and the file plays on from there.
 
 A viewer notes when each frame's last RTP packet arrived ("wire") and when the server sent it
 (abs-send-time). By default it decodes every frame and reads its stamped number. With
@@ -85,12 +87,33 @@ class StampedSource(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keyframes_on_request: bool = False) -> None:
         super().__init__()
         self.frames = file_frames(Path(path))
+        self.keyframes = tuple(i for i, frame in enumerate(self.frames) if is_keyframe(frame))
+        self.keyframes_on_request = keyframes_on_request
+        self.keyframes_sent_on_request = 0
         self.sent: dict[int, float] = {}
         self._next = 0
         self._start: float | None = None
+        # Index i shows file frame (i + shift) % len(frames), shift as of the last segment that
+        # starts at or before i: a keyframe sent on request moves the file ahead.
+        self._segments: list[tuple[int, int]] = [(0, 0)]
+        self._keyframe_wanted = False
+
+    def request_keyframe(self) -> None:
+        """The receiver lost the picture (PLI/FIR): with ``keyframes_on_request``, the next frame
+        sent is the file's next keyframe, in that frame's time slot, as a phone's encoder would
+        make one at once (the picture jumps ahead by up to 4 s of the file)."""
+        if self.keyframes_on_request:
+            self._keyframe_wanted = True
+
+    def file_frame(self, index: int) -> int:
+        """The file's frame number (its stamp) that frame ``index`` showed."""
+        for start, shift in reversed(self._segments):
+            if index >= start:
+                return (index + shift) % len(self.frames)
+        raise ValueError(index)
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -104,7 +127,16 @@ class StampedSource(MediaStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         self._next = index + 1
-        packet = av.Packet(self.frames[index % len(self.frames)])
+        shift = self._segments[-1][1]
+        if self._keyframe_wanted:
+            self._keyframe_wanted = False
+            at = (index + shift) % len(self.frames)
+            if at not in self.keyframes:
+                ahead = next((k for k in self.keyframes if k > at), self.keyframes[0])
+                shift = (ahead - index) % len(self.frames)
+                self._segments.append((index, shift))
+                self.keyframes_sent_on_request += 1
+        packet = av.Packet(self.frames[(index + shift) % len(self.frames)])
         packet.pts = index
         packet.time_base = TIME_BASE
         # The sender packetises and sends this packet as soon as recv returns.
@@ -119,18 +151,26 @@ class StampedSource(MediaStreamTrack):
         last = self._next - 1
         if last < 0 or not 0 <= stamp < len(self.frames):
             return None
-        index = last - (last - stamp) % len(self.frames)
-        return index if index >= 0 else None
+        for start, shift in reversed(self._segments):
+            index = last - (last + shift - stamp) % len(self.frames)
+            if index >= start:
+                return index
+            last = start - 1
+            if last < 0:
+                break
+        return None
 
 
 class Caller:
     """One synthetic caller's peer connection and bookkeeping."""
 
-    def __init__(self, video: Path) -> None:
+    def __init__(self, video: Path, keyframes_on_request: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.source = StampedSource(video)
+        self.source = StampedSource(video, keyframes_on_request)
         transceiver = self.pc.addTransceiver(self.source, direction="sendonly")
         transceiver.setCodecPreferences(_vp8_first())
+        # aiortc's sender only flags a keyframe for its own encoder; a file's packets need this.
+        transceiver.sender._send_keyframe = self.source.request_keyframe  # type: ignore[method-assign]
         self.channel = self.pc.createDataChannel("fixes")  # as the caller page does
         self.consent_at: float | None = None
         self.offer_at: float | None = None
@@ -265,7 +305,7 @@ class Viewer:
             return None
         if self.calibration is not None:
             index = self._index(pts)
-            if index is not None and index % len(self.caller.source.frames) == stamp:
+            if index is not None and self.caller.source.file_frame(index) == stamp:
                 self.verified += 1
                 return index
             self.misnumbered += 1
@@ -371,6 +411,7 @@ class GatewayTarget:
     name: str = "gateway"
     run_tag: str = field(default_factory=lambda: time.strftime("%H%M%S"))
     count_only: bool = False  # viewers count frames without decoding them, once calibrated
+    keyframes_on_request: bool = False  # callers answer keyframe requests (see StampedSource)
     _session: aiohttp.ClientSession | None = None
     _csrf: str = ""
     _count: int = 0
@@ -411,7 +452,7 @@ class GatewayTarget:
         phone = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=False), cookie_jar=aiohttp.CookieJar(unsafe=True)
         )
-        caller = Caller(video)
+        caller = Caller(video, self.keyframes_on_request)
         caller.ref = {"incident": incident["id"], "path": path, "phone": phone}
         try:
             await _expect(await phone.get(self.base_url + path))

@@ -9,7 +9,8 @@ resolved against its caller's frame indices). Commands arrive on stdin and repli
 one JSON object a line; the operator's password comes in the ``open`` command, never on the
 command line:
 
-- ``open``: base_url, username, password, video, tag (for incident references), decode_sample (the first viewer of this process
+- ``open``: base_url, username, password, video, tag (for incident references), keyframes_on_request
+  (callers answer keyframe requests), decode_sample (the first viewer of this process
   decodes every frame, a running check of the count-only viewers' numbering);
 - ``start``: ``callers`` more callers, each with ``viewers`` viewers; ``watch``: ``viewers`` viewers
   for each caller that has none yet; both wait for every new viewer's first numbered frame;
@@ -56,6 +57,7 @@ class Worker:
         self.decode_sample = bool(cmd.get("decode_sample"))
         self.target = GatewayTarget(cmd["base_url"], cmd["username"], cmd["password"], 0, count_only=True)
         self.target.run_tag = str(cmd.get("tag") or self.target.run_tag)  # incident references stay unique
+        self.target.keyframes_on_request = bool(cmd.get("keyframes_on_request"))
         await self.target.open()
         return {"ok": True}
 
@@ -141,6 +143,7 @@ class Worker:
             "sent": sent, "received": received, "wire_ms": wire,
             "decoding_sent": decoding_sent, "decoding_received": decoding_received, "worst_pair_drop_pct": worst,
             "caller_fps": fps,
+            "keyframes_on_request": sum(c.source.keyframes_sent_on_request for c in self.callers),
             "unreadable": sum(v.unreadable for v in self.viewers),
             "verified": sum(v.verified for v in self.viewers),
             "misnumbered": sum(v.misnumbered for v in self.viewers),

@@ -9,16 +9,17 @@ from benchmarks import media_peers
 from benchmarks.media_peers import TICKS_PER_FRAME, Caller, StampedSource, Viewer, file_frames, is_keyframe
 from benchmarks.media_sample import write_video
 
-FILE_FRAMES = 15  # a one-second file at 15 fps: one keyframe, its first frame
+FILE_FRAMES = 27  # 9 s at 3 fps, a keyframe every 12 frames (the file's 4 s): keyframes 0, 12 and 24
 
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    return write_video(tmp_path_factory.mktemp("video") / "one-second.ivf", seconds=1)["path"]
+    return write_video(tmp_path_factory.mktemp("video") / "short.ivf", seconds=9, fps=3)["path"]
 
 
 async def test_a_callers_frame_indices_and_timestamps_keep_rising_where_its_file_starts_again(video):
     source = StampedSource(video)
+    source._start = 0.0  # as if started long ago: frames go without pacing
     packets = [await source.recv() for _ in range(FILE_FRAMES + 3)]
     assert [p.pts for p in packets] == list(range(FILE_FRAMES + 3))
     assert bytes(packets[FILE_FRAMES]) == bytes(packets[0])  # the file again, under the next index
@@ -35,26 +36,46 @@ async def test_a_count_only_viewer_numbers_frames_by_rtp_timestamp_from_a_keyfra
     frames = file_frames(video)
     assert is_keyframe(frames[0]) and not is_keyframe(frames[1])
     caller = Caller(video)
-    for _ in range(FILE_FRAMES + 3):  # indices 0..17 sent; index 15 is the file's frame 0 again
+    caller.source._start = 0.0
+    for _ in range(FILE_FRAMES + 3):  # indices 0..29 sent; index 27 is the file's frame 0 again
         await caller.source.recv()
     viewer = Viewer(caller, count_only=True)
     try:
         viewer._complete(0, frames[1])  # nothing is counted before a keyframe ties the numbering
         assert viewer.got == {}
-        viewer._complete(0, frames[0])  # a keyframe stamped 0: the latest index with that stamp, 15
+        viewer._complete(0, frames[0])  # a keyframe stamped 0: the latest index with that stamp, 27
         viewer._complete(TICKS_PER_FRAME, frames[1])
         viewer._complete(2 * TICKS_PER_FRAME, frames[2])
-        assert sorted(viewer.got) == [15, 16, 17]
+        assert sorted(viewer.got) == [27, 28, 29]
         viewer._complete(2 * TICKS_PER_FRAME + TICKS_PER_FRAME // 2, frames[3])  # between two frames
         assert viewer.unreadable == 1
         # A later keyframe whose stamp agrees with its timestamp confirms the numbering ...
         viewer._complete(FILE_FRAMES * TICKS_PER_FRAME, frames[0])
         assert (viewer.verified, viewer.misnumbered) == (1, 0)
-        assert 30 in viewer.got
+        assert 27 + FILE_FRAMES in viewer.got
         # ... and one that disagrees is counted as misnumbered and ties the numbering again.
         viewer._complete(20 * TICKS_PER_FRAME, frames[0])
         assert (viewer.verified, viewer.misnumbered) == (1, 1)
-        assert viewer.calibration == (20 * TICKS_PER_FRAME, 15)
+        assert viewer.calibration == (20 * TICKS_PER_FRAME, 27)
     finally:
         await viewer.close()
         await caller.close()
+
+
+async def test_a_caller_asked_for_a_keyframe_sends_the_files_next_one_at_once_and_numbering_follows(video):
+    source = StampedSource(video, keyframes_on_request=True)
+    assert source.keyframes == (0, 12, 24)
+    source._start = 0.0  # as if started long ago: frames go without pacing
+    for _ in range(5):
+        await source.recv()
+    source.request_keyframe()
+    packet = await source.recv()
+    assert packet.pts == 5 and is_keyframe(bytes(packet))  # index 5 shows the file's frame 12
+    assert source.file_frame(5) == 12 and source.file_frame(4) == 4
+    await source.recv()
+    assert source.file_frame(6) == 13
+    assert source.index_of(13) == 6 and source.index_of(4) == 4
+    source.request_keyframe()
+    await source.recv()
+    assert source.file_frame(7) == 24 and source.keyframes_sent_on_request == 2
+    source.stop()
