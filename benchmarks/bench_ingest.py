@@ -187,6 +187,9 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
                    "machine have gone either way by about 10%, so aiortc's is kept.")
     others = statistics.median(g["others_pct"] for plane in results["gateways"].values()
                                for variant in plane.values() for g in variant["runs"])
+    decoder_runs = [g["threads_per_caller_pct"] for plane in results["gateways"].values()
+                    for variant in plane.values() for g in variant["runs"]]
+    low, high = min(decoder_runs), max(decoder_runs)
     shipped = results["gateways"]["janus"]["as shipped"]
     decoder_share = 100 * shipped["threads_per_caller_pct"] / max(shipped["per_caller_pct"], 1e-9)
     rows = ["| plane, variant | gateway CPU per caller | of which the event loop | of which other threads "
@@ -230,8 +233,9 @@ def write_doc(results: dict[str, Any], args: argparse.Namespace) -> None:
         "",
         f"The whole gateway, {args.callers} synthetic callers (640x480, 15 fps, no viewer), gateway CPU per "
         f"caller, median of {args.rounds} runs per variant taking turns in the same run (other processes "
-        f"on the machine used a median {others:.0f}% of a core during the windows: the smaller differences "
-        "are noise):",
+        f"on the machine used a median {others:.0f}% of a core during the windows. The decoder threads' CPU, "
+        f"which the REMB sending cannot change (the same frames are decoded), ranged from {low:.2f}% to "
+        f"{high:.2f}% per caller between runs: differences of that size are the machine's noise):",
         "",
         *rows,
     ])
