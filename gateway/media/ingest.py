@@ -27,6 +27,11 @@ MAX_MESSAGE_BYTES = 2048
 # order they came (a fix, then the reply that mentions it); beyond this many waiting, new ones
 # are dropped and counted: a page sending faster than the record can take is misbehaving.
 MAX_QUEUED_MESSAGES = 64
+# The page may open a second, unordered data channel with no retransmissions for the gateway's
+# pings and its pongs. On a lossy link a ping on the ordered, reliable channel waits behind its own
+# retransmission (SCTP's timeout is a second or more, doubling), so the page would take a living
+# gateway for gone; lost pings on this one are simply lost, and the next arrives on time.
+PULSE_LABEL = "pulse"
 
 # What the caller page asks for is about 640x480 at 15 fps; these hold Chromium at that size.
 START_KBPS, MIN_KBPS, MAX_KBPS = 900, 300, 2500
@@ -59,6 +64,7 @@ class CallerPeer:
         self.latest = LatestFrame()
         self.video: MediaStreamTrack | None = None
         self.channel: RTCDataChannel | None = None
+        self.pulse: RTCDataChannel | None = None
         self._on_message = on_message
         self._on_event = on_event
         self._tasks = TaskSet("caller peer")
@@ -122,6 +128,17 @@ class CallerPeer:
         if self.channel is not None and self.channel.readyState == "open":
             self.channel.send(text)
 
+    def pulse_open(self) -> bool:
+        """True when the page's unreliable ping channel is open (see :data:`PULSE_LABEL`)."""
+        return self.pulse is not None and self.pulse.readyState == "open"
+
+    def send_pulse(self, text: str) -> None:
+        """Send a ping: on the unreliable channel when the page opened one, else the main one."""
+        if self.pulse is not None and self.pulse.readyState == "open":
+            self.pulse.send(text)
+        else:
+            self.send(text)
+
     async def say_goodbye(self, text: str, timeout: float = 0.5) -> None:
         """Send a last message and give it a moment to leave before the connection closes."""
         if self.channel is None or self.channel.readyState != "open":
@@ -164,8 +181,12 @@ class CallerPeer:
             pass
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        self.channel = channel
-        self._tasks.spawn(self._on_event("channel"))
+        if channel.label == PULSE_LABEL and self.pulse is None:
+            # Pongs come back on it; they are handled like any other message, in the same queue.
+            self.pulse = channel
+        else:
+            self.channel = channel
+            self._tasks.spawn(self._on_event("channel"))
         if self._consumer is None:
             self._consumer = self._tasks.spawn(self._consume())
 

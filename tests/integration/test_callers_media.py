@@ -8,13 +8,14 @@ import asyncio
 import json
 
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from gateway.web.keys import CALLERS, LIVE
 
 from ..conftest import needs_test_network
 from .conftest import login
 from .test_api import create_incident, send_link
-from .test_media import LEEDS, start_caller
+from .test_media import LEEDS, gathered_offer, start_caller
 
 pytestmark = needs_test_network
 
@@ -124,3 +125,48 @@ async def test_a_new_connection_tells_the_old_one_it_was_replaced_not_ended(clie
         assert final["final"] is True
     finally:
         await pc2.close()
+
+
+async def test_pings_go_on_the_pages_unreliable_pulse_channel_and_its_pongs_come_back_on_it(client):
+    """A page that opens the "pulse" channel (unordered, no retransmissions) gets the gateway's pings
+    there, not on its main channel, and answers there: a lost ping is not held up behind its own
+    retransmission, so a lossy link does not pass for a gateway gone."""
+    csrf = await login(client, "handler1")
+    incident = await (await create_incident(client, csrf)).json()
+    path = (await send_link(client, csrf, incident["id"]))["url"].removeprefix("http://gw.test")
+    client.session.cookie_jar.clear()
+    await client.get(path)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        main = pc.createDataChannel("fixes")
+        pulse = pc.createDataChannel("pulse", ordered=False, maxRetransmits=0)
+        on_main: list[dict] = []
+        on_pulse: asyncio.Queue = asyncio.Queue()
+        main.on("message", lambda m: on_main.append(json.loads(m)))
+        pulse.on("message", lambda m: on_pulse.put_nowait(json.loads(m)))
+        await client.post(path + "/consent", json={})
+        resp = await client.post(path + "/offer", json=await gathered_offer(pc))
+        assert resp.status == 200, await resp.text()
+        await pc.setRemoteDescription(RTCSessionDescription(**await resp.json()))
+
+        first = await next_of(on_pulse, "ping", timeout=10)
+        assert isinstance(first["t"], int)
+        pings_on_main = [m for m in on_main if m.get("type") == "ping"]
+        for _ in range(3):
+            ping = await next_of(on_pulse, "ping")
+        assert [m for m in on_main if m.get("type") == "ping"] == pings_on_main, (
+            "once the pulse channel is open, pings go there only"
+        )
+        assert ping["t"] > first["t"]
+
+        pulse.send(json.dumps({"type": "pong", "t": ping["t"], "rtt_ms": 123}))
+        session = None
+        for _ in range(50):
+            session = client.app[LIVE].by_incident.get(incident["id"])
+            if session is not None and session.peer.rtt_ms == 123:
+                break
+            await asyncio.sleep(0.1)
+        assert session is not None and session.peer.rtt_ms == 123.0, "the pong on the pulse channel was heard"
+        assert session.peer.channel is not None and session.peer.channel.label == "fixes"
+    finally:
+        await pc.close()

@@ -14,7 +14,7 @@
   var CONNECT_TIMEOUT_MS = 8000;       // no WebRTC connection by then: step down
   var ICE_RENEW_MARGIN_MS = 60000;    // renew a TURN credential this long before it expires
   var DISCONNECTED_GRACE_MS = 4000;    // "disconnected" this long: make a new connection
-  var PING_SILENCE_MS = 2500;          // the gateway pings every second: this long without one, it is gone
+  var PING_SILENCE_MS = 2500;          // the gateway pings every half second (every second on an old gateway): this long without one, it is gone
   var QUICK_RETRY_MS = 700;            // a gateway that was just there: try again this often...
   var QUICK_RETRY_FOR_MS = 60000;      // ...for this long before stepping down the ladder
   var FLAP_MS = 8000;                  // a connection that drops sooner than this counts as flapping
@@ -390,6 +390,7 @@
       preferVp8(transceiver);
     }
     openChannel(pc, pc.createDataChannel("fixes", { ordered: true }));
+    openPulse(pc, pc.createDataChannel("pulse", { ordered: false, maxRetransmits: 0 }));
     pc.addEventListener("connectionstatechange", function () { onConnectionState(pc); });
     // Climbing back on a poor network gets longer to connect than the first attempt; right after
     // losing a working connection, attempts are short so that one is made every second or so.
@@ -582,11 +583,7 @@
       switch (msg.type) {
         case "ack":
         case "rejected": settleFix(msg); break;
-        case "ping":
-          s.pingAt = now();
-          // With the media path's own round trip (RTCP / ICE), which the gateway prefers.
-          channel.send(JSON.stringify({ type: "pong", t: msg.t, rtt_ms: s.mediaRtt }));
-          break;
+        case "ping": answerPing(channel, msg); break;
         case "instruction": showInstruction(msg); break;
         case "noted":
         case "refused": settleOutbox(msg.ref); break;
@@ -598,6 +595,24 @@
           break;
         default: break;
       }
+    };
+  }
+
+  // The gateway's pings, on whichever channel they came: the main one, or the unordered one with
+  // no retransmissions that this page opens for them (a ping lost on a lossy link is not then held
+  // up behind its retransmission, and the next arrives on time).
+  function answerPing(channel, msg) {
+    s.pingAt = now();
+    // With the media path's own round trip (RTCP / ICE), which the gateway prefers.
+    try { channel.send(JSON.stringify({ type: "pong", t: msg.t, rtt_ms: s.mediaRtt })); } catch (e) { /* closing */ }
+  }
+
+  function openPulse(pc, channel) {
+    channel.onmessage = function (ev) {
+      if (s.pc !== pc) return;
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg && msg.type === "ping") answerPing(channel, msg);
     };
   }
 
