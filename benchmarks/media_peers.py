@@ -392,7 +392,9 @@ class Viewer:
 
 async def _expect(resp: aiohttp.ClientResponse, status: int = 200) -> Any:
     if resp.status != status:
-        raise RuntimeError(f"{resp.method} {resp.url.path}: HTTP {resp.status}: {(await resp.text())[:300]}")
+        # A caller's link token is a credential: it stays out of errors and logs.
+        path = re.sub(r"^/(c|embed)/[^/]+", r"/\1/<token>", resp.url.path)
+        raise RuntimeError(f"{resp.method} {path}: HTTP {resp.status}: {(await resp.text())[:300]}")
     return await resp.json() if resp.content_type == "application/json" else await resp.text()
 
 
