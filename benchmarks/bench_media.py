@@ -459,11 +459,15 @@ async def run(args: argparse.Namespace, video: Path, workdir: Path) -> dict[str,
             server.start()
         # Viewers count frames without decoding them (see benchmarks/media_peers.py): the load
         # generator's decoding would otherwise take CPU from the server under test.
+        # Callers answer a keyframe request with the file's next keyframe, as a phone's encoder
+        # does: a forwarding relay that lost a frame waits for one, and a file's own keyframe
+        # interval (4 s) would charge it for the load generator, not for itself.
         targets = [
-            GatewayTarget(gateway.base_url, "bench1", password, gateway.proc.pid, count_only=True),
+            GatewayTarget(gateway.base_url, "bench1", password, gateway.proc.pid, count_only=True,
+                          keyframes_on_request=True),
             GatewayTarget(transcoding.base_url, "bench1", transcoding_password, transcoding.proc.pid,
-                          name="transcode", count_only=True),
-            RelayTarget(relay.base_url, relay.proc.pid, count_only=True),
+                          name="transcode", count_only=True, keyframes_on_request=True),
+            RelayTarget(relay.base_url, relay.proc.pid, count_only=True, keyframes_on_request=True),
         ]
         try:
             for target in targets:
@@ -753,9 +757,9 @@ re-measured by each run (the tables above are).
   now sent the caller's own encoded frames (tapped where the receiver hands them to its decoder),
   from a keyframe on; aiortc's sender only packs them. The transcoding path stays for a viewer of
   another codec and with `viewer_video = "transcode"`; both appear in the tables above.
-- **The synthetic callers cannot answer a PLI with a keyframe** (they send a file; its keyframes come
-  every 4 s), so when a frame is lost they lose more frames than a browser caller would; the delay
-  is the same.
+- **The synthetic callers answer a keyframe request as a phone does** (PLI or FIR: their next frame
+  is the file's next keyframe), for all three servers alike; left to the file's own keyframes
+  (every 4 s), a forwarded viewer that lost a frame would wait for the load generator, not the relay.
 """
 
 

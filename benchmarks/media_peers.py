@@ -528,6 +528,7 @@ class RelayTarget:
     pid: int
     name: str = "alternative"
     count_only: bool = False
+    keyframes_on_request: bool = False  # callers answer keyframe requests (see StampedSource)
     _session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -538,7 +539,7 @@ class RelayTarget:
             await self._session.close()
 
     async def start_caller(self, video: Path) -> Caller:
-        caller = Caller(video)
+        caller = Caller(video, self.keyframes_on_request)
         try:
             offer = await caller.offer()
             caller.offer_at = caller.consent_at = time.time()
