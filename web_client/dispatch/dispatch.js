@@ -137,12 +137,26 @@ function tagMarker(entry) {
   el.setAttribute("aria-label", `Incident ${entry.inc.reference}: ${whereText(placeOf(entry.fix))}`);
 }
 
+// One popup element per incident, refreshed in place when a fix comes: its "Follow" button is
+// never swapped for a new one under the dispatcher's pointer.
 function popupContent(entry) {
+  if (!entry.popup) {
+    entry.popupDetails = h("div", {});
+    entry.popupFollow = h("button", {
+      type: "button", class: "btn-small",
+      onclick: () => setFollow(following === entry.inc.id ? null : entry.inc.id),
+    });
+    entry.popup = h("div", { class: "popup" }, entry.popupDetails, h("p", { class: "popup-actions" }, entry.popupFollow));
+  }
+  entry.popupDetails.replaceChildren(...popupDetails(entry).filter(Boolean));
+  entry.popupFollow.textContent = following === entry.inc.id ? "Stop following" : "Follow";
+  return entry.popup;
+}
+
+function popupDetails(entry) {
   const fix = entry.fix;
   const place = placeOf(fix);
-  return h(
-    "div",
-    { class: "popup" },
+  return [
     h("h2", { text: entry.inc.reference }),
     h(
       "dl",
@@ -160,12 +174,7 @@ function popupContent(entry) {
     ),
     isStale(entry) ? h("p", { class: "error stale-note", text: `No new position for ${fmtAge(fixTime(fix)).replace(" ago", "")}: the caller may have moved.` }) : null,
     place && place.notices.length ? h("p", { class: "error", text: place.notices.map((n) => n.text).join("; ") }) : null,
-    h(
-      "p", { class: "popup-actions" },
-      h("button", { type: "button", class: "btn-small", onclick: () => setFollow(following === entry.inc.id ? null : entry.inc.id) },
-        following === entry.inc.id ? "Stop following" : "Follow"),
-    ),
-  );
+  ];
 }
 
 function upsertIncident(inc) {
@@ -213,7 +222,10 @@ function updateFix(entry, fix) {
     entry.marker.setLatLng(latlng);
     entry.circle.setLatLng(latlng);
     entry.circle.setRadius(radius);
-    if (entry.marker.isPopupOpen()) entry.marker.setPopupContent(popupContent(entry));
+    if (entry.marker.isPopupOpen()) {
+      popupContent(entry);
+      entry.marker.getPopup().update();
+    }
   }
   drawTrail(entry);
   if (following === entry.inc.id) map.panTo(latlng);
@@ -349,7 +361,10 @@ function setFollow(id) {
   $("follow-status").textContent = entry ? `Following ${entry.inc.reference}` : "";
   $("follow-stop").hidden = !entry;
   if (entry && entry.marker) map.panTo(entry.marker.getLatLng());
-  for (const e of entries.values()) renderEntry(e);
+  for (const e of entries.values()) {
+    renderEntry(e);
+    if (e.popup) popupContent(e);
+  }
 }
 
 // Zoom to every active incident's newest fix, accuracy circles included.

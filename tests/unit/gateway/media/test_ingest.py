@@ -10,9 +10,10 @@ from gateway.media.ingest import MAX_MESSAGE_BYTES, MAX_QUEUED_MESSAGES, CallerP
 
 
 class Channel(AsyncIOEventEmitter):
-    """What the peer sees of a data channel: the "message" events it emits."""
+    """What the peer sees of a data channel: its label and the "message" events it emits."""
 
     readyState = "open"
+    label = "fixes"
 
 
 async def test_messages_are_handled_in_order_one_at_a_time_and_a_flood_is_dropped_and_counted():
