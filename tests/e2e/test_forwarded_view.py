@@ -9,29 +9,14 @@ the gateway asks the caller, whose next keyframe reaches it.
 from __future__ import annotations
 
 import asyncio
-import queue
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from gateway.media.keyframes import is_vp8_keyframe
-
+from ..integration.test_media_forwarding import SeenFrames
 from .walkthrough import Walkthrough
 
 pytestmark = pytest.mark.e2e
-
-
-class SeenFrames(queue.Queue):
-    """The view's decoder input, noting whether each encoded frame it gets is a VP8 keyframe."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keyframes: list[bool] = []
-
-    def put(self, item, block=True, timeout=None):
-        if item is not None:
-            self.keyframes.append(is_vp8_keyframe(item[1].data))
-        super().put(item, block, timeout)
 
 
 async def forwarding(w: Walkthrough) -> dict:
