@@ -223,8 +223,13 @@ function updateFix(entry, fix) {
     entry.circle.setLatLng(latlng);
     entry.circle.setRadius(radius);
     if (entry.marker.isPopupOpen()) {
+      // Refresh the open popup's text in place and let it re-measure. Popup.update() would not
+      // do: it takes the content element out of the page and puts it back, so a click already on
+      // its way to the Follow button would land on a detached element.
       popupContent(entry);
-      entry.marker.getPopup().update();
+      const popup = entry.marker.getPopup();
+      popup._updateLayout();
+      popup._updatePosition();
     }
   }
   drawTrail(entry);
