@@ -14,7 +14,7 @@ run: venv web                       ## start the gateway with its embedded defau
 # The whole suite must run: a test whose browser, namespace, database or server is missing fails
 # instead of skipping (tests/strict.py), as in CI (CI=true).
 test: venv web chromium postgres lint ## install what the tests need, lint, and run the whole suite
-	SCENELINK_REQUIRE_ALL=1 tests/netns-run $(BIN)/python -m pytest -q
+	SCENELINK_REQUIRE_ALL=1 tests/netns-run $(BIN)/python -m pytest -q --durations=20
 
 test-fast: venv lint                ## lint and unit tests only, no browser, no network namespace
 	$(BIN)/python -m pytest -q tests/unit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import aiohttp.web_app
 import ifaddr
 import pytest
 
@@ -46,6 +47,19 @@ needs_test_network = requires(
     on_private_test_network(),
     "WebRTC tests run only inside the private network namespace: use `make test` (tests/netns-run)",
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_finished_apps():
+    """Let each test's application go when the test ends.
+
+    aiohttp memoises every (handler, application chain) pair it builds middlewares for, up to 1,024
+    of them. A gateway serves one application for its life, so that costs nothing; a test run builds
+    hundreds, and the memo kept each one alive with its database engine, routes and media, growing
+    the run's heap by gigabytes and every garbage collection with it.
+    """
+    yield
+    aiohttp.web_app._cached_build_middleware.cache_clear()
 
 
 # -- the record's databases ------------------------------------------------------------------------
