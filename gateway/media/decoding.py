@@ -18,6 +18,8 @@ or H.264 frame is decoded against the one before it, so frames are dropped only 
 
 The end-of-stream marker (``None``) is never dropped. ``tap``, when set, sees every frame as it is
 put, before any is dropped for the decoder's sake (:mod:`.forwarding` fans them out to viewers).
+Then ``layers`` (:mod:`.layers`) keeps the frames of the caller's upper temporal layers from the
+decoder unless something needs every frame; it also counts every frame put, of every layer.
 :func:`install` puts one into an aiortc receiver (private members, checked by the tests on the
 pinned aiortc version).
 """
@@ -35,6 +37,7 @@ from typing import Any
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from .keyframes import keyframe_test
+from .layers import LayerFilter
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class DecoderQueue(queue.Queue):
         limit: int = DEFAULT_LIMIT,
         retry_seconds: float = RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        layers: LayerFilter | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("the decoder queue's limit must be at least 1")
@@ -89,6 +93,7 @@ class DecoderQueue(queue.Queue):
         self._awaiting_keyframe = False
         self._requested_at = 0.0
         self.tap: Callable[[Any, Any], None] | None = None
+        self.layers = layers
 
     @property
     def awaiting_keyframe(self) -> bool:
@@ -99,8 +104,13 @@ class DecoderQueue(queue.Queue):
         return self._is_keyframe(codec, frame.data)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is not None and self.tap is not None:
-            self.tap(*item)
+        if item is not None:
+            if self.tap is not None:
+                self.tap(*item)
+            if self.layers is not None:
+                # Only the event loop puts: the filter's state needs no lock.
+                if not self.layers.admit(getattr(item[1], "layer", None), self._key(item)):
+                    return
         super().put(item, block, timeout)
 
     # queue.Queue calls _put with its mutex held, from put(); the decoder thread's get() is
@@ -179,6 +189,6 @@ def install(receiver: RTCRtpReceiver, limit: int = DEFAULT_LIMIT) -> DecoderQueu
     def is_keyframe(codec: Any, data: bytes) -> bool:
         return keyframe_test(getattr(codec, "name", None))(data)
 
-    bounded = DecoderQueue(is_keyframe, decode_error.set, limit)
+    bounded = DecoderQueue(is_keyframe, decode_error.set, limit, layers=LayerFilter())
     setattr(receiver, _QUEUE_ATTRIBUTE, bounded)
     return bounded

@@ -225,6 +225,27 @@ class CallerPeer:
             return self.pli_stats.as_dict()
         return None
 
+    def decode_every_frame(self, who: object, wanted: bool) -> None:
+        """``who`` needs every frame of the caller's decoded (a recording, a re-encoded view), or
+        no longer does; with nobody needing it only the base temporal layer is (:mod:`.layers`)."""
+        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        if layers is None:
+            return
+        if wanted:
+            layers.want_every_frame(who)
+        else:
+            layers.release(who)
+
+    def frames_arrived(self) -> int | None:
+        """The caller's video frames that arrived whole, decoded or not (None: not counted)."""
+        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        return layers.stats.frames if layers is not None else None
+
+    def layer_stats(self) -> dict[str, int] | None:
+        """Frames of the caller's upper temporal layers not decoded (see :mod:`.layers`)."""
+        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        return layers.stats.as_dict() if layers is not None else None
+
     def decoder_stats(self) -> dict[str, int] | None:
         """Frames dropped before decoding because the decoder fell behind (see :mod:`.decoding`)."""
         return self.decoder_queue.stats.as_dict() if self.decoder_queue is not None else None

@@ -48,6 +48,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_FIR, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket
 from aiortc.utils import uint16_add
 
+from .layers import TemporalLayer, vp8_temporal_layer
 from .retransmission import NackTuning, Retransmissions
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class RecoveringJitterBuffer(JitterBuffer):
     """aiortc's video jitter buffer that does not wait for 512 packets behind a lost one.
 
     ``is_keyframe(payload_type, data)`` tells whether depayloaded data starts a keyframe;
+    Each frame handed on carries its temporal layer as ``frame.layer`` (:mod:`.layers`; None when
+    ``layer_of(payload_type, payload)`` finds none in its first packet, or is not given).
     ``request_fir(media_ssrc)`` sends a full intra request; ``request_nack(media_ssrc, seqs)``
     asks again for packets whose retransmission is overdue. A PLI is asked for by returning True
     as the first element of :meth:`add`'s result, as aiortc's own buffer does.
@@ -138,8 +141,10 @@ class RecoveringJitterBuffer(JitterBuffer):
         clock: Callable[[], float] = time.monotonic,
         capacity: int = CAPACITY,
         request_nack: Callable[[int, list[int]], None] | None = None,
+        layer_of: Callable[[int, bytes], TemporalLayer | None] | None = None,
     ) -> None:
         super().__init__(capacity=capacity, is_video=True)
+        self._layer_of = layer_of
         self.tuning = tuning
         self.stats = RecoveryStats()
         self.retransmissions = Retransmissions(tuning.nacks)
@@ -226,6 +231,18 @@ class RecoveringJitterBuffer(JitterBuffer):
             return self.retransmissions.lost(hole.seq, now)
         # Missing without ever having been asked for (held before tracking began): by the clock.
         return now - hole.since >= self.retransmissions.overdue_after()
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        # aiortc's frame is the one starting at the oldest packet held; its descriptor is read
+        # before aiortc lets go of the packets (the frame keeps only the depayloaded data).
+        first = self._packets[self._origin % self.capacity] if self._origin is not None else None
+        frame = super()._remove_frame(sequence_number)
+        if frame is not None:
+            layer = None
+            if first is not None and self._layer_of is not None:
+                layer = self._layer_of(first.payload_type, first.payload)
+            frame.layer = layer  # type: ignore[attr-defined]
+        return frame
 
     # -- the pieces -----------------------------------------------------------------------------
 
@@ -356,6 +373,10 @@ def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning())
         codec = codecs.get(payload_type)
         return keyframe_test(codec.name if codec else None)(data)
 
+    def layer_of(payload_type: int, payload: bytes) -> TemporalLayer | None:
+        codec = codecs.get(payload_type)
+        return vp8_temporal_layer(payload) if codec is not None and codec.name.upper() == "VP8" else None
+
     installed: Installed
 
     def request_fir(media_ssrc: int) -> None:
@@ -373,7 +394,7 @@ def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning())
         installed._tasks.add(task)
         task.add_done_callback(installed._tasks.discard)
 
-    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning, request_nack=request_nack)
+    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning, request_nack=request_nack, layer_of=layer_of)
     installed = Installed(buffer)
     setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
 

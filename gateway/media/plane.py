@@ -101,11 +101,15 @@ class EmbeddedCaller:
             hub, video_codec(self.peer.pc) if hub is not None else None,
         )
         self.viewers.append(viewer)
+        if not viewer.forwarded:
+            # A re-encoded view shows what is decoded: every frame, not the base layer alone.
+            self.peer.decode_every_frame(viewer, True)
 
         @viewer.pc.on("connectionstatechange")
         async def _state() -> None:
             if viewer.pc.connectionState in ("failed", "closed") and viewer in self.viewers:
                 self.viewers.remove(viewer)
+                self.peer.decode_every_frame(viewer, False)
                 await viewer.close()
 
         return ViewerReply("answer", answer)
@@ -120,6 +124,7 @@ class EmbeddedCaller:
         self._closed = True
         viewers, self.viewers = self.viewers, []
         for viewer in viewers:
+            self.peer.decode_every_frame(viewer, False)
             await viewer.close()
 
 

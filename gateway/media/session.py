@@ -148,11 +148,14 @@ class SessionMedia:
             if now - last_health >= HEALTH_SECONDS:
                 last_health = now
                 self._sampler.rtt_ms = self.peer.rtt_ms
-                self.health = await self._sampler.sample(self.peer.video_pc, latest)
+                self.health = await self._sampler.sample(
+                    self.peer.video_pc, latest, arrived=self.peer.frames_arrived()
+                )
                 self.health["recording"] = self.recording
                 self.health.update(self._state_report())
                 self.health["keyframes"] = self.peer.keyframe_stats()
                 self.health["decoder_queue"] = self.peer.decoder_stats()
+                self.health["layers"] = self.peer.layer_stats()
                 self.health["forwarding"] = self.peer.forwarding_stats()
                 self.health["remb"] = self.peer.remb_stats()
                 self._publish("stream.health", self.health)
@@ -175,6 +178,8 @@ class SessionMedia:
 
         recorder = SegmentRecorder(self.folder, self.settings.segment_seconds, on_segment, fps, on_failure)
         self._recorder = recorder
+        # Evidence at the caller's own frame rate: every temporal layer is decoded while recording.
+        self.peer.decode_every_frame(recorder, True)
         track = self.peer.relay.subscribe(self.peer.video, buffered=False)
         self._recorder_feed = self._tasks.spawn(self._feed(track, recorder))
         self._publish("recording.started", {})
@@ -186,6 +191,7 @@ class SessionMedia:
             return
         feed = self._recorder_feed
         self._recorder = self._recorder_feed = None
+        self.peer.decode_every_frame(recorder, False)
         if feed is not None:
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
@@ -202,6 +208,8 @@ class SessionMedia:
     async def _stop_recording(self) -> None:
         recorder, feed = self._recorder, self._recorder_feed
         self._recorder = self._recorder_feed = None
+        if recorder is not None:
+            self.peer.decode_every_frame(recorder, False)
         if feed is not None:
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)

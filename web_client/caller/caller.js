@@ -344,6 +344,35 @@
     try { transceiver.setCodecPreferences(vp8.concat(rest)); } catch (e) { /* keep the default order */ }
   }
 
+  // VP8 in temporal layers where the browser can: the gateway decodes only the base layer (a
+  // quarter of the frames in L1T3) for its own needs, while viewers are sent every frame. A browser
+  // that refuses the mode throws (Chromium: OperationError) and one that does not know the member
+  // ignores it; either way the camera is sent as it always was.
+  var LAYER_MODES = ["L1T3", "L1T2"];
+
+  function addLayeredTransceiver(pc, track) {
+    var init = { direction: "sendonly", streams: [s.stream] };
+    var modes = LAYER_MODES.filter(vp8Offers);
+    for (var i = 0; i < modes.length; i++) {
+      try {
+        return pc.addTransceiver(track, { direction: init.direction, streams: init.streams,
+          sendEncodings: [{ scalabilityMode: modes[i] }] });
+      } catch (e) { /* not this mode: the next, or none */ }
+    }
+    return pc.addTransceiver(track, init);
+  }
+
+  // Whether VP8 may be sent in this mode: unknown (tried) unless the browser lists its modes.
+  function vp8Offers(mode) {
+    if (!window.RTCRtpSender || typeof RTCRtpSender.getCapabilities !== "function") return true;
+    var caps = RTCRtpSender.getCapabilities("video");
+    var vp8 = caps && caps.codecs ? caps.codecs.filter(function (c) {
+      return c.mimeType.toLowerCase() === "video/vp8" && Array.isArray(c.scalabilityModes);
+    }) : [];
+    if (!vp8.length) return true;
+    return vp8.some(function (c) { return c.scalabilityModes.indexOf(mode) >= 0; });
+  }
+
   // TURN credentials are short-lived: a connection made near or after the expiry asks for fresh
   // ones first (a connection already up keeps its relay; only new allocations need them).
   function setIceServers(answer) {
@@ -382,7 +411,7 @@
     if (track) {
       var transceiver = null;
       if (typeof pc.addTransceiver === "function") {
-        transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [s.stream] });
+        transceiver = addLayeredTransceiver(pc, track);
         s.sender = transceiver.sender;
       } else {
         s.sender = pc.addTrack(track, s.stream);

@@ -1,0 +1,132 @@
+"""Decoding only the caller's base temporal layer when nothing needs every frame.
+
+The caller's page sends VP8 with temporal layers where the browser can (``L1T3``: layers 0, 2, 1, 2
+repeating, 15 fps in all, 3.75 fps in layer 0). The gateway decodes the caller's video for
+snapshots, scene changes, blurring, the MJPEG fallback and the picture in stream health; none of
+them needs 15 fps, and decoding is most of what a caller costs the gateway. So, unless something
+needs every frame (a recording, a viewer fed re-encoded frames), only the frames of layer 0 and
+keyframes go to the decoder; every frame still reaches forwarded viewers (:mod:`.forwarding` taps
+the frames before this filter) and is counted for the stream's frame rate.
+
+Why dropping the upper layers before decoding is safe:
+
+- RFC 7741 section 4.2: each packet's payload descriptor may carry the frame's temporal layer
+  index (TID, with the T bit) and a layer sync bit (Y: the frame depends only on layer 0 frames).
+  A stream without the T bit is not layered, and every frame is decoded, as before.
+- In the scalability modes a page asks for (W3C WebRTC-SVC, ``L1T2``/``L1T3``) a frame of layer
+  N refers only to frames of layers N and below: layer 0 never refers to layers 1 or 2. libwebrtc's
+  VP8 encoder (Chromium's) realises it with libvpx's three reference buffers: layer 0 refers to and
+  updates only ``last``; layer 1 refers to ``last`` and updates ``golden``; layer 2 updates none
+  and freezes the entropy context; ``altref`` keeps the keyframe. A VP8 keyframe refreshes all three.
+- VP8 frames may also carry probability (entropy) updates into the next frame: with temporal
+  layers libwebrtc encodes in libvpx's error-resilient mode, where no frame does. The unit tests
+  check the whole claim with libvpx itself: layer 0 decoded alone gives, frame for frame, exactly
+  the pictures the full decode gives. (Without error resilience it does not: an encoder sending
+  the T bit is trusted to be a WebRTC encoder.)
+
+Going back to every frame (a recording starts) cannot simply resume the upper layers: the
+next layer-2 frame may refer to a layer-1 frame that was skipped. A frame marked layer sync (Y)
+is decoded (it refers to layer 0 only), and its layer resumes from it if every layer between 0 and
+it has resumed; a keyframe resumes them all. Until then a layer's other frames are still skipped
+(libwebrtc marks a sync frame of each layer every 8 frames).
+
+:class:`LayerFilter` is pure state: frames in, decode or skip out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TemporalLayer:
+    """A VP8 frame's temporal layer index (``tid``) and layer sync bit (``sync``)."""
+
+    tid: int
+    sync: bool
+
+
+def vp8_temporal_layer(payload: bytes) -> TemporalLayer | None:
+    """The temporal layer in a VP8 RTP payload descriptor (RFC 7741 4.2); None without the T bit.
+
+    ``payload`` is the RTP payload, descriptor first (the frame's first packet; every packet of a
+    frame carries the same TID).
+    """
+    if len(payload) < 2 or not payload[0] & 0x80:  # X: no extension, no TID
+        return None
+    ext = payload[1]
+    if not ext & 0x20:  # T
+        return None
+    at = 2
+    if ext & 0x80:  # I: a PictureID of one or two bytes (M bit)
+        if len(payload) <= at:
+            return None
+        at += 2 if payload[at] & 0x80 else 1
+    if ext & 0x40:  # L: TL0PICIDX
+        at += 1
+    if len(payload) <= at:
+        return None
+    octet = payload[at]
+    return TemporalLayer(tid=octet >> 6, sync=bool(octet & 0x20))
+
+
+@dataclass
+class LayerStats:
+    """``frames`` reached the filter (all layers: the caller's real frame rate); ``skipped`` were
+    not decoded; ``layered`` carried a temporal layer index."""
+
+    frames: int = 0
+    skipped: int = 0
+    layered: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class LayerFilter:
+    """Which of the caller's frames to decode (see the module's description).
+
+    Every frame is given to :meth:`admit`, in order; frames it refuses must not be decoded.
+    Frames it admits may still be dropped before decoding, but only as :mod:`.decoding` and
+    :mod:`.keyframes` drop them: up to a keyframe, which puts every layer back in step.
+    :meth:`want_every_frame` and
+    :meth:`release` say who needs the full frame rate; with nobody, only layer 0 is admitted.
+    """
+
+    def __init__(self) -> None:
+        self.stats = LayerStats()
+        self._wanting: set[object] = set()
+        # Upper layers whose frames, from their last sync frame or keyframe on, were all decoded.
+        self._in_step: set[int] = set()
+
+    @property
+    def every_frame(self) -> bool:
+        return bool(self._wanting)
+
+    def want_every_frame(self, who: object) -> None:
+        self._wanting.add(who)
+
+    def release(self, who: object) -> None:
+        self._wanting.discard(who)
+
+    def admit(self, layer: TemporalLayer | None, is_keyframe: bool) -> bool:
+        """Whether to decode this frame."""
+        self.stats.frames += 1
+        if layer is not None:
+            self.stats.layered += 1
+        if is_keyframe:
+            self._in_step = {1, 2, 3}  # a keyframe refreshes every reference buffer
+            return True
+        if layer is None or layer.tid == 0:
+            return True
+        tid = layer.tid
+        if self.every_frame and (tid in self._in_step or layer.sync):
+            # A sync frame refers to layer 0 only: it decodes. Its layer is back in step only if
+            # the layers between are (its next frames may refer to theirs).
+            if all(t in self._in_step for t in range(1, tid)):
+                self._in_step.add(tid)
+            return True
+        # Skipped: this layer and those above may refer to it, and are out of step until they sync.
+        self._in_step -= set(range(tid, 4))
+        self.stats.skipped += 1
+        return False
