@@ -54,7 +54,7 @@ from benchmarks.bench_media import (  # noqa: E402
     percentiles,
     wait_for_quiet,
 )
-from benchmarks.media_sample import ensure_video  # noqa: E402
+from benchmarks.media_sample import LAYERED_PATH, ensure_video  # noqa: E402
 from benchmarks.procstat import CpuMeter, CpuWindow, process_cpu_seconds  # noqa: E402
 from benchmarks.report import machine, write_section  # noqa: E402
 from tests.conftest import on_private_test_network  # noqa: E402
@@ -73,7 +73,8 @@ The embedded relay forwards the caller's own VP8 frames to each VP8 viewer (`[me
 viewer); with Janus the gateway receives each caller once (its own subscription, for snapshots, recording and
 health) and Janus forwards to viewers. `make bench-planes` runs both planes one after the other
 with the same synthetic callers and viewers. The callers send a pre-encoded, frame-stamped VP8
-file (640x480, 15 fps, about 1.2 Mbit/s, a keyframe every 4 s) looped with timestamps that keep
+file (640x480, 15 fps, about 1.2 Mbit/s, a keyframe every 4 s) in three temporal layers with the
+layer in each packet, as Chromium sends the caller page's video (`--unlayered`: without), looped with timestamps that keep
 rising where the file starts again, so an RTP timestamp names one frame however long a caller
 lives, through the gateway and through Janus (which forwards the caller's timestamps shifted by an
 offset). A synthetic caller answers a keyframe request (PLI/FIR) as a phone does, at once: its
@@ -515,11 +516,13 @@ def main() -> None:
                         help="no viewer decodes every frame (only keyframes are decoded, to check numbering)")
     parser.add_argument("--ignore-keyframe-requests", action="store_true",
                         help="callers send their file straight on, never a keyframe on request (as bench-media's)")
+    parser.add_argument("--unlayered", action="store_true",
+                        help="callers send VP8 without temporal layers (as a browser refusing L1T3 does)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if not on_private_test_network():
         sys.exit("run inside the private test network: tests/netns-run .venv/bin/python -m benchmarks.bench_planes")
-    video = ensure_video()
+    video = ensure_video() if args.unlayered else ensure_video(LAYERED_PATH)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     # A SIGTERM (e.g. from a timeout wrapper) unwinds like Ctrl-C, so the servers and workers are stopped.
     signal.signal(signal.SIGTERM, _interrupt)

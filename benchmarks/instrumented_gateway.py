@@ -277,6 +277,14 @@ def aiortc_remb() -> None:
     feedback.install = every_remb  # type: ignore[assignment]
 
 
+def decode_all_layers() -> None:
+    """The alternative to :mod:`gateway.media.layers`: every frame of every temporal layer is
+    decoded, as if something always needed them all."""
+    import gateway.media.layers as layers
+
+    layers.LayerFilter.every_frame = property(lambda self: True)  # type: ignore[assignment,method-assign]
+
+
 def main() -> int:
     experiments = set(filter(None, os.environ.get("SCENELINK_PROBE_EXPERIMENTS", "").split(",")))
     if "uvloop" in experiments:
@@ -287,6 +295,8 @@ def main() -> int:
         luma_signature()
     if "aiortc-remb" in experiments:
         aiortc_remb()
+    if "decode-all-layers" in experiments:
+        decode_all_layers()
     if os.environ.get("SCENELINK_PROBE_RCVBUF"):
         force_udp_receive_buffer(int(os.environ["SCENELINK_PROBE_RCVBUF"]))
     probe_out = os.environ.get("SCENELINK_PROBE_OUT")

@@ -43,9 +43,10 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.codecs.vpx import PACKET_MAX, Vp8Encoder, VpxPayloadDescriptor
+from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack, convert_timebase
 
-from .media_sample import FPS, luma_of, read_stamp
+from .media_sample import FPS, luma_of, read_stamp, temporal_layers
 
 STEP_TIMEOUT = 15.0  # seconds for any one signalling step or first frame
 
@@ -161,8 +162,41 @@ class StampedSource(MediaStreamTrack):
         return None
 
 
+class LayeredVp8Packer(Vp8Encoder):
+    """Packs a layered sample's frames as libwebrtc does: each packet's payload descriptor carries
+    the frame's temporal layer index and sync bit (RFC 7741 4.2), with TL0PICIDX counting layer-0
+    frames. aiortc's own packer writes only a PictureID. The file's frame number gives the layer."""
+
+    def __init__(self, source: StampedSource, ids: tuple[int, ...], sync: tuple[bool, ...]) -> None:
+        super().__init__()
+        self.source, self.ids, self.sync = source, ids, sync
+        self.tl0picidx = 0
+
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
+        position = self.source.file_frame(int(packet.pts)) % len(self.ids)
+        tid = self.ids[position]
+        if tid == 0:
+            self.tl0picidx = (self.tl0picidx + 1) % 256
+        descriptor = VpxPayloadDescriptor(1, 0, picture_id=self.picture_id, tl0picidx=self.tl0picidx,
+                                          tid=(tid, self.sync[position]))
+        data = bytes(packet)
+        payloads = []
+        head = bytes(descriptor)
+        at = 0
+        while at < len(data):
+            size = min(len(data) - at, PACKET_MAX - len(head))
+            payloads.append(head + data[at:at + size])
+            descriptor.partition_start = 0
+            head = bytes(descriptor)
+            at += size
+        timestamp = convert_timebase(packet.pts, packet.time_base, VIDEO_TIME_BASE)
+        self.picture_id = (self.picture_id + 1) % (1 << 15)
+        return payloads, timestamp
+
+
 class Caller:
-    """One synthetic caller's peer connection and bookkeeping."""
+    """One synthetic caller's peer connection and bookkeeping. A layered sample
+    (:func:`benchmarks.media_sample.temporal_layers`) is sent in its temporal layers."""
 
     def __init__(self, video: Path, keyframes_on_request: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -171,6 +205,10 @@ class Caller:
         transceiver.setCodecPreferences(_vp8_first())
         # aiortc's sender only flags a keyframe for its own encoder; a file's packets need this.
         transceiver.sender._send_keyframe = self.source.request_keyframe  # type: ignore[method-assign]
+        layers = temporal_layers(video)
+        if layers is not None:
+            # The sender makes its packer on the first frame unless it has one (VP8 is negotiated).
+            transceiver.sender._RTCRtpSender__encoder = LayeredVp8Packer(self.source, *layers)
         self.channel = self.pc.createDataChannel("fixes")  # as the caller page does
         self.consent_at: float | None = None
         self.offer_at: float | None = None

@@ -28,6 +28,18 @@ BITRATE = 1_200_000
 KEYFRAME_SECONDS = 4
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "samples" / "build" / f"bench-{WIDTH}x{HEIGHT}-{FPS}fps.ivf"
+# The same video as a Chromium caller page sends it (scalabilityMode "L1T3"): three temporal
+# layers, ids 0, 2, 1, 2 repeating (libvpx's layering mode 3, libwebrtc's pattern), in libvpx's
+# error-resilient mode as libwebrtc encodes layers. In that pattern the frames at positions 1 and
+# 2 refer only to the last layer-0 frame (layer sync); the one at 3 refers to both.
+LAYER_PATTERN = (0, 2, 1, 2)
+LAYER_SYNC = (False, True, True, False)
+LAYERED_PATH = ROOT / "samples" / "build" / f"bench-{WIDTH}x{HEIGHT}-{FPS}fps-l1t3.ivf"
+
+
+def temporal_layers(path: Path) -> tuple[tuple[int, ...], tuple[bool, ...]] | None:
+    """The layer pattern (ids, sync bits) of a sample written with layers; None for one without."""
+    return (LAYER_PATTERN, LAYER_SYNC) if Path(path).name.endswith("-l1t3.ivf") else None
 
 BITS = 16
 BLOCK = 32
@@ -88,8 +100,12 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def write_video(path: Path, seconds: int = SECONDS, fps: int = FPS, bitrate: int = BITRATE) -> dict:
-    """Write the stamped VP8 video to ``path`` (IVF); returns its size and measured bitrate."""
+def write_video(path: Path, seconds: int = SECONDS, fps: int = FPS, bitrate: int = BITRATE,
+                layered: bool = False) -> dict:
+    """Write the stamped VP8 video to ``path`` (IVF); returns its size and measured bitrate.
+
+    ``layered``: in three temporal layers (:data:`LAYER_PATTERN`), a quarter, a quarter and half
+    the bitrate each, as libwebrtc splits it."""
     import av
 
     rng = np.random.default_rng(20261126)
@@ -104,11 +120,19 @@ def write_video(path: Path, seconds: int = SECONDS, fps: int = FPS, bitrate: int
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.bit_rate = bitrate
         stream.gop_size = KEYFRAME_SECONDS * fps
-        stream.options = {
+        options = {
             "deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
             "maxrate": str(bitrate * 3 // 2), "bufsize": str(bitrate), "max-intra-rate": "400",
             "keyint_min": str(KEYFRAME_SECONDS * fps),
         }
+        if layered:
+            kbps = bitrate // 1000
+            options |= {
+                "error-resilient": "1",
+                "ts-parameters": f"ts_number_layers=3:ts_target_bitrate={kbps * 2 // 5},{kbps * 3 // 5},{kbps}:"
+                                 "ts_rate_decimator=4,2,1:ts_periodicity=4:ts_layer_id=0,2,1,2:ts_layering_mode=3",
+            }
+        stream.options = options
         cx, cy = 0.0, 0.0
         for i in range(frames):
             t = i / fps
@@ -133,11 +157,11 @@ def write_video(path: Path, seconds: int = SECONDS, fps: int = FPS, bitrate: int
 
 
 def ensure_video(path: Path = DEFAULT_PATH) -> Path:
-    """Write the video unless it is already there; return its path."""
+    """Write the video unless it is already there; return its path (layered: :data:`LAYERED_PATH`)."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         tmp = path.with_name(path.stem + ".tmp.ivf")
-        write_video(tmp)
+        write_video(tmp, layered=temporal_layers(path) is not None)
         tmp.replace(path)
     return path
 

@@ -79,3 +79,38 @@ async def test_a_caller_asked_for_a_keyframe_sends_the_files_next_one_at_once_an
     await source.recv()
     assert source.file_frame(7) == 24 and source.keyframes_sent_on_request == 2
     source.stop()
+
+
+async def test_a_layered_samples_callers_packets_carry_each_frames_temporal_layer(tmp_path):
+    """As Chromium sends L1T3: layer ids 0, 2, 1, 2 by the file's frame, read by the gateway's parser;
+    and the file's layer-0 frames decode alone to the pictures the whole file gives."""
+    import av
+    import numpy as np
+
+    from benchmarks.media_sample import LAYER_PATTERN
+    from gateway.media.layers import vp8_temporal_layer
+
+    path = write_video(tmp_path / "short-l1t3.ivf", seconds=6, fps=4, layered=True)["path"]
+    caller = Caller(path)
+    try:
+        packer = caller.pc.getTransceivers()[0].sender._RTCRtpSender__encoder
+        caller.source._start = 0.0
+        layers = []
+        for _ in range(10):
+            payloads, _ = packer.pack(await caller.source.recv())
+            found = {vp8_temporal_layer(p) for p in payloads}
+            assert len(found) == 1  # every packet of a frame says the same
+            layers.append(found.pop())
+        assert [layer.tid for layer in layers] == [LAYER_PATTERN[i % 4] for i in range(10)]
+    finally:
+        await caller.close()
+
+    frames = file_frames(path)
+
+    def decode(data: list[bytes]) -> list[np.ndarray]:
+        decoder = av.CodecContext.create("libvpx", "r")
+        return [decoder.decode(av.Packet(f))[0].to_ndarray() for f in data]
+
+    full = decode(list(frames))
+    base = decode([frames[i] for i in range(0, len(frames), 4)])
+    assert all(np.array_equal(full[i], b) for i, b in zip(range(0, len(frames), 4), base, strict=True))
