@@ -126,11 +126,11 @@ class RecoveringJitterBuffer(JitterBuffer):
     """aiortc's video jitter buffer that does not wait for 512 packets behind a lost one.
 
     ``is_keyframe(payload_type, data)`` tells whether depayloaded data starts a keyframe;
-    Each frame handed on carries its temporal layer as ``frame.layer`` (:mod:`.layers`; None when
-    ``layer_of(payload_type, payload)`` finds none in its first packet, or is not given).
     ``request_fir(media_ssrc)`` sends a full intra request; ``request_nack(media_ssrc, seqs)``
     asks again for packets whose retransmission is overdue. A PLI is asked for by returning True
-    as the first element of :meth:`add`'s result, as aiortc's own buffer does.
+    as the first element of :meth:`add`'s result, as aiortc's own buffer does. Each frame handed
+    on carries its temporal layer as ``frame.layer`` (:mod:`.layers`): what
+    ``layer_of(payload_type, payload)`` reads in its first packet, None without ``layer_of``.
     """
 
     def __init__(
