@@ -84,7 +84,7 @@ RUN_LIMIT_SECONDS = 1500  # the whole run is abandoned (and cleaned up) past thi
 QUIET_PCT, QUIET_WAIT = 40.0, 15.0  # before a CPU or load window, wait up to 15 s for others to use < 40%
 RETRY_BEFORE_SECONDS = 300  # a load window disturbed by other processes is repeated once if started before this
 
-# The targets, on this 2-core machine, at 640x480 and 15 fps.
+# The targets, on this 2-core machine, at 640x480 and 15 fps.
 N_CPU = 4  # callers (then viewers) in the CPU-per-stream phase
 TARGET_CALLER_PCT = 4.0
 TARGET_VIEWER_PCT = 6.0

@@ -503,7 +503,7 @@ def section(r: dict[str, Any]) -> str:
         "",
         "### Gateway killed (SIGKILL) and restarted; camera ended",
         "",
-        "| | target | measured | before (issue 9's report) |",
+        "| | target | measured | before keyframe recovery and the page's fixes |",
         "|---|---|---:|---:|",
         f"| video again, from the restarted gateway's first answer | <= 2 s | **{v(rs['restart_to_video_s'], ' s')}** | about 6 s |",
         f"| the handler sees the camera ended | <= 2 s | **{v(rs['camera_ended_seen_s'], ' s')}** | never (page said \"video\") |",

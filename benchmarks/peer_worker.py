@@ -93,10 +93,7 @@ class Worker:
                 raise RuntimeError(f"only {started} of {cmd['callers']} callers started in the time given")
             caller = await self._caller()
             self.callers.append(caller)
-            for _ in range(int(cmd["viewers"])):
-                viewer = await self._viewer(caller)
-                self.viewers.append(viewer)
-                new.append(viewer)
+            new += await self._watch(caller, int(cmd["viewers"]))
         await self._first_frames(new)
         return {"ok": True, "callers": len(self.callers), "viewers": len(self.viewers)}
 
@@ -110,12 +107,15 @@ class Worker:
         watched = {id(v.caller) for v in self.viewers}
         new: list[Viewer] = []
         for caller in [c for c in self.callers if id(c) not in watched]:
-            for _ in range(int(cmd["viewers"])):
-                viewer = await self._viewer(caller)
-                self.viewers.append(viewer)
-                new.append(viewer)
+            new += await self._watch(caller, int(cmd["viewers"]))
         await self._first_frames(new)
         return {"ok": True, "callers": len(self.callers), "viewers": len(self.viewers)}
+
+    async def _watch(self, caller: Caller, viewers: int) -> list[Viewer]:
+        """``viewers`` new viewers of ``caller``, started one after another."""
+        new = [await self._viewer(caller) for _ in range(viewers)]
+        self.viewers += new
+        return new
 
     def delivery(self, cmd: dict[str, Any]) -> dict[str, Any]:
         w0, w1 = float(cmd["w0"]), float(cmd["w1"])

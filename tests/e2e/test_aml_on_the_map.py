@@ -55,6 +55,8 @@ async def test_an_aml_post_for_an_incidents_number_is_a_pin_on_the_dispatchers_m
             "location_source": "gps",
         })
         assert answer["outcome"] == "attached" and answer["incident_id"] == w.incident_id, answer
+        # Other incidents nearby may gather the pin into a cluster: the dispatcher picks it in the list.
+        await item.locator("button").first.click()
         await expect(dispatcher.locator('.incident-pin[data-reference="WYP-AML-E2E"]')).to_be_visible()
         await expect(item).to_contain_text("AML")
         await expect(item).to_contain_text(EXPECTED_FORCE)

@@ -197,9 +197,11 @@ function updateFix(entry, fix) {
   const prev = fixTime(entry.fix);
   if (entry.fix && prev && at && at < prev) return; // late, older fix
   if (entry.fix && entry.fix.id === fix.id && fix.id !== undefined) return;
+  const before = entry.fix;
   if (entry.fix) entry.trail.push(entry.fix);
   if (entry.trail.length > TRAIL_FIXES) entry.trail.splice(0, entry.trail.length - TRAIL_FIXES);
   entry.fix = fix;
+  const moved = !before || before.latitude !== fix.latitude || before.longitude !== fix.longitude;
   const latlng = [fix.latitude, fix.longitude];
   const radius = typeof fix.accuracy === "number" && fix.accuracy > 0 ? fix.accuracy : 0;
   if (!entry.marker) {
@@ -219,8 +221,12 @@ function updateFix(entry, fix) {
     entry.marker.on("add", () => tagMarker(entry));
     pins.addLayer(entry.marker);
   } else {
-    entry.marker.setLatLng(latlng);
-    entry.circle.setLatLng(latlng);
+    // The cluster plugin takes a moved marker out and puts it back, so a caller who has not moved
+    // leaves the marker where it is: an open popup stays put for a caller standing still.
+    if (moved) {
+      entry.marker.setLatLng(latlng);
+      entry.circle.setLatLng(latlng);
+    }
     entry.circle.setRadius(radius);
     if (entry.marker.isPopupOpen()) {
       // Refresh the open popup's text in place and let it re-measure. Popup.update() would not
@@ -352,10 +358,31 @@ function stateText(state) {
 
 function focusEntry(entry) {
   if (!entry.marker) return;
-  map.setView(entry.marker.getLatLng(), Math.max(map.getZoom(), 15));
-  // In a cluster the marker may not be on the map yet: the plugin zooms until it is.
-  if (pins.zoomToShowLayer) pins.zoomToShowLayer(entry.marker, () => entry.marker.openPopup());
-  else entry.marker.openPopup();
+  showMarker(entry);
+}
+
+// Centre the marker and open its popup. Among many pins it may sit in a cluster: zoom in until it
+// stands alone or, for callers at the same spot, spread the cluster out at the deepest zoom. Each
+// step is a jump, not an animation, so the cluster plugin has placed every marker before the next
+// (a marker shown half-way through an animated zoom can be left off the map).
+function showMarker(entry) {
+  const marker = entry.marker;
+  map.setView(marker.getLatLng(), Math.max(map.getZoom(), 15), { animate: false });
+  if (!pins.getVisibleParent) {
+    marker.openPopup();
+    return;
+  }
+  let shown = pins.getVisibleParent(marker);
+  while (shown !== marker && map.getZoom() < map.getMaxZoom()) {
+    map.setView(marker.getLatLng(), map.getZoom() + 1, { animate: false });
+    shown = pins.getVisibleParent(marker);
+  }
+  if (shown && shown !== marker) {
+    pins.once("spiderfied", () => marker.openPopup());
+    shown.spiderfy();
+  } else {
+    marker.openPopup();
+  }
 }
 
 // Follow mode: the map keeps the chosen caller's newest fix in the centre until the dispatcher
@@ -559,7 +586,7 @@ async function init() {
   map = L.map("map", Object.assign({ center, zoomControl: true }, mapOptions(config)));
   if (typeof config.fix_stale_after_s === "number") staleAfterS = config.fix_stale_after_s;
   pins = L.markerClusterGroup
-    ? L.markerClusterGroup({ maxClusterRadius: 40, spiderfyOnMaxZoom: true, showCoverageOnHover: false })
+    ? L.markerClusterGroup({ maxClusterRadius: 40, spiderfyOnMaxZoom: true, showCoverageOnHover: false, animate: false })
     : L.layerGroup();
   pins.addTo(map);
   map.on("dragstart", () => { if (following) setFollow(null); });
