@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := web_client/node_modules/.installed
 
-.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-ingest bench-record bench-signal bench-failover bench-turn venv web chromium screenshots clean
+.PHONY: run test test-fast lint postgres bench bench-gis bench-geocode bench-media bench-planes bench-ingest bench-record bench-signal bench-failover bench-turn venv web browsers chromium screenshots clean
 
 run: venv web                       ## start the gateway with its embedded defaults
 	$(BIN)/scenelink basemap build --default --if-missing
@@ -13,7 +13,7 @@ run: venv web                       ## start the gateway with its embedded defau
 
 # The whole suite must run: a test whose browser, namespace, database or server is missing fails
 # instead of skipping (tests/strict.py), as in CI (CI=true).
-test: venv web chromium postgres lint ## install what the tests need, lint, and run the whole suite
+test: venv web browsers postgres lint ## install what the tests need, lint, and run the whole suite
 	SCENELINK_REQUIRE_ALL=1 tests/netns-run $(BIN)/python -m pytest -q --durations=20
 
 test-fast: venv lint                ## lint and unit tests only, no browser, no network namespace
@@ -70,20 +70,24 @@ $(STAMP): pyproject.toml
 	touch $@
 
 web: $(NODE_STAMP)
+# The pages' libraries, and puppeteer-core (a development dependency) for the Firefox caller tests;
+# it drives Debian's firefox-esr and never downloads a browser of its own.
 $(NODE_STAMP): web_client/package.json web_client/package-lock.json
-	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+	cd web_client && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian packages the tests use: Chromium drives the browser tests (Playwright's own browser
-# download is not used); redis-server and nginx are started by the tests that need them, on sockets
+# download is not used) and Firefox ESR is the second caller browser (through puppeteer-core, see
+# `web`); redis-server and nginx are started by the tests that need them, on sockets
 # and ports of their own (nginx with the documented configuration, docs/deploy/nginx/); ethtool and
 # iproute2 let the impairment harness (../shared/tools/impair) put a caller on a bad network;
 # postgresql serves the record's tests on their second dialect (target postgres below); coturn
 # relays the TURN-only caller (the documented configuration, docs/deploy/coturn/) and nftables
 # makes that caller's network one that lets nothing through but TCP.
-DEBIAN_PACKAGES := chromium redis-server nginx ethtool iproute2 postgresql janus coturn nftables
+DEBIAN_PACKAGES := chromium firefox-esr redis-server nginx ethtool iproute2 postgresql janus coturn nftables
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-chromium:
+chromium: browsers                  ## the same as `browsers` (its former name)
+browsers:                           ## Debian's Chromium and Firefox ESR, and the servers the tests start
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
@@ -97,7 +101,7 @@ chromium:
 # The record's tests and bench-record use the machine's PostgreSQL through its Unix socket, as the
 # postgres user (trust authentication on the socket, as this project's machines are set up): a
 # database of their own per test module, dropped after. Started here when it is not running.
-postgres: chromium
+postgres: browsers
 	@pg_isready -q -h /var/run/postgresql || { \
 	  echo "starting PostgreSQL"; \
 	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start; }

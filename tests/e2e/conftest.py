@@ -30,7 +30,7 @@ from ..conftest import on_private_test_network, requires
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "10.99.0.1"
-# Debian installs /usr/bin/chromium; elsewhere it is found on PATH (make chromium checks PATH too).
+# Debian installs /usr/bin/chromium; elsewhere it is found on PATH (make browsers checks PATH too).
 CHROMIUM = os.environ.get("SCENELINK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 VIDEO_PATH = ROOT / "samples" / "build" / "scene.y4m"
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ))
         item.add_marker(requires(
             CHROMIUM is not None and Path(CHROMIUM).exists(),
-            f"Debian's Chromium was not found ({CHROMIUM or 'not on PATH'}; `make chromium` installs it, "
+            f"Debian's Chromium was not found ({CHROMIUM or 'not on PATH'}; `make browsers` installs it, "
             "SCENELINK_CHROMIUM names another)",
         ))
     if ours and in_namespace and CHROMIUM is not None and Path(CHROMIUM).exists():

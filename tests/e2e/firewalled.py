@@ -31,7 +31,7 @@ def missing() -> str | None:
         return "a firewalled caller needs root (namespaces and nftables)"
     for tool in ("ip", "nsenter", "unshare", "nft"):
         if shutil.which(tool) is None:
-            return f"a firewalled caller needs {tool} (make chromium installs iproute2 and nftables)"
+            return f"a firewalled caller needs {tool} (make browsers installs iproute2 and nftables)"
     return None
 
 

@@ -56,7 +56,7 @@ def _listening(host: str, port: int) -> bool:
 @contextmanager
 def coturn(folder: Path, site_lines: list[str], wait_for: tuple[str, int]) -> Iterator[Coturn]:
     """Start coturn with the documented file plus ``site_lines``; ready once ``wait_for`` accepts."""
-    require(Path(TURNSERVER).exists(), f"coturn's turnserver was not found ({TURNSERVER}; `make chromium` installs it)")
+    require(Path(TURNSERVER).exists(), f"coturn's turnserver was not found ({TURNSERVER}; `make browsers` installs it)")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "log").mkdir(exist_ok=True)
     log = folder / "log" / "turn.log"

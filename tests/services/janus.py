@@ -94,7 +94,7 @@ def _listening(port: int) -> bool:
 def janus_server(folder: Path, ice_address: str) -> Iterator[Janus]:
     """Start Janus with the deployment guide's files, yield how to reach it, stop it."""
     binary = shutil.which("janus") or "/usr/bin/janus"
-    require(os.path.exists(binary), "janus is not installed (Debian package janus; `make chromium` installs it)")
+    require(os.path.exists(binary), "janus is not installed (Debian package janus; `make browsers` installs it)")
     port = _free_port()
     janus = Janus(f"ws://127.0.0.1:{port}/", secrets.token_urlsafe(24), secrets.token_urlsafe(24),
                   folder / "janus.log")
