@@ -309,3 +309,15 @@ async def browser(sample_video: Path):
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def firefox_caller(tmp_path: Path):
+    """A caller's phone played by Firefox ESR (tests/e2e/firefox.py), at the walkthrough's caller
+    position: launched as the test starts (its first command waits for the browser), closed with
+    every process it started at the end. Tests that take it are marked ``firefox.NEEDS_FIREFOX``."""
+    from .firefox import FirefoxCaller
+    from .walkthrough import CALLER_POSITION
+
+    async with FirefoxCaller(tmp_path / "firefox", CALLER_POSITION) as phone:
+        yield phone
