@@ -50,13 +50,13 @@ bench-planes: venv                  ## the embedded relay against Janus's VideoR
 bench-ingest: venv                  ## what receiving a caller costs the gateway: the decoder, REMB feedback, both planes
 	tests/netns-run $(BIN)/python -m benchmarks.bench_ingest
 
-bench-failover: venv chromium      ## issue 13's failover: kill the node holding a Chromium caller, behind nginx
+bench-failover: venv chromium      ## failover: kill the node holding a Chromium caller, behind nginx
 	tests/netns-run $(BIN)/python -m benchmarks.bench_failover
 
 bench-turn: venv chromium          ## a Chromium caller direct, through TURN over UDP and over TLS on 443 (coturn), same run
 	tests/netns-run $(BIN)/python -m benchmarks.bench_turn
 
-bench-signal: venv chromium         ## issue 9's bad-network scenarios with a real Chromium caller (root, ../shared/tools/impair)
+bench-signal: venv chromium         ## bad-network scenarios with a real Chromium caller (root, ../shared/tools/impair)
 	tests/netns-run $(BIN)/python -m benchmarks.bench_signal
 
 screenshots: venv web chromium      ## refresh docs/screenshots/ from the end-to-end test

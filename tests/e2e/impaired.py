@@ -38,7 +38,7 @@ def _find_harness() -> Path:
 IMPAIR_DIR = _find_harness()
 CHROMIUM = os.environ.get("SCENELINK_CHROMIUM", "/usr/bin/chromium")
 
-# The bad mobile link, and nothing at all.
+# A bad mobile link (5% loss each way, +100 ms, 500 kbit/s), and nothing at all.
 BAD_SIGNAL = {"loss": 0.05, "delay_ms": 100, "rate_kbit": 500}
 NO_SIGNAL = {"loss": 1.0}
 
