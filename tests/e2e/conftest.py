@@ -275,6 +275,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         gw = funcargs["plane"][1]
     if report.failed and isinstance(gw, Gateway):
         report.sections.append(("gateway log (last lines)", gw.log_tail(120)))
+    phone = funcargs.get("firefox_caller")
+    if report.failed and phone is not None:
+        found = "\n".join([*phone.problems, phone.log_tail()])
+        report.sections.append(("Firefox caller (page problems, driver log)", found))
 
 
 # ---------------------------------------------------------------------------------------------
