@@ -186,12 +186,13 @@ async def page_seq(page: Page) -> int:
     )
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15, what: str = "the condition") -> Any:
+    """The first true value of ``await check()``, polled every 0.2 s; fails naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
+            raise AssertionError(f"{what} did not happen within {timeout} s (last: {value!r})")
         await asyncio.sleep(0.2)

@@ -13,27 +13,16 @@ kept of the request, so a Firefox that does send layers is checked against that 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
+from .callers import eventually
 from .firefox import NEEDS_FIREFOX, FirefoxCaller
 from .walkthrough import CALLER_POSITION, Walkthrough, sha256
 
 pytestmark = [pytest.mark.e2e, *NEEDS_FIREFOX]
-
-
-async def poll(check, what: str, seconds: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} did not happen within {seconds} s (last: {value!r})")
-        await asyncio.sleep(0.25)
 
 
 async def test_a_firefox_caller_streams_video_and_location_and_ends_the_session(
@@ -69,7 +58,7 @@ async def test_a_firefox_caller_streams_video_and_location_and_ends_the_session(
             arrived = (health.get("layers") or {}).get("frames", 0)
             return health if arrived > frames and health.get("fps") and health.get("decoded_fps") else None
 
-        health = await poll(lambda: health_after(30), "stream health with 30 frames and a frame rate")
+        health = await eventually(lambda: health_after(30), 15.0, what="stream health with 30 frames and a frame rate")
         assert health["codec"] == "VP8" and health["state"] == "live", health
         sent = await phone.state()
         (peer,) = [p for p in sent["peers"] if p["connectionState"] == "connected"]
@@ -89,7 +78,7 @@ async def test_a_firefox_caller_streams_video_and_location_and_ends_the_session(
             stream = (await (await w.handler.request.get(stream_url)).json()).get("stream") or {}
             return (stream.get("width"), stream.get("height")) == (out["frameWidth"], out["frameHeight"])
 
-        await poll(decoded_as_sent, "the gateway decoding the size Firefox sends")
+        await eventually(decoded_as_sent, 15.0, what="the gateway decoding the size Firefox sends")
         layers = health["layers"]
         # The page asks for VP8 in temporal layers (L1T3, else L1T2). What the gateway does follows
         # from what Firefox says it kept of that request.

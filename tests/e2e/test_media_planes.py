@@ -10,7 +10,6 @@ views go through the gateway's checks, and no page ever sees a Janus secret.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -21,7 +20,7 @@ from gateway.config import JanusSettings
 from gateway.media.janus import JanusPlane
 
 from ..services.janus import Janus
-from .callers import BLOCK_WEBRTC
+from .callers import BLOCK_WEBRTC, eventually
 from .walkthrough import Walkthrough, sha256
 
 pytestmark = pytest.mark.e2e
@@ -45,17 +44,6 @@ async def janus_rooms(janus: Janus) -> list[str]:
         return await plane.rooms()
     finally:
         await plane.close()
-
-
-async def poll(check, what: str, seconds: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} did not happen within {seconds} s (last: {value!r})")
-        await asyncio.sleep(0.25)
 
 
 def record_bodies(page: Page, into: list[str]) -> None:
@@ -104,7 +92,7 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
             resp = await page.request.get(f"{gateway.base_url}/api/incidents/{w.incident_id}/stream")
             return (await resp.json())["viewers"] == 2
 
-        await poll(two_views, "two views counted by the gateway")
+        await eventually(two_views, 20.0, what="two views counted by the gateway")
 
         # A screen whose network or browser blocks WebRTC: the same embed falls back to Motion JPEG,
         # made from the gateway's own frames on either plane.
@@ -128,7 +116,7 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
             health = (await (await page.request.get(stream_url)).json()).get("stream") or {}
             return health if health.get("codec") == "VP8" and health.get("fps") else None
 
-        health = await poll(healthy, "stream health with the codec and a frame rate")
+        health = await eventually(healthy, 20.0, what="stream health with the codec and a frame rate")
         assert (health["width"], health["height"]) == (640, 480), health
         csrf = await page.evaluate("async () => (await (await fetch('/api/me')).json()).csrf_token")
         policy = await page.request.put(
@@ -141,7 +129,7 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
             body = await (await page.request.get(stream_url)).json()
             return bool(body["recording"]) and body["frames"] > health["frames"] + 15
 
-        await poll(recording, "recording under way")
+        await eventually(recording, 20.0, what="recording under way")
 
         # The gateway's own frames (with Janus: its one subscription) make the snapshot.
         snap, jpeg, _ = await w.handler_takes_snapshot()
@@ -161,12 +149,12 @@ async def test_a_caller_is_seen_twice_snapshotted_and_ended_on_each_plane(browse
             resp = await page.request.get(f"{gateway.base_url}/api/incidents/{w.incident_id}/stream")
             return (await resp.json())["viewers"] == 0
 
-        await poll(views_gone, "views closed at the end of the session")
+        await eventually(views_gone, 20.0, what="views closed at the end of the session")
         if janus is not None:
             async def room_destroyed() -> bool:
                 return not rooms & set(await janus_rooms(janus))
 
-            await poll(room_destroyed, "the incident's room destroyed")
+            await eventually(room_destroyed, 20.0, what="the incident's room destroyed")
         assert not w.problems.found, w.problems.found
     finally:
         await w.close()
@@ -192,7 +180,7 @@ async def test_a_phone_that_offers_only_h264_is_seen_and_snapshotted_on_each_pla
             stream = (await (await w.handler.request.get(stream_url)).json()).get("stream") or {}
             return stream if stream.get("codec") and stream.get("frames") else None
 
-        stream = await poll(health, "stream health")
+        stream = await eventually(health, 20.0, what="stream health")
         assert stream["codec"] == "H264", stream
         snap, jpeg, _ = await w.handler_takes_snapshot()
         assert sha256(jpeg) == snap["sha256"] and jpeg[:2] == b"\xff\xd8", snap

@@ -13,9 +13,10 @@ import time
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection
 
-from ..integration.test_media_forwarding import SeenFrames
+from .callers import eventually
+from .viewer import watch
 from .walkthrough import Walkthrough
 
 pytestmark = pytest.mark.e2e
@@ -24,17 +25,6 @@ pytestmark = pytest.mark.e2e
 async def stream(w: Walkthrough) -> dict[str, Any]:
     body = await w.handler.evaluate("async (id) => (await fetch(`/api/incidents/${id}/stream`)).json()", w.incident_id)
     return body.get("stream") or {}
-
-
-async def poll(check, what: str, seconds: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} did not happen within {seconds} s (last: {value!r})")
-        await asyncio.sleep(0.3)
 
 
 async def layered_health(w: Walkthrough, after: int = 0) -> dict[str, Any] | None:
@@ -51,7 +41,7 @@ async def test_the_caller_sends_temporal_layers_and_the_gateway_decodes_the_base
         await w.handler_sends_link()
         await w.caller_shares()
         await w.handler_sees_video()
-        health = await poll(lambda: layered_health(w), "layered frames in stream health")
+        health = await eventually(lambda: layered_health(w), 20.0, what="layered frames in stream health")
         layers = health["layers"]
         # Every frame the gateway got carried a temporal layer index: the page asked for layers.
         assert layers["layered"] == layers["frames"], layers
@@ -70,29 +60,13 @@ async def test_a_forwarded_view_gets_every_frame_and_a_recording_decodes_them_al
         await w.handler_sends_link()
         await w.caller_shares()
         await w.handler_sees_video()
-        transceiver = viewer.addTransceiver("video", direction="recvonly")
-        tracks: asyncio.Queue = asyncio.Queue()
-        viewer.on("track", tracks.put_nowait)
-        await viewer.setLocalDescription(await viewer.createOffer())
-        answer = await w.handler.evaluate(
-            """async ([id, sdp]) => {
-                const me = await (await fetch('/api/me')).json();
-                const r = await fetch(`/api/incidents/${id}/viewer`, {method: 'POST',
-                    headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token},
-                    body: JSON.stringify({type: 'offer', sdp})});
-                return {status: r.status, body: await r.json()};
-            }""",
-            [w.incident_id, viewer.localDescription.sdp],
-        )
-        assert answer["status"] == 200, answer
-        await viewer.setRemoteDescription(RTCSessionDescription(answer["body"]["sdp"], answer["body"]["type"]))
-        seen = transceiver.receiver._RTCRtpReceiver__decoder_queue = SeenFrames()  # before its decoder starts
-        track = await asyncio.wait_for(tracks.get(), 10)
+        transceiver, seen, track = await watch(w, viewer)
         await asyncio.wait_for(track.recv(), 10)
 
-        first = await poll(lambda: layered_health(w), "layered frames in stream health")
+        first = await eventually(lambda: layered_health(w), 20.0, what="layered frames in stream health")
         started, got = time.monotonic(), len(seen.keyframes)
-        later = await poll(lambda: layered_health(w, first["layers"]["layered"]), "more layered frames")
+        later = await eventually(lambda: layered_health(w, first["layers"]["layered"]), 20.0,
+                                 what="more layered frames")
         arrived = later["layers"]["frames"] - first["layers"]["frames"]
         skipped = later["layers"]["skipped"] - first["layers"]["skipped"]
         forwarded = len(seen.keyframes) - got
@@ -121,7 +95,7 @@ async def test_a_forwarded_view_gets_every_frame_and_a_recording_decodes_them_al
                 return samples[-1]
             return None
 
-        health = await poll(decoding_all, "every frame decoded while recording", 30)
+        health = await eventually(decoding_all, 30, what="every frame decoded while recording")
         assert health["decoded_fps"] >= 0.8 * health["fps"], health
     finally:
         await viewer.close()
