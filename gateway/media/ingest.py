@@ -17,6 +17,7 @@ from ..limits import LogQuota
 from ..tasks import TaskSet
 from . import decoding, feedback, forwarding, keyframes
 from .frames import LatestFrame
+from .layers import LayerFilter
 from .peers import new_peer_connection, prefer_vp8
 from .sdp import add_bitrate_hints, media_kinds
 
@@ -225,10 +226,14 @@ class CallerPeer:
             return self.pli_stats.as_dict()
         return None
 
+    @property
+    def _layers(self) -> LayerFilter | None:
+        return self.decoder_queue.layers if self.decoder_queue is not None else None
+
     def decode_every_frame(self, who: object, wanted: bool) -> None:
         """``who`` needs every frame of the caller's decoded (a recording, a re-encoded view), or
         no longer does; with nobody needing it only the base temporal layer is (:mod:`.layers`)."""
-        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        layers = self._layers
         if layers is None:
             return
         if wanted:
@@ -238,12 +243,12 @@ class CallerPeer:
 
     def frames_arrived(self) -> int | None:
         """The caller's video frames that arrived whole, decoded or not (None: not counted)."""
-        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        layers = self._layers
         return layers.stats.frames if layers is not None else None
 
     def layer_stats(self) -> dict[str, int] | None:
         """Frames of the caller's upper temporal layers not decoded (see :mod:`.layers`)."""
-        layers = self.decoder_queue.layers if self.decoder_queue is not None else None
+        layers = self._layers
         return layers.stats.as_dict() if layers is not None else None
 
     def decoder_stats(self) -> dict[str, int] | None:
