@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from .test_media_planes import poll
+from .callers import eventually
 from .walkthrough import Walkthrough
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ async def test_the_console_shows_health_records_blurs_and_embeds(browser, plane)
         async def some_recorded() -> bool:
             return await frames() > recorded_from + 15
 
-        await poll(some_recorded, "frames recorded")
+        await eventually(some_recorded, 20.0, what="frames recorded")
         await page.uncheck("#policy-recording")
         await expect(page.locator("#recordings li")).to_have_count(1, timeout=15_000)
         await expect(page.locator("#recordings li")).to_contain_text("SHA-256")
