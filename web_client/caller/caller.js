@@ -877,7 +877,10 @@
       sendStatus(true);
     }, function () {
       if (!s.active) return;
-      if (attempt === 0 && s.rtcUp) reconnectNow();  // meanwhile: location only, honestly
+      // Meanwhile: location only, honestly. A connection that carries the stopped camera, up or
+      // still being made, is replaced by one without it (one being made would otherwise come up
+      // with a dead track, and the handler would wait for video until the silence timeout).
+      if (attempt === 0 && s.sender) reconnectNow();
       if (attempt < 3) setTimeout(function () { restartCamera(attempt + 1); }, 2000 * (attempt + 1));
     });
   }
