@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import ssl
 import subprocess
 import urllib.parse
@@ -21,8 +22,10 @@ pytestmark = pytest.mark.e2e
 
 
 def aml_token(env: dict[str, str]) -> str:
+    """A new token with the network's AML role (each under a name of its own: names are unique)."""
+    name = f"network-aml-e2e-{secrets.token_hex(3)}"
     done = subprocess.run(
-        [PYTHON, "-m", "gateway", *_config_args(), "tokens", "create", "network-aml-e2e", "--role", "aml"],
+        [PYTHON, "-m", "gateway", *_config_args(), "tokens", "create", name, "--role", "aml"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr

@@ -219,12 +219,12 @@ function updateFix(entry, fix) {
     });
     entry.marker.bindPopup(() => popupContent(entry));
     entry.marker.on("add", () => tagMarker(entry));
-    pins.addLayer(entry.marker);
+    keepingPopup(() => pins.addLayer(entry.marker));
   } else {
     // The cluster plugin takes a moved marker out and puts it back, so a caller who has not moved
     // leaves the marker where it is: an open popup stays put for a caller standing still.
     if (moved) {
-      entry.marker.setLatLng(latlng);
+      keepingPopup(() => entry.marker.setLatLng(latlng));
       entry.circle.setLatLng(latlng);
     }
     entry.circle.setRadius(radius);
@@ -385,6 +385,27 @@ function showMarker(entry) {
   }
 }
 
+// The cluster plugin folds a spread-out cluster back up whenever any marker is added, removed or
+// moved: a caller appearing or an old incident leaving the map anywhere would fold away the pin
+// whose popup a dispatcher is reading (or about to click Follow in), leaving the popup pointing
+// at a cluster or closing it. The popup that was open before such a change is shown again, on its
+// pin, after it.
+function keepingPopup(change) {
+  let open = null;
+  for (const e of entries.values()) {
+    if (e.marker && e.marker.isPopupOpen()) { open = e; break; }
+  }
+  change();
+  if (!open || !entries.has(open.inc.id) || !pins.hasLayer(open.marker)) return;
+  const standsAlone = !pins.getVisibleParent || pins.getVisibleParent(open.marker) === open.marker;
+  if (standsAlone) {
+    if (!open.marker.isPopupOpen()) open.marker.openPopup();
+    return;
+  }
+  open.marker.closePopup();
+  showMarker(open);
+}
+
 // Follow mode: the map keeps the chosen caller's newest fix in the centre until the dispatcher
 // drags the map or chooses another.
 function setFollow(id) {
@@ -428,7 +449,7 @@ function markEnded(id) {
 function removeEntry(id) {
   const entry = entries.get(id);
   if (!entry || !entry.ended) return;
-  if (entry.marker) pins.removeLayer(entry.marker);
+  if (entry.marker) keepingPopup(() => pins.removeLayer(entry.marker));
   if (entry.circle) entry.circle.remove();
   if (entry.trailLayer) entry.trailLayer.remove();
   if (following === id) setFollow(null);
