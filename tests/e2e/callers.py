@@ -186,13 +186,17 @@ async def page_seq(page: Page) -> int:
     )
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15, what: str = "the condition") -> Any:
-    """The first true value of ``await check()``, polled every 0.2 s; fails naming ``what`` after ``timeout``."""
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 15, what: str | Callable[[], str] = "the condition"
+) -> Any:
+    """The first true value of ``await check()``, polled every 0.2 s; fails naming ``what`` after
+    ``timeout`` (a callable ``what`` is asked at that moment, so it can describe the last state seen)."""
     deadline = time.monotonic() + timeout
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s (last: {value!r})")
+            named = what() if callable(what) else what
+            raise AssertionError(f"{named} did not happen within {timeout} s (last: {value!r})")
         await asyncio.sleep(0.2)
