@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .chain import (
@@ -87,6 +89,18 @@ WRITER_LOCK = 0x5CE1E_C4A1
 
 R = TypeVar("R")
 
+log = logging.getLogger(__name__)
+
+# SQLite's busy timeout: how long a statement waits for another process's lock before failing with
+# "database is locked". Within one process writers queue on Database._writer instead, so this is
+# only another process's lock (a command run beside the gateway). It is kept well under an anonymous
+# request's budget (gateway/web/serving.py, 30 s): a writer that cannot have the lock fails with an
+# error the handler answers rather than being cancelled by the request's deadline while it waits.
+BUSY_TIMEOUT_MS = 10_000
+
+# A writer that has queued this long behind another is logged, naming the one it waits for.
+WRITER_WAIT_WARNING_SECONDS = 5.0
+
 # The most items one group-committed write transaction takes (gateway/record/group_commit.py): a
 # bound on one statement's size, far above what arrives while one transaction is written.
 BATCH_LIMIT = 200
@@ -116,6 +130,10 @@ class Database:
 
     The busiest writers (fixes, snapshots) write through :meth:`write_sync` under the same locks,
     fixes group-committed (:meth:`group`, gateway/record/group_commit.py).
+
+    A writer cancelled anywhere (a request's deadline) leaves the locks free once its task has
+    ended: :meth:`begin` rolls back and closes its connection first, and :meth:`write_sync` waits
+    for its thread's transaction to end before the cancellation goes on.
     """
 
     def __init__(self, engine: AsyncEngine, batch_limit: int = BATCH_LIMIT) -> None:
@@ -126,11 +144,14 @@ class Database:
         self._sync_thread: ThreadPoolExecutor | None = None
         url = engine.url
         if engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:"):
-            self._sync_engine = create_engine(url.set(drivername="sqlite+pysqlite"))
+            self._sync_engine = create_engine(
+                url.set(drivername="sqlite+pysqlite"), connect_args=_sqlite_connect_args(None)
+            )
             _sqlite_writer_lock(self._sync_engine)
             self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="record-writer")
         self._writer = asyncio.Lock()
         self._writer_task: asyncio.Task[Any] | None = None
+        self.writer_wait_warning = WRITER_WAIT_WARNING_SECONDS
         self.dialect = engine.dialect.name
         # The most items one group-committed transaction takes (1: each item its own transaction).
         self.batch_limit = batch_limit
@@ -146,6 +167,8 @@ class Database:
         ``max_overflow``...). With ``migrate=False`` the schema is taken as it is.
         ``batch_limit``: the most items (fixes) one group-committed transaction writes.
         """
+        if make_url(url).get_backend_name() == "sqlite":
+            engine_options["connect_args"] = _sqlite_connect_args(engine_options.get("connect_args"))
         engine = create_async_engine(url, **engine_options)
         if engine.dialect.name == "sqlite":
             _sqlite_writer_lock(engine.sync_engine)
@@ -187,9 +210,12 @@ class Database:
         """
         if self.writing_in_this_task():
             raise RuntimeError("a write transaction was opened inside another in the same task")
-        async with self._writer:
+        async with self._queue_for_writer():
             self._writer_task = asyncio.current_task()
             try:
+                # Cancelled anywhere in here (a request's deadline), SQLAlchemy closes the connection
+                # to completion before the cancellation goes on, and closing rolls back at once
+                # (_RollingBackConnection): the lock is free by the time the next writer has it.
                 async with self.engine.connect() as conn:
                     await conn.execution_options(scenelink_writer=True)
                     async with conn.begin():
@@ -226,12 +252,49 @@ class Database:
                 with conn.begin():
                     return write(conn)
 
-        async with self._writer:
+        async with self._queue_for_writer():
             self._writer_task = asyncio.current_task()
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._sync_thread, transaction)
+                # The thread cannot be stopped: a caller cancelled meanwhile keeps the writer lock
+                # until the transaction is over (committed, as the write was), and only then sees
+                # its cancellation. Released at once, the lock would let the next writer take a
+                # connection and wait on SQLite's lock behind a transaction nobody waits for.
+                return await _outlast_cancellation(
+                    asyncio.get_running_loop().run_in_executor(self._sync_thread, transaction)
+                )
             finally:
                 self._writer_task = None
+
+    @asynccontextmanager
+    async def _queue_for_writer(self) -> AsyncIterator[None]:
+        """Hold this process's writer lock; a writer kept waiting long is logged with whom it waits for."""
+        warning = None
+        if self._writer.locked():
+            warning = asyncio.get_running_loop().call_later(
+                self.writer_wait_warning, self._warn_of_wait, asyncio.current_task()
+            )
+        try:
+            await self._writer.acquire()
+        finally:
+            if warning is not None:
+                warning.cancel()
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    def _warn_of_wait(self, waiting: asyncio.Task[Any] | None) -> None:
+        holder = self._writer_task
+        where = "; ".join(
+            f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})"
+            for frame in (holder.get_stack(limit=3) if holder is not None else [])
+        )
+        log.warning(
+            "a writer (%s) has waited %.0f s for the record's write lock, held by %s%s",
+            waiting.get_name() if waiting is not None else "?", self.writer_wait_warning,
+            holder.get_name() if holder is not None else "no task (a transaction being closed)",
+            f", at {where}" if where else "",
+        )
 
     async def audit(
         self,
@@ -399,6 +462,46 @@ def entry_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _outlast_cancellation(future: asyncio.Future[R]) -> R:
+    """Wait for ``future`` to the end even if the waiting task is cancelled meanwhile, and then
+    re-raise that cancellation (``future``'s own outcome is then dropped)."""
+    cancelled: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            await asyncio.wait((future,))
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not future.cancelled():
+            future.exception()  # retrieved: its outcome is superseded by the cancellation
+        raise cancelled
+    return future.result()
+
+
+class _RollingBackConnection(sqlite3.Connection):
+    """A SQLite connection that rolls back whatever transaction it has before it closes.
+
+    SQLite closes a connection that still has a statement pending (a cursor stepped into a result
+    and not finished, as when a writer is cancelled while its SELECT runs in aiosqlite's thread)
+    only once that statement is finalized, and the transaction, with the file's write lock, lives
+    on until then: until the garbage collector reaches the cursor, which can take indefinitely
+    long, with every writer failing "database is locked" meanwhile. A ROLLBACK ends the
+    transaction, and its locks, whatever statements are pending.
+    """
+
+    def close(self) -> None:
+        try:
+            self.rollback()
+        except sqlite3.Error:
+            pass  # closed already, or the rollback failed: closing is all that is left
+        finally:
+            super().close()
+
+
+def _sqlite_connect_args(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**(given or {}), "factory": _RollingBackConnection}
+
+
 def _sqlite_writer_lock(engine: Engine) -> None:
     """SQLite: write transactions begin ``IMMEDIATE`` (the file's write lock taken at once).
 
@@ -414,7 +517,7 @@ def _sqlite_writer_lock(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
