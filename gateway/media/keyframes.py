@@ -20,9 +20,13 @@ of frozen video while packets keep arriving.
   saves: on a slow, lossy link a keyframe takes longer to arrive than another retransmission;
 - while a keyframe is awaited, a hole in front of a keyframe already held is skipped at once (what
   lies before it would be dropped anyway);
-- a stalled hole is skipped: to the next keyframe already held if there is one, otherwise past the
-  hole, after which frames are dropped until a keyframe arrives (a frame decoded against a
-  missing reference is a smear, not evidence), and a keyframe is asked for at once (PLI);
+- a stalled hole is skipped: to the next keyframe already held if there is one; else, when the
+  VP8 descriptors show that only frames of the upper temporal layers are lost (:mod:`.layers`), to
+  the next frame held whole, and the frames that may refer to the lost ones are dropped until
+  their layers sync again, with nothing asked for: layer 0 goes on, and with it the picture the
+  gateway decodes; otherwise past the hole, after which frames are dropped until a keyframe
+  arrives (a frame decoded against a missing reference is a smear, not evidence), and a keyframe
+  is asked for at once (PLI);
 - a keyframe asked for and not seen is asked for again, at most every ``retry_seconds`` and not
   while a keyframe's first packet is held (it is on its way, its holes being asked for), and by
   full intra request (FIR) after ``fir_after`` PLIs without one.
@@ -48,7 +52,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_FIR, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket
 from aiortc.utils import uint16_add
 
-from .layers import TemporalLayer, vp8_temporal_layer
+from .layers import LostLayers, Vp8Picture, upper_layers_lost, vp8_picture
 from .retransmission import NackTuning, Retransmissions
 
 log = logging.getLogger(__name__)
@@ -80,7 +84,8 @@ class RecoveryTuning:
 class RecoveryStats:
     """Counters for stream health and tests; ``plis`` counts every PLI the receiver sends,
     ``nacks`` the packets asked for again by this buffer (aiortc's first requests not counted),
-    ``refilled`` the packets that came only after such a repeated request."""
+    ``refilled`` the packets that came only after such a repeated request; ``upper_layer_skips``
+    the stalls that lost upper-layer frames only, skipped with no keyframe asked for."""
 
     plis: int = 0
     firs: int = 0
@@ -90,6 +95,7 @@ class RecoveryStats:
     keyframes: int = 0
     nacks: int = 0
     refilled: int = 0
+    upper_layer_skips: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -130,7 +136,8 @@ class RecoveringJitterBuffer(JitterBuffer):
     asks again for packets whose retransmission is overdue. A PLI is asked for by returning True
     as the first element of :meth:`add`'s result, as aiortc's own buffer does. Each frame handed
     on carries its temporal layer as ``frame.layer`` (:mod:`.layers`): what
-    ``layer_of(payload_type, payload)`` reads in its first packet, None without ``layer_of``.
+    ``picture_of(payload_type, payload)`` reads in its first packet's payload descriptor, None
+    without ``picture_of``; the descriptors also tell a loss of upper-layer frames only.
     """
 
     def __init__(
@@ -141,10 +148,14 @@ class RecoveringJitterBuffer(JitterBuffer):
         clock: Callable[[], float] = time.monotonic,
         capacity: int = CAPACITY,
         request_nack: Callable[[int, list[int]], None] | None = None,
-        layer_of: Callable[[int, bytes], TemporalLayer | None] | None = None,
+        picture_of: Callable[[int, bytes], Vp8Picture | None] | None = None,
     ) -> None:
         super().__init__(capacity=capacity, is_video=True)
-        self._layer_of = layer_of
+        self._picture_of = picture_of
+        self._lost_layers = LostLayers()
+        # The descriptor of the last frame handed on (or dropped whole), while the packets held
+        # follow straight on from it; None after a skip.
+        self._last_out: Vp8Picture | None = None
         self.tuning = tuning
         self.stats = RecoveryStats()
         self.retransmissions = Retransmissions(tuning.nacks)
@@ -183,6 +194,7 @@ class RecoveringJitterBuffer(JitterBuffer):
             # aiortc's own overflow or reset: what came before is gone, the next frame needs a key.
             self._highest = packet.sequence_number
             self._hole = None
+            self._last_out = None
             self._forget_skipped()
             self._start_waiting(now)
         if frame is not None:
@@ -197,11 +209,15 @@ class RecoveringJitterBuffer(JitterBuffer):
 
         if frame is None and self._hole is not None and self._stalled(self._hole, now):
             self.stats.stalls += 1
-            if not self._skip(self._hole.seq):
+            skipped, frame = self._skip_upper_layers(self._hole.seq)
+            if skipped:
+                self.stats.upper_layer_skips += 1
+            elif not self._skip(self._hole.seq):
                 pli = self._start_waiting(now) or pli
             self._forget_skipped()
             self._progress_at = now
-            frame = self._gate(self._remove_frame(packet.sequence_number), packet.payload_type)
+            if frame is None:
+                frame = self._gate(self._remove_frame(packet.sequence_number), packet.payload_type)
             hole = self._first_missing()
             self._hole = _Hole(hole, now) if hole is not None else None
 
@@ -238,25 +254,94 @@ class RecoveringJitterBuffer(JitterBuffer):
         first = self._packets[self._origin % self.capacity] if self._origin is not None else None
         frame = super()._remove_frame(sequence_number)
         if frame is not None:
-            layer = None
-            if first is not None and self._layer_of is not None:
-                layer = self._layer_of(first.payload_type, first.payload)
-            frame.layer = layer  # type: ignore[attr-defined]
+            picture = self._picture(first) if first is not None else None
+            frame.layer = picture.layer if picture is not None else None  # type: ignore[attr-defined]
+            self._last_out = picture
         return frame
 
     # -- the pieces -----------------------------------------------------------------------------
 
     def _gate(self, frame: JitterFrame | None, payload_type: int) -> JitterFrame | None:
-        """While a keyframe is awaited, frames that are not one are dropped."""
-        while frame is not None and self._awaiting_keyframe:
-            if self._is_keyframe(payload_type, frame.data):
-                self._awaiting_keyframe = False
-                self._requests_unanswered = 0
-                self.stats.keyframes += 1
+        """While a keyframe is awaited, frames that are not one are dropped; so are frames that
+        may refer to an upper-layer frame lost for good, until their layer syncs."""
+        while frame is not None:
+            key = self._is_keyframe(payload_type, frame.data)
+            if self._awaiting_keyframe:
+                if key:
+                    self._awaiting_keyframe = False
+                    self._requests_unanswered = 0
+                    self.stats.keyframes += 1
+                    self._lost_layers.clear()
+                    return frame
+            elif self._lost_layers.admit(getattr(frame, "layer", None), key):
                 return frame
             self.stats.dropped_frames += 1
             frame = self._remove_frame(0)
         return frame
+
+    def _picture(self, packet: RtpPacket) -> Vp8Picture | None:
+        return self._picture_of(packet.payload_type, packet.payload) if self._picture_of is not None else None
+
+    def _skip_upper_layers(self, hole: int) -> tuple[bool, JitterFrame | None]:
+        """Skip a hole that lost upper-layer frames only, to the next frame held whole.
+
+        Returns whether it did, and the frame in front of the hole when that one is whole (its
+        last packet, marked, came, but a frame is handed on only once the next one starts: the
+        loss of a whole frame leaves the one before it stuck). Nothing is done when a layer-0
+        frame may be lost, a keyframe is awaited or held beyond the hole (those take the usual
+        way), or the descriptors do not tell.
+        """
+        if self._awaiting_keyframe or self._picture_of is None or self._keyframe_held_after(hole) is not None:
+            return False, None
+        assert self._origin is not None and self._highest is not None
+        at_hole = uint16_add(hole, -self._origin)
+        first = self._packets[self._origin % self.capacity]
+        whole = False
+        if first is not None:
+            before, lost_timestamp = self._picture(first), first.timestamp
+            if before is None or not before.starts:
+                return False, None
+            last = self._packets[uint16_add(hole, -1) % self.capacity]
+            whole = last is not None and last.timestamp == first.timestamp and bool(last.marker)
+        else:
+            # The hole is the oldest packet: what was lost follows the last frame handed on.
+            before, lost_timestamp = self._last_out, None
+            if before is None:
+                return False, None
+        span = uint16_add(self._highest, -self._origin)
+        for i in range(at_hole + 1, span + 1):
+            packet = self._packets[uint16_add(self._origin, i) % self.capacity]
+            if packet is None or packet.timestamp == lost_timestamp:
+                continue  # the rest of the lost frame
+            after = self._picture(packet)
+            if after is None:
+                return False, None
+            if not after.starts:
+                continue  # a frame whose start was lost: lost too
+            lowest = upper_layers_lost(before, after, before_lost=first is not None and not whole)
+            if lowest is None:
+                return False, None
+            frame = None
+            if whole and first is not None and before is not None:
+                frame = self._take_whole(at_hole, first.timestamp, before)
+            self._drop(i - (at_hole if whole else 0))
+            self._lost_layers.lost(lowest)
+            return True, frame
+        return False, None  # the next whole frame has not come yet: skip the usual way
+
+    def _take_whole(self, count: int, timestamp: int, picture: Vp8Picture) -> JitterFrame | None:
+        """Hand on the ``count`` packets in front as one frame (None if its references are lost)."""
+        assert self._origin is not None
+        held = [self._packets[uint16_add(self._origin, k) % self.capacity] for k in range(count)]
+        # aiortc keeps each packet's depayloaded data as _data.
+        frame = JitterFrame(data=b"".join(p._data for p in held if p is not None), timestamp=timestamp)  # type: ignore[attr-defined]
+        frame.layer = picture.layer  # type: ignore[attr-defined]
+        self.remove(count)
+        key = held[0] is not None and self._is_keyframe(held[0].payload_type, frame.data)
+        if self._lost_layers.admit(picture.layer, key):
+            return frame
+        self.stats.dropped_frames += 1
+        return None
 
     def _first_missing(self) -> int | None:
         """The first sequence number missing between the oldest packet held and the newest seen."""
@@ -308,6 +393,7 @@ class RecoveringJitterBuffer(JitterBuffer):
         return False
 
     def _drop(self, count: int) -> None:
+        self._last_out = None
         origin = self._origin
         if origin is None:  # nothing held yet
             return
@@ -373,9 +459,9 @@ def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning())
         codec = codecs.get(payload_type)
         return keyframe_test(codec.name if codec else None)(data)
 
-    def layer_of(payload_type: int, payload: bytes) -> TemporalLayer | None:
+    def picture_of(payload_type: int, payload: bytes) -> Vp8Picture | None:
         codec = codecs.get(payload_type)
-        return vp8_temporal_layer(payload) if codec is not None and codec.name.upper() == "VP8" else None
+        return vp8_picture(payload) if codec is not None and codec.name.upper() == "VP8" else None
 
     installed: Installed
 
@@ -394,7 +480,7 @@ def install(receiver: RTCRtpReceiver, tuning: RecoveryTuning = RecoveryTuning())
         installed._tasks.add(task)
         task.add_done_callback(installed._tasks.discard)
 
-    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning, request_nack=request_nack, layer_of=layer_of)
+    buffer = RecoveringJitterBuffer(is_keyframe, request_fir, tuning, request_nack=request_nack, picture_of=picture_of)
     installed = Installed(buffer)
     setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
 

@@ -46,28 +46,95 @@ class TemporalLayer:
     sync: bool
 
 
+@dataclass(frozen=True)
+class Vp8Picture:
+    """What one packet's VP8 payload descriptor says of its frame (RFC 7741 4.2).
+
+    ``starts`` is true on the frame's first packet (S set, partition index 0). ``picture_id``
+    counts frames modulo ``2 ** picture_id_bits`` (7 or 15 bits); ``tl0picidx`` counts layer-0
+    frames modulo 256, a layer-0 frame carrying its own index and an upper-layer frame that of the
+    layer-0 frame before it. Each is None where the descriptor leaves it out.
+    """
+
+    starts: bool
+    layer: TemporalLayer | None
+    picture_id: int | None = None
+    picture_id_bits: int = 15
+    tl0picidx: int | None = None
+
+
+def vp8_picture(payload: bytes) -> Vp8Picture | None:
+    """The payload descriptor at the head of a VP8 RTP payload; None if it is cut short."""
+    if not payload:
+        return None
+    first = payload[0]
+    starts = bool(first & 0x10) and first & 0x07 == 0  # S, PID 0
+    if not first & 0x80:  # X: no extension octet
+        return Vp8Picture(starts, None)
+    if len(payload) < 2:
+        return None
+    ext = payload[1]
+    at = 2
+    picture_id, bits = None, 15
+    if ext & 0x80:  # I: a PictureID of one byte (7 bits) or two (M bit, 15 bits)
+        if len(payload) <= at:
+            return None
+        if payload[at] & 0x80:
+            if len(payload) <= at + 1:
+                return None
+            picture_id = (payload[at] & 0x7F) << 8 | payload[at + 1]
+            at += 2
+        else:
+            picture_id, bits = payload[at], 7
+            at += 1
+    tl0picidx = None
+    if ext & 0x40:  # L: TL0PICIDX
+        if len(payload) <= at:
+            return None
+        tl0picidx = payload[at]
+        at += 1
+    layer = None
+    if ext & 0x20:  # T: TID and the layer sync bit
+        if len(payload) <= at:
+            return None
+        octet = payload[at]
+        layer = TemporalLayer(tid=octet >> 6, sync=bool(octet & 0x20))
+    return Vp8Picture(starts, layer, picture_id, bits, tl0picidx)
+
+
 def vp8_temporal_layer(payload: bytes) -> TemporalLayer | None:
     """The temporal layer in a VP8 RTP payload descriptor (RFC 7741 4.2); None without the T bit.
 
     ``payload`` is the RTP payload, descriptor first (the frame's first packet; every packet of a
     frame carries the same TID).
     """
-    if len(payload) < 2 or not payload[0] & 0x80:  # X: no extension, no TID
+    picture = vp8_picture(payload)
+    return picture.layer if picture is not None else None
+
+
+def upper_layers_lost(before: Vp8Picture, after: Vp8Picture, before_lost: bool) -> int | None:
+    """The lowest temporal layer lost between two frames, if none of the lost frames was of layer 0.
+
+    ``after`` is the first frame held whole from its start after a loss. ``before`` is either the
+    first frame lost (``before_lost``: its first packet held, not all the rest) or the last frame
+    before the loss (every frame between it and ``after`` lost). Returns None when a layer-0 frame
+    may be among the lost, or the descriptors do not say (no layers, no PictureID or TL0PICIDX):
+    then only a keyframe puts the stream right.
+    """
+    if before.layer is None or after.layer is None or (before_lost and before.layer.tid == 0):
         return None
-    ext = payload[1]
-    if not ext & 0x20:  # T
+    if before.picture_id is None or after.picture_id is None or before.tl0picidx is None or after.tl0picidx is None:
         return None
-    at = 2
-    if ext & 0x80:  # I: a PictureID of one or two bytes (M bit)
-        if len(payload) <= at:
-            return None
-        at += 2 if payload[at] & 0x80 else 1
-    if ext & 0x40:  # L: TL0PICIDX
-        at += 1
-    if len(payload) <= at:
+    # A layer-0 frame among the lost would have moved TL0PICIDX on (by one more if ``after`` is one).
+    expected = (before.tl0picidx + (1 if after.layer.tid == 0 else 0)) % 256
+    if after.tl0picidx != expected:
         return None
-    octet = payload[at]
-    return TemporalLayer(tid=octet >> 6, sync=bool(octet & 0x20))
+    between = (after.picture_id - before.picture_id) % (1 << min(before.picture_id_bits, after.picture_id_bits))
+    lost_whole = between - 1  # frames between the two, all lost
+    if lost_whole < 0 or (lost_whole == 0 and not before_lost):
+        return None  # out of order, or nothing lost: not a case this reasons about
+    # Frames lost whole are of some upper layer, which one unknown: layer 1 and up, to be safe.
+    return before.layer.tid if before_lost and lost_whole == 0 else 1
 
 
 @dataclass
@@ -129,4 +196,37 @@ class LayerFilter:
         # Skipped: this layer and those above may refer to it, and are out of step until they sync.
         self._in_step -= set(range(tid, 4))
         self.stats.skipped += 1
+        return False
+
+
+class LostLayers:
+    """After an upper-layer frame is lost for good: which later frames may refer to it.
+
+    A frame of layer N may refer to frames of layers N and below, so losing one puts layer N and
+    those above out of step (as :class:`LayerFilter` skipping one does). A layer comes back in step
+    at its next sync frame once the layers below it are, and every layer at a keyframe. Frames of a
+    layer out of step are not to be decoded or forwarded; a sync frame always may be (it refers to
+    layer 0 only), and layer 0 never refers to the upper layers.
+    """
+
+    def __init__(self) -> None:
+        self._out_of_step: set[int] = set()
+
+    def lost(self, tid: int) -> None:
+        self._out_of_step |= set(range(max(tid, 1), 4))
+
+    def clear(self) -> None:
+        self._out_of_step.clear()
+
+    def admit(self, layer: TemporalLayer | None, is_keyframe: bool) -> bool:
+        """Whether this frame, the next in order, is whole in its references."""
+        if is_keyframe:
+            self._out_of_step.clear()
+            return True
+        if not self._out_of_step or layer is None or layer.tid == 0 or layer.tid not in self._out_of_step:
+            return True
+        if layer.sync:
+            if all(t not in self._out_of_step for t in range(1, layer.tid)):
+                self._out_of_step.discard(layer.tid)
+            return True
         return False

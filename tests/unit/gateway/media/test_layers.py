@@ -8,6 +8,8 @@ full stream gives for that frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -19,8 +21,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from gateway.media.decoding import DecoderQueue
-from gateway.media.keyframes import RecoveringJitterBuffer, is_vp8_keyframe
-from gateway.media.layers import LayerFilter, TemporalLayer, vp8_temporal_layer
+from gateway.media.keyframes import RecoveringJitterBuffer, RecoveryTuning, is_vp8_keyframe
+from gateway.media.layers import LayerFilter, TemporalLayer, Vp8Picture, vp8_picture, vp8_temporal_layer
 
 from .test_encoder import camera_frames
 
@@ -195,12 +197,12 @@ def test_without_error_resilience_layer_0_alone_would_not_decode_exactly():
 # -- in the receiver: the jitter buffer reads the layer, the decoder queue filters -----------------
 
 
-def packets(stream, first_seq: int = 1000) -> list[RtpPacket]:
+def packets(stream, first_seq: int = 1000, size: int = 1000) -> list[RtpPacket]:
     """The frames as a WebRTC sender packs them: a descriptor with the layer in every packet."""
     out = []
     seq = first_seq
     for n, (data, layer) in enumerate(stream):
-        chunks = [data[i:i + 1000] for i in range(0, len(data), 1000)]
+        chunks = [data[i:i + size] for i in range(0, len(data), size)]
         for c, chunk in enumerate(chunks):
             descriptor = VpxPayloadDescriptor(int(c == 0), 0, picture_id=n, tl0picidx=n // 4 % 256,
                                               tid=(layer.tid, layer.sync))
@@ -215,7 +217,7 @@ def packets(stream, first_seq: int = 1000) -> list[RtpPacket]:
 def test_the_receiver_reads_each_frames_layer_and_decodes_layer_0_only(stream):
     buffer = RecoveringJitterBuffer(
         lambda pt, data: is_vp8_keyframe(data), clock=lambda: 0.0,
-        layer_of=lambda pt, payload: vp8_temporal_layer(payload),
+        picture_of=lambda pt, payload: vp8_picture(payload),
     )
     tapped: list[JitterFrame] = []
     q = DecoderQueue(lambda codec, data: is_vp8_keyframe(data), lambda: None, limit=100, layers=LayerFilter())
@@ -229,3 +231,93 @@ def test_the_receiver_reads_each_frames_layer_and_decodes_layer_0_only(stream):
     assert [f.layer for f in tapped] == [layer for _, layer in stream[:-1]]
     assert [item[1].timestamp // 6000 for item in q.queue] == list(range(0, len(stream) - 1, 4))
     assert q.layers is not None and q.layers.stats.frames == len(stream) - 1
+
+
+# -- a frame lost for good: upper layers skip it, layer 0 needs a keyframe -------------------------
+
+
+@dataclass
+class Received:
+    frames: list[int]  # the frames handed on, by index in the stream
+    plis: int
+    buffer: RecoveringJitterBuffer
+
+
+def receive(stream, lose: Callable[[int, int], bool], size: int = 1000) -> Received:
+    """The stream through the gateway's jitter buffer, the packets for which ``lose(frame, chunk)``
+    is true lost for good (never retransmitted), 100 packets a second."""
+    now = 0.0
+    buffer = RecoveringJitterBuffer(
+        lambda pt, data: is_vp8_keyframe(data), clock=lambda: now, tuning=RecoveryTuning(max_stall_seconds=0.3),
+        picture_of=lambda pt, payload: vp8_picture(payload),
+    )
+    out, plis = [], 0
+    chunk, last = 0, None
+    for packet in packets(stream, size=size):
+        now += 0.01
+        n = packet.timestamp // 6000
+        chunk = chunk + 1 if n == last else 0
+        last = n
+        if lose(n, chunk):
+            continue
+        pli, frame = buffer.add(packet)
+        plis += pli
+        if frame is not None:
+            out.append(frame.timestamp // 6000)
+    return Received(out, plis, buffer)
+
+
+def test_a_lost_upper_layer_frame_is_skipped_with_no_keyframe_and_all_that_comes_out_decodes_exactly(stream, full):
+    lost = 5  # layer 2
+    got = receive(stream, lambda n, _: n == lost)
+    assert stream[lost][1].tid == 2
+    assert got.plis == 0 and got.buffer.stats.upper_layer_skips == 1 and got.buffer.stats.stalls == 1
+    assert lost not in got.frames
+    # Layer 0 goes on without a pause, and the upper layers come back at their next sync frames.
+    assert [n for n, (_, layer) in enumerate(stream[:-1]) if layer.tid == 0 and n not in got.frames] == []
+    assert got.frames[-1] == len(stream) - 2
+    assert_decodes_as_full(stream, full, got.frames)
+
+
+def test_an_upper_layer_frame_losing_one_of_its_packets_is_skipped_the_same_way(stream, full):
+    size = 200
+    lost = next(n for n, (data, layer) in enumerate(stream) if n > 4 and layer.tid == 1 and len(data) > 2 * size)
+    got = receive(stream, lambda n, chunk: n == lost and chunk == 1, size=size)
+    assert got.plis == 0 and got.buffer.stats.upper_layer_skips == 1
+    assert lost not in got.frames
+    assert_decodes_as_full(stream, full, got.frames)
+
+
+def test_frames_of_two_upper_layers_lost_together_are_skipped_the_same_way(stream, full):
+    got = receive(stream, lambda n, _: n in (5, 6))
+    assert {stream[5][1].tid, stream[6][1].tid} == {1, 2}
+    assert got.plis == 0 and got.buffer.stats.upper_layer_skips == 1
+    assert_decodes_as_full(stream, full, got.frames)
+
+
+def test_a_lost_layer_0_frame_still_waits_for_a_keyframe(stream, full):
+    lost = 8
+    got = receive(stream, lambda n, _: n == lost)
+    assert stream[lost][1].tid == 0
+    assert got.plis >= 1 and got.buffer.stats.upper_layer_skips == 0
+    # Nothing is handed on from the loss to the keyframe (this stream has one at frame 32).
+    assert [n for n in got.frames if lost <= n < KEYFRAMES[1]] == []
+    assert_decodes_as_full(stream, full, got.frames)
+
+
+def test_without_picture_ids_a_lost_upper_layer_frame_waits_for_a_keyframe_too(stream):
+    def no_picture_id(payload: bytes):
+        picture = vp8_picture(payload)
+        return picture and Vp8Picture(picture.starts, picture.layer, None, 15, picture.tl0picidx)
+
+    now = 0.0
+    buffer = RecoveringJitterBuffer(
+        lambda pt, data: is_vp8_keyframe(data), clock=lambda: now, tuning=RecoveryTuning(max_stall_seconds=0.3),
+        picture_of=lambda pt, payload: no_picture_id(payload),
+    )
+    plis = 0
+    for packet in packets(stream):
+        now += 0.01
+        if packet.timestamp // 6000 != 5:
+            plis += buffer.add(packet)[0]
+    assert plis >= 1 and buffer.stats.upper_layer_skips == 0
