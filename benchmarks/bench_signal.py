@@ -499,7 +499,7 @@ def section(r: dict[str, Any]) -> str:
         f"| snapshots refused as stale (409) / fresh (201) / other (e.g. 409 no video between sessions) | | {on['snapshots']['refused_stale']} / {on['snapshots']['fresh']} / {on['snapshots']['other']} | {off['snapshots']['refused_stale']} / {off['snapshots']['fresh']} / {off['snapshots']['other']} | |",
         f"| fixes lost / stored twice (of those the page numbered) | 0 / 0 | **{on['fixes_lost']} / {on['fixes_duplicated']}** (of {on['fixes_sent']}) | {off['fixes_lost']} / {off['fixes_duplicated']} (of {off['fixes_sent']}) | |",
         f"| freezes over 1 s (polled) | | {on['freezes_over_1s']} | {off['freezes_over_1s']} | |",
-        f"| keyframe requests (PLI) / stalls skipped | | {v(kon.get('plis'))} / {v(kon.get('stalls'))} | {v(koff.get('plis'))} / — | |",
+        f"| keyframe requests (PLI) / stalls skipped (of which upper-layer frames only, no PLI) | | {v(kon.get('plis'))} / {v(kon.get('stalls'))} ({v(kon.get('upper_layer_skips'))}) | {v(koff.get('plis'))} / — | |",
         f"| packets asked for again (NACK) / filled only by that | | {v(kon.get('nacks'))} / {v(kon.get('refilled'))} | — | |",
         f"| frames dropped by the decoder queue (deepest) | | {v(don.get('dropped'))} ({v(don.get('deepest'))}) | {v(doff.get('dropped'))} ({v(doff.get('deepest'))}) | |",
         "",

@@ -12,6 +12,7 @@ pair dies with either end, and ``v0`` carries the address every other test uses.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import stat
@@ -80,6 +81,32 @@ def caller_net() -> Iterator[Any]:
         net.m(f"ip link set v1 netns {os.getpid()}")
         subprocess.run(["ip", "link", "set", "v1", "up"], check=False)
         net.close()
+
+
+def impair_each_way(net: Any, to_caller: dict, from_caller: dict) -> None:
+    """Impair the two directions differently (the harness's ``set`` impairs both alike). In its
+    control file ``a2b`` runs from the gateway's side to the caller and ``b2a`` back; the bridge
+    reads the file each second, so see :func:`applied`."""
+    # The control file of the harness module that made ``net`` (each load of the module makes a
+    # working folder of its own).
+    control = type(net).set.__globals__["CONTROL"]
+    with open(control + ".tmp", "w") as fh:
+        json.dump({"a2b": to_caller, "b2a": from_caller}, fh)
+    os.replace(control + ".tmp", control)
+
+
+def bridge_stats(net: Any) -> dict:
+    """What the bridge last wrote of itself: ``cfg`` (the impairment it applies) and ``stats``
+    (per direction: frames ``in``, ``lost``, ``fwd``...), about once a second."""
+    return net.stats() or {}
+
+
+def applied(net: Any, to_caller: dict, from_caller: dict) -> bool:
+    return bridge_stats(net).get("cfg") == {"a2b": to_caller, "b2a": from_caller}
+
+
+def lost_from_caller(net: Any) -> int:
+    return int(((bridge_stats(net).get("stats") or {}).get("b2a") or {}).get("lost", 0))
 
 
 def chromium_in(net: Any) -> Path:
