@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Error as PlaywrightError
 
 # Inside the West Yorkshire / Leeds sample boundaries (Leeds city centre).
 CALLER_POSITION = {"latitude": 53.7997, "longitude": -1.5492, "accuracy": 15}
@@ -266,9 +267,25 @@ class Walkthrough:
         await page.fill("#search-q", self.reference[-6:])
         await page.click("#search button[type=submit]")
         found = page.locator(f'#search-results li[data-kind="incident"][data-reference="{self.reference}"]')
+        # Every popup that leaves the map is noted with where it was closed from, to name the cause
+        # should the popup go before its Follow button is clicked.
+        await page.evaluate(
+            """() => {
+                 const remove = L.Popup.prototype.onRemove;
+                 window.popupsClosed = [];
+                 L.Popup.prototype.onRemove = function (map) {
+                   window.popupsClosed.push(new Error("popup closed").stack);
+                   return remove.call(this, map);
+                 };
+               }"""
+        )
         await found.click()
         await expect(page.locator(".leaflet-popup")).to_contain_text(self.reference)
-        await page.locator(".leaflet-popup button", has_text="Follow").click()
+        try:
+            await page.locator(".leaflet-popup button", has_text="Follow").click()
+        except PlaywrightError as exc:
+            closed = await page.evaluate("() => window.popupsClosed")
+            raise AssertionError(f"the popup went before Follow was clicked; closed from: {closed}") from exc
         await expect(page.locator("#follow-status")).to_have_text(f"Following {self.reference}")
         await page.click("#follow-stop")
         await expect(page.locator("#follow-status")).to_have_text("")

@@ -366,6 +366,12 @@ function focusEntry(entry) {
 // step is a jump, not an animation, so the cluster plugin has placed every marker before the next
 // (a marker shown half-way through an animated zoom can be left off the map).
 function showMarker(entry) {
+  // A zoom still animating (to a place just searched for) ends after this jump, and the cluster
+  // plugin then draws every pin afresh, closing the popup: start once it has ended.
+  if (map._animatingZoom) {
+    map.once("zoomend", () => showMarker(entry));
+    return;
+  }
   const marker = entry.marker;
   map.setView(marker.getLatLng(), Math.max(map.getZoom(), 15), { animate: false });
   if (!pins.getVisibleParent) {
