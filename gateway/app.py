@@ -263,17 +263,22 @@ def _taken_over(app: web.Application) -> Callable[[Holder, str], Awaitable[None]
 
 async def _drain(app: web.Application) -> None:
     """On SIGTERM (once this node has stopped accepting connections): ask each caller's page to
-    reconnect, which lands it on another node, and wait for them to arrive there (up to a limit)."""
+    reconnect, which lands it on another node, and wait for them to arrive there (up to a limit).
+    A lone node has no other to wait for: its callers reconnect once it (or its successor) is back."""
     app[DRAINING].set()
     live = app.get(LIVE)
     if live is None or not live.by_incident:
         return
     moving = list(live.by_incident)
+    directory = app[DIRECTORY]
+    if not directory.shared:
+        log.info("draining: asking %d caller(s) to reconnect when the gateway is back", len(moving))
+        await live.close_all("this node is draining")
+        return
     log.info("draining: asking %d caller(s) to reconnect to another node", len(moving))
     await live.close_all("this node is draining")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + app[SETTINGS].drain_seconds
-    directory = app[DIRECTORY]
     while moving and loop.time() < deadline:
         moving = [i for i in moving if await directory.holder(i) is None]
         if moving:

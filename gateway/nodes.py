@@ -63,6 +63,8 @@ class SessionDirectory:
     """One process: every live session is this node's, and no other node exists."""
 
     backend = "memory"
+    # Whether another node can take this node's callers over (a draining node waits for them to).
+    shared = False
 
     def __init__(self, node: str = "", url: str = "") -> None:
         self.node = node
@@ -91,6 +93,7 @@ class SessionDirectory:
 
 class RedisSessionDirectory(SessionDirectory):
     backend = "redis"
+    shared = True
 
     # Delete a claim only while it is still the one this node made: a later claim by another
     # node (the caller reconnected there) must survive this node's late release.

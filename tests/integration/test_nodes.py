@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -209,6 +210,27 @@ async def test_a_draining_node_moves_its_caller_to_the_other_node(nodes) -> None
     assert [s["incident_id"] for s in sessions] == [incident["id"]], "the old session ended, the new one is open"
     for peer in [pc, *moved]:
         await peer.close()
+
+
+async def test_a_lone_node_tells_its_callers_to_come_back_and_stops_without_waiting_out_the_drain(settings) -> None:
+    node = Node("alone", settings, redis_url="")
+    node.settings = replace(node.settings, redis_url=None, drain_seconds=60.0)
+    client = await node.start()
+    try:
+        await client.app[ACCOUNTS].add_operator("handler1", "handler", hash_password(PASSWORD), "test")
+        csrf = await login(client, "handler1")
+        _, _, pc, channel, _, _ = await caller_on(client, csrf)
+        told: list[dict] = []
+        channel.on("message", lambda m: told.append(json.loads(m)))
+        stopping = time.monotonic()
+        await node.stop()  # SIGTERM's path: stop listening, drain, clean up
+        # No other node can take the caller: the drain does not wait for one to, and the page is
+        # told the session ended but not the link, so it comes back once the gateway is back.
+        assert time.monotonic() - stopping < 30, "the drain waited for another node"
+        assert [m.get("final") for m in told if m.get("type") == "end"] == [False]
+        await pc.close()
+    finally:
+        await node.stop()
 
 
 async def test_a_guesser_spreading_bad_links_over_the_nodes_is_counted_once(nodes) -> None:
